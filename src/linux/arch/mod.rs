@@ -1,0 +1,6 @@
+//! The instruction that enters the kernel, one file per architecture.
+
+#[cfg(target_arch = "x86_64")]
+mod x86_64;
+#[cfg(target_arch = "x86_64")]
+pub use x86_64::*;

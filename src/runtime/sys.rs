@@ -1,0 +1,257 @@
+//! The runtime's own system calls (Go's `runtime/sys_linux_amd64.s`).
+//!
+//! They go straight to the instruction and never notify the scheduler: the runtime knows which
+//! of them block (a futex wait parks the whole M, on purpose) and calls them where that is
+//! what it wants. Nothing here allocates, so they are safe to use from the scheduler's own
+//! stack and, where noted, from a signal handler.
+#![cfg_attr(
+    not(test),
+    expect(dead_code, reason = "the scheduler, built next, is their user")
+)]
+
+use core::ffi::c_void;
+use core::sync::atomic::AtomicU32;
+use core::time::Duration;
+
+use linux_raw_sys::general::{
+    __NR_exit_group, __NR_futex, __NR_gettid, __NR_madvise, __NR_mmap, __NR_mprotect, __NR_munmap,
+    __NR_nanosleep, __NR_sched_yield, __NR_sigaltstack, __NR_tgkill, __NR_write, __kernel_timespec,
+    FUTEX_PRIVATE_FLAG, FUTEX_WAIT, FUTEX_WAKE, stack_t,
+};
+
+use crate::linux::arch;
+use crate::linux::errno::Errno;
+
+fn timespec(d: Duration) -> __kernel_timespec {
+    __kernel_timespec {
+        tv_sec: d.as_secs().min(i64::MAX as u64) as i64,
+        tv_nsec: i64::from(d.subsec_nanos()),
+    }
+}
+
+/// Sleeps while `*word == expected`, for at most `timeout`. Returns `Ok` on a wake-up and
+/// `EAGAIN` (the value differed), `EINTR` or `ETIMEDOUT` otherwise; spurious wake-ups happen,
+/// so callers re-check their condition. Safe in a signal handler.
+pub(crate) fn futex_wait(
+    word: &AtomicU32,
+    expected: u32,
+    timeout: Option<Duration>,
+) -> Result<(), Errno> {
+    let ts = timeout.map(timespec);
+    let tsp = ts.as_ref().map_or(0, |t| t as *const _ as usize);
+    // SAFETY: `word` is a live, aligned u32 the kernel only reads; `tsp` is null or points to a
+    // timespec that outlives the call. FUTEX_PRIVATE_FLAG: the word is not shared with other
+    // processes.
+    let r = unsafe {
+        arch::syscall4(
+            __NR_futex as usize,
+            word.as_ptr() as usize,
+            (FUTEX_WAIT | FUTEX_PRIVATE_FLAG) as usize,
+            expected as usize,
+            tsp,
+        )
+    };
+    Errno::check(r).map(drop)
+}
+
+/// Wakes at most `n` threads sleeping in [`futex_wait`] on `word`; returns how many woke.
+/// Safe in a signal handler.
+pub(crate) fn futex_wake(word: &AtomicU32, n: u32) -> usize {
+    // SAFETY: as for `futex_wait`; waking touches no memory of ours.
+    let r = unsafe {
+        arch::syscall3(
+            __NR_futex as usize,
+            word.as_ptr() as usize,
+            (FUTEX_WAKE | FUTEX_PRIVATE_FLAG) as usize,
+            n as usize,
+        )
+    };
+    // FUTEX_WAKE on a valid private word cannot fail.
+    Errno::check(r).unwrap_or(0)
+}
+
+/// Maps `len` bytes of anonymous memory with protection `prot` and `flags`.
+///
+/// # Safety
+/// `flags` must not include `MAP_FIXED` over memory the program still uses.
+pub(crate) unsafe fn mmap(len: usize, prot: u32, flags: u32) -> Result<*mut c_void, Errno> {
+    // SAFETY: with a null hint and no MAP_FIXED (caller), the kernel picks fresh addresses.
+    let r = unsafe {
+        arch::syscall6_pair(
+            __NR_mmap as usize,
+            0,
+            len,
+            prot as usize,
+            flags as usize,
+            usize::MAX,
+            0,
+        )
+    }
+    .0;
+    Errno::check(r).map(|p| p as *mut c_void)
+}
+
+/// Unmaps `[addr, addr + len)`.
+///
+/// # Safety
+/// Nothing may use the range afterwards.
+pub(crate) unsafe fn munmap(addr: *mut c_void, len: usize) -> Result<(), Errno> {
+    // SAFETY: the caller's contract.
+    Errno::check(unsafe { arch::syscall2(__NR_munmap as usize, addr as usize, len) }).map(drop)
+}
+
+/// Advises the kernel about `[addr, addr + len)` (`MADV_DONTNEED` frees the pages).
+///
+/// # Safety
+/// `advice` must not discard memory the program still needs the contents of.
+pub(crate) unsafe fn madvise(addr: *mut c_void, len: usize, advice: u32) -> Result<(), Errno> {
+    // SAFETY: the caller's contract.
+    let r = unsafe { arch::syscall3(__NR_madvise as usize, addr as usize, len, advice as usize) };
+    Errno::check(r).map(drop)
+}
+
+/// Changes the protection of `[addr, addr + len)` (guard pages).
+///
+/// # Safety
+/// Nothing may access the range in a way the new protection forbids.
+pub(crate) unsafe fn mprotect(addr: *mut c_void, len: usize, prot: u32) -> Result<(), Errno> {
+    // SAFETY: the caller's contract.
+    let r = unsafe { arch::syscall3(__NR_mprotect as usize, addr as usize, len, prot as usize) };
+    Errno::check(r).map(drop)
+}
+
+/// Gives the CPU to another thread.
+pub(crate) fn sched_yield() {
+    // SAFETY: no arguments; cannot fail.
+    unsafe { arch::syscall3(__NR_sched_yield as usize, 0, 0, 0) };
+}
+
+/// The calling thread's id. Safe in a signal handler.
+pub(crate) fn gettid() -> i32 {
+    // SAFETY: no arguments, no memory written, cannot fail.
+    unsafe { arch::syscall0_readonly(__NR_gettid as usize) as i32 }
+}
+
+/// Sends `sig` to thread `tid` of process `tgid`.
+pub(crate) fn tgkill(tgid: i32, tid: i32, sig: u32) -> Result<(), Errno> {
+    // SAFETY: sends a signal; touches no memory of ours.
+    let r = unsafe {
+        arch::syscall3(
+            __NR_tgkill as usize,
+            tgid as usize,
+            tid as usize,
+            sig as usize,
+        )
+    };
+    Errno::check(r).map(drop)
+}
+
+/// Sleeps the thread for `d` (returns early with `EINTR` on a signal).
+pub(crate) fn nanosleep(d: Duration) -> Result<(), Errno> {
+    let ts = timespec(d);
+    // SAFETY: `ts` outlives the call; the remaining-time pointer is null.
+    let r = unsafe { arch::syscall2(__NR_nanosleep as usize, &ts as *const _ as usize, 0) };
+    Errno::check(r).map(drop)
+}
+
+/// Writes `buf` to `fd` (fatal messages to standard error). Safe in a signal handler.
+pub(crate) fn write(fd: i32, buf: &[u8]) -> Result<usize, Errno> {
+    // SAFETY: the kernel reads `buf.len()` bytes of a live slice.
+    Errno::check(unsafe {
+        arch::syscall3(
+            __NR_write as usize,
+            fd as usize,
+            buf.as_ptr() as usize,
+            buf.len(),
+        )
+    })
+}
+
+/// Ends the process with `code`, without running destructors or flushing anything.
+pub(crate) fn exit_group(code: i32) -> ! {
+    // SAFETY: exit_group does not return.
+    unsafe { arch::syscall1_noreturn(__NR_exit_group as usize, code as usize) }
+}
+
+/// Installs `new` (if any) as the calling thread's signal stack and returns the old one.
+///
+/// # Safety
+/// `new`'s memory must stay mapped and unused by anything else while it is installed.
+pub(crate) unsafe fn sigaltstack(new: Option<&stack_t>) -> Result<stack_t, Errno> {
+    // SAFETY: `stack_t` is plain data; all-zero is a valid value.
+    let mut old: stack_t = unsafe { core::mem::zeroed() };
+    let newp = new.map_or(0, |s| s as *const stack_t as usize);
+    // SAFETY: the caller's contract for `new`; `old` is writable.
+    let r = unsafe { arch::syscall2(__NR_sigaltstack as usize, newp, &raw mut old as usize) };
+    Errno::check(r).map(|_| old)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use linux_raw_sys::general::{
+        MADV_DONTNEED, MAP_ANONYMOUS, MAP_PRIVATE, PROT_NONE, PROT_READ, PROT_WRITE, SS_DISABLE,
+    };
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
+
+    #[test]
+    fn futex_wait_times_out_and_is_woken() {
+        let w = Arc::new(AtomicU32::new(0));
+        assert_eq!(futex_wait(&w, 1, None), Err(Errno::EAGAIN));
+        assert_eq!(
+            futex_wait(&w, 0, Some(Duration::from_millis(5))),
+            Err(Errno::ETIMEDOUT)
+        );
+        let w2 = w.clone();
+        let t = std::thread::spawn(move || {
+            while w2.load(Ordering::Acquire) == 0 {
+                let _ = futex_wait(&w2, 0, Some(Duration::from_secs(10)));
+            }
+        });
+        std::thread::sleep(Duration::from_millis(20));
+        w.store(1, Ordering::Release);
+        futex_wake(&w, 1);
+        t.join().unwrap();
+        assert_eq!(futex_wake(&w, 1), 0);
+    }
+
+    #[test]
+    fn memory_calls() {
+        let len = 3 * 4096;
+        // SAFETY: fresh anonymous memory, used only here, unmapped at the end.
+        unsafe {
+            let p = mmap(len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS).unwrap();
+            let b = p.cast::<u8>();
+            b.write(7);
+            madvise(p, len, MADV_DONTNEED).unwrap();
+            assert_eq!(b.read(), 0, "MADV_DONTNEED gives back zero pages");
+            mprotect(p, 4096, PROT_NONE).unwrap();
+            assert_eq!(
+                mprotect(p.cast::<u8>().add(1).cast(), 4096, PROT_NONE),
+                Err(Errno::EINVAL)
+            );
+            munmap(p, len).unwrap();
+            assert_eq!(
+                mmap(0, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS),
+                Err(Errno::EINVAL)
+            );
+        }
+    }
+
+    #[test]
+    fn thread_and_signal_calls() {
+        sched_yield();
+        let pid = std::process::id() as i32;
+        assert!(gettid() > 0);
+        // Signal 0 checks the target without sending anything.
+        tgkill(pid, gettid(), 0).unwrap();
+        assert_eq!(tgkill(pid, -5, 0), Err(Errno::EINVAL));
+        nanosleep(Duration::from_micros(10)).unwrap();
+        assert_eq!(write(-1, b"x"), Err(Errno::EBADF));
+        assert_eq!(write(2, b""), Ok(0));
+        // SAFETY: reading the current signal stack only.
+        let cur = unsafe { sigaltstack(None) }.unwrap();
+        assert!(cur.ss_flags as u32 & SS_DISABLE != 0 || cur.ss_size > 0);
+    }
+}

@@ -1,0 +1,119 @@
+//! Helpers shared by the oracle tests: libc's results in our shape, scratch directories, and a
+//! descriptor number that can never be open.
+#![allow(dead_code, reason = "each test file uses a different part")]
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use goro::syscall::Errno;
+
+/// A libc return value as a `Result`: -1 is the error in `errno`.
+pub fn lc(r: impl Into<i64>) -> Result<i64, Errno> {
+    let r = r.into();
+    if r == -1 {
+        Err(Errno(
+            std::io::Error::last_os_error().raw_os_error().unwrap() as u16,
+        ))
+    } else {
+        Ok(r)
+    }
+}
+
+/// A wrapper's result in the same shape as [`lc`]'s.
+pub fn ours<T: Val>(r: Result<T, Errno>) -> Result<i64, Errno> {
+    r.map(Val::val)
+}
+
+/// A success value as a number: integers as they are, `()` as 0, a descriptor as 0 (libc's
+/// descriptors are compared by [`fd_ok`]).
+pub trait Val {
+    fn val(self) -> i64;
+}
+impl Val for () {
+    fn val(self) -> i64 {
+        0
+    }
+}
+macro_rules! val {
+    ($($t:ty),*) => { $(impl Val for $t { fn val(self) -> i64 { self as i64 } })* };
+}
+val!(i32, u32, i64, usize);
+impl Val for OwnedFd {
+    fn val(self) -> i64 {
+        assert!(self.as_raw_fd() >= 0);
+        0
+    }
+}
+
+/// libc's new descriptor in the shape of `ours(Result<OwnedFd, _>)`, closing it.
+pub fn fd_ok(r: i32) -> Result<i64, Errno> {
+    lc(r).map(|fd| {
+        // SAFETY: a descriptor libc just returned to this test.
+        unsafe { libc::close(fd as i32) };
+        0
+    })
+}
+
+/// A descriptor number above any possible `RLIMIT_NOFILE` (the kernel caps it at 2^30), so it
+/// is never open and borrowing it steals nothing: every call on it is `EBADF`.
+pub fn bad_fd() -> BorrowedFd<'static> {
+    // SAFETY: see above; the number is not -1.
+    unsafe { BorrowedFd::borrow_raw(i32::MAX - 1) }
+}
+
+/// A scratch directory, removed with its contents on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new() -> TempDir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let p = std::env::temp_dir().join(format!(
+            "goro-test-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+    /// A path inside the directory.
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+    /// A path inside the directory as a C string for libc.
+    pub fn c(&self, name: &str) -> CString {
+        cs(&self.join(name))
+    }
+    /// Creates a file with `content` and returns its path.
+    pub fn file(&self, name: &str, content: &[u8]) -> PathBuf {
+        let p = self.join(name);
+        std::fs::write(&p, content).unwrap();
+        p
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn cs(p: &Path) -> CString {
+    CString::new(p.as_os_str().as_bytes()).unwrap()
+}
+
+/// Opens `p` with std, read-only.
+pub fn open_ro(p: &Path) -> std::fs::File {
+    std::fs::File::open(p).unwrap()
+}
+
+/// Opens `p` with std, read-write.
+pub fn open_rw(p: &Path) -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(p)
+        .unwrap()
+}
