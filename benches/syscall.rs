@@ -1,1 +1,95 @@
-fn main() {}
+//! The system-call layer's costs, side by side in one run:
+//! - `getpid` through a bare `syscall` instruction, goro's `raw_syscall` and `syscall`,
+//!   `libc::syscall` and rustix;
+//! - `clock_gettime(CLOCK_MONOTONIC)` through goro's vDSO, glibc's, and the real system call.
+//!
+//! `cargo bench --bench syscall`; compare medians within one run.
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use goro::syscall::{self as sc, Vdso};
+
+const NR_GETPID: usize = libc::SYS_getpid as usize;
+
+/// The physical floor: the instruction and nothing else.
+#[inline(always)]
+fn bare_getpid(nr: usize) -> usize {
+    let r;
+    // SAFETY: getpid takes no arguments and writes no memory.
+    unsafe {
+        std::arch::asm!("syscall", inlateout("rax") nr => r, lateout("rcx") _,
+                        lateout("r11") _, options(nostack, preserves_flags));
+    }
+    r
+}
+
+fn entry(c: &mut Criterion) {
+    let mut g = c.benchmark_group("getpid");
+    g.bench_function("bare syscall instruction", |b| {
+        b.iter(|| black_box(bare_getpid(black_box(NR_GETPID))))
+    });
+    // SAFETY: getpid takes no arguments and touches no memory.
+    g.bench_function("goro raw_syscall", |b| {
+        b.iter(|| black_box(unsafe { sc::raw_syscall(black_box(NR_GETPID), 0, 0, 0) }))
+    });
+    // SAFETY: as above.
+    g.bench_function("goro syscall", |b| {
+        b.iter(|| black_box(unsafe { sc::syscall(black_box(NR_GETPID), 0, 0, 0) }))
+    });
+    g.bench_function("goro getpid wrapper", |b| {
+        b.iter(|| black_box(sc::getpid()))
+    });
+    // SAFETY: as above.
+    g.bench_function("libc::syscall", |b| {
+        b.iter(|| black_box(unsafe { libc::syscall(black_box(libc::SYS_getpid)) }))
+    });
+    g.bench_function("rustix getpid", |b| {
+        b.iter(|| black_box(rustix::process::getpid()))
+    });
+    g.finish();
+}
+
+fn vdso(c: &mut Criterion) {
+    // Every variant reads the two fields the way a caller does, one at a time.
+    let mut g = c.benchmark_group("clock_gettime");
+    let mono = libc::CLOCK_MONOTONIC;
+    g.bench_function("goro vDSO", |b| {
+        b.iter(|| {
+            let t = sc::clock_gettime(black_box(mono)).unwrap();
+            (black_box(t.tv_sec), black_box(t.tv_nsec))
+        })
+    });
+    g.bench_function("glibc", |b| {
+        b.iter(|| {
+            let mut ts = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            // SAFETY: a valid, writable timespec.
+            assert_eq!(unsafe { libc::clock_gettime(black_box(mono), &mut ts) }, 0);
+            (black_box(ts.tv_sec), black_box(ts.tv_nsec))
+        })
+    });
+    g.bench_function("rustix", |b| {
+        b.iter(|| {
+            let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+            (black_box(t.tv_sec), black_box(t.tv_nsec))
+        })
+    });
+    let without = Vdso::without();
+    g.bench_function("system call", |b| {
+        b.iter(|| {
+            let t = without.clock_gettime(black_box(mono)).unwrap();
+            (black_box(t.tv_sec), black_box(t.tv_nsec))
+        })
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(30).measurement_time(std::time::Duration::from_secs(3));
+    targets = entry, vdso
+}
+criterion_main!(benches);

@@ -44,3 +44,65 @@ fn coverage_and_consistency() {
     assert_eq!(kind("getpid"), Kind::Sysnoerr);
     assert_eq!(kind("rename"), Kind::Wrapped("renameat"));
 }
+
+/// Calls with no failure a safe caller can cause: they are exercised once, on success.
+const CANNOT_FAIL: &[&str] = &[
+    "getpid",
+    "getppid",
+    "gettid",
+    "getuid",
+    "geteuid",
+    "getgid",
+    "getegid",
+    "getpgrp",
+    "sched_yield",
+    "umask",
+    "sync",
+    "alarm",
+    "personality",
+    "exit",
+    "time",
+    "gettimeofday",
+    "getcpu",
+    "getresuid",
+    "getresgid",
+    "uname",
+    "sysinfo",
+    "munlock",
+    "munlockall",
+    // An `OwnedFd` is open by construction, so `close` has no EBADF to test.
+    "close",
+];
+
+#[test]
+fn every_wrapper_has_an_oracle_test() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests");
+    let mut text = String::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("oracle_")
+        {
+            text += &std::fs::read_to_string(p).unwrap();
+        }
+    }
+    let mut missing = Vec::new();
+    for w in WRAPPERS
+        .iter()
+        .flat_map(|(_, rows)| rows.iter())
+        .filter(|w| w.public)
+    {
+        let calls = text.matches(&format!("sc::{}(", w.name)).count();
+        let want = if CANNOT_FAIL.contains(&w.name) { 1 } else { 2 };
+        if calls < want {
+            missing.push(format!("{} ({calls} of {want})", w.name));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "wrappers without a success and a failure test: {missing:?}"
+    );
+}

@@ -346,6 +346,7 @@ path_args! {
     &PathBuf => |s| PathBytes::Plain(s.as_os_str().as_bytes()),
     &OsStr => |s| PathBytes::Plain(s.as_bytes()),
     OsString => |s| PathBytes::Plain(s.as_bytes()),
+    &OsString => |s| PathBytes::Plain(s.as_bytes()),
     &CStr => |s| PathBytes::Terminated(s),
     CString => |s| PathBytes::Terminated(s.as_c_str()),
     &CString => |s| PathBytes::Terminated(s.as_c_str()),
