@@ -46,7 +46,7 @@ fn close_range_cloexec() {
     let n = r.as_raw_fd() as u32;
     // SAFETY: CLOSE_RANGE_CLOEXEC closes nothing; it marks our own descriptor.
     assert_eq!(
-        ours(unsafe { sc::close_range(n, n, libc::CLOSE_RANGE_CLOEXEC as u32) }),
+        ours(unsafe { sc::close_range(n, n, libc::CLOSE_RANGE_CLOEXEC) }),
         Ok(0)
     );
     assert_eq!(

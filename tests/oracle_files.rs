@@ -312,7 +312,7 @@ fn stat_family() {
         ours(sc::statfs(&p, &mut s1)),
         lc(unsafe { libc::statfs(d.c("f").as_ptr(), &mut s2) })
     );
-    assert_eq!(s1.f_type, s2.f_type as i64);
+    assert_eq!(s1.f_type, s2.f_type);
     assert_eq!(
         ours(sc::fstatfs(f.as_fd(), &mut s1)),
         lc(unsafe { libc::fstatfs(f.as_raw_fd(), &mut s2) })

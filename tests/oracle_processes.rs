@@ -142,6 +142,10 @@ fn setsid_in_children() {
 }
 
 #[test]
+#[allow(
+    clippy::zombie_processes,
+    reason = "the children are reaped by the calls under test"
+)]
 fn wait4_and_waitid() {
     let child = Command::new("true").spawn().unwrap();
     let mut status = 0;

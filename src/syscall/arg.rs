@@ -357,6 +357,10 @@ const STACK_PATH: usize = 255;
 
 /// A path held NUL-terminated for the length of a call.
 #[doc(hidden)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "the stack copy is the point: no allocation for short paths"
+)]
 pub enum CPath<'a> {
     /// The caller's own C string.
     Borrowed(&'a CStr),

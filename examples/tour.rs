@@ -1,0 +1,113 @@
+//! A tour of goro: `cargo run --release --example tour`.
+//!
+//! Shows the entry points and Go's errno convention, the vDSO beside the real system call,
+//! and a few generated and wrapped calls, with the costs measured on this machine.
+
+use std::hint::black_box;
+use std::os::fd::AsFd;
+use std::time::Instant;
+
+use goro::syscall::{self as sc, Errno, Pod, Stat, Vdso};
+use linux_raw_sys::general::{__NR_close, __NR_getpid, CLOCK_MONOTONIC};
+
+/// Median nanoseconds per call of `f`, over 7 rounds of `n` calls.
+fn ns_per_call(n: u32, mut f: impl FnMut()) -> f64 {
+    let mut rounds: Vec<f64> = (0..7)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..n {
+                f();
+            }
+            t.elapsed().as_nanos() as f64 / f64::from(n)
+        })
+        .collect();
+    rounds.sort_by(f64::total_cmp);
+    rounds[3]
+}
+
+fn main() -> Result<(), Errno> {
+    println!("== The entry points (Go's convention: (r1, r2, errno)) ==");
+    // SAFETY: getpid and close(-1) touch no memory.
+    let (pid, _, e) = unsafe { sc::raw_syscall(__NR_getpid as usize, 0, 0, 0) };
+    println!(
+        "raw_syscall(getpid)   = ({pid}, _, {e:?})   is_ok: {}",
+        e.is_ok()
+    );
+    let r = unsafe { sc::syscall(__NR_close as usize, -1i32 as usize, 0, 0) };
+    println!("syscall(close, -1)    = ({:#x}, {}, {:?})", r.0, r.1, r.2);
+    println!(
+        "  errno {}: \"{}\"; as io::Error: {:?}",
+        r.2.0,
+        r.2,
+        std::io::Error::from(r.2).kind()
+    );
+    println!(
+        "  EAGAIN: temporary={} timeout={}",
+        Errno::EAGAIN.temporary(),
+        Errno::EAGAIN.timeout()
+    );
+
+    let nr = __NR_getpid as usize;
+    // SAFETY: as above.
+    let raw = ns_per_call(200_000, || {
+        black_box(unsafe { sc::raw_syscall(black_box(nr), 0, 0, 0) });
+    });
+    let full = ns_per_call(200_000, || {
+        black_box(unsafe { sc::syscall(black_box(nr), 0, 0, 0) });
+    });
+    println!(
+        "getpid: raw_syscall {raw:.1} ns, syscall {full:.1} ns (difference {:.1} ns)",
+        full - raw
+    );
+
+    println!("\n== The vDSO ==");
+    let v = Vdso::get();
+    println!(
+        "found clock_gettime, gettimeofday, time, getcpu: {:?}",
+        v.found()
+    );
+    let clock = CLOCK_MONOTONIC as i32;
+    let fast = ns_per_call(1_000_000, || {
+        let _ = black_box(v.clock_gettime(black_box(clock)));
+    });
+    let slow_table = Vdso::without();
+    let slow = ns_per_call(200_000, || {
+        let _ = black_box(slow_table.clock_gettime(black_box(clock)));
+    });
+    let t = v.clock_gettime(clock)?;
+    println!("clock_gettime(MONOTONIC) = {}.{:09} s", t.tv_sec, t.tv_nsec);
+    println!(
+        "  through the vDSO {fast:.1} ns, through the system call {slow:.1} ns ({:.1}x)",
+        slow / fast
+    );
+    let (cpu, node) = sc::getcpu()?;
+    println!("getcpu = cpu {cpu}, node {node}; time = {}", sc::time());
+
+    println!("\n== Generated and wrapped calls ==");
+    let (r, w) = sc::pipe2(0)?; // wrapped: pipe2_raw, then two OwnedFd
+    sc::write(w.as_fd(), b"through a pipe")?; // sys: may block, tells the scheduler
+    let mut buf = [0u8; 32];
+    let n = sc::read(r.as_fd(), &mut buf)?;
+    println!(
+        "read {n} bytes: {:?}",
+        std::str::from_utf8(&buf[..n]).unwrap()
+    );
+    let mut st = Stat::zeroed();
+    sc::stat("/", &mut st)?; // wrapped: fstatat(AT_FDCWD, "/", .., 0)
+    println!("stat(\"/\"): inode {}, mode {:o}", st.st_ino, st.st_mode);
+    println!(
+        "stat(\"/nonexistent\") = {:?}",
+        sc::stat("/nonexistent", &mut st)
+    );
+    println!(
+        "open(\"a\\0b\") = {:?} (an interior NUL never reaches the kernel)",
+        sc::open("a\0b", 0, 0).map(drop)
+    );
+    let public = sc::WRAPPERS
+        .iter()
+        .flat_map(|(_, rows)| rows.iter())
+        .filter(|w| w.public)
+        .count();
+    println!("{public} wrappers in all; the table is docs/wrappers.md");
+    Ok(())
+}
