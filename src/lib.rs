@@ -1,12 +1,56 @@
 //! goro: Go's goroutine runtime and system-call design, for Rust on x86_64 Linux.
 //!
-//! This release holds the system-call layer ([`syscall`]): the entry points in inline
-//! assembly with Go's errno convention, the vDSO, and typed wrappers declared once as blocking
-//! or non-blocking. The scheduler that those declarations talk to comes next.
+//! - [`run`], [`spawn`], [`JoinHandle`], [`yield_now`]: stackful goroutines on a G-M-P
+//!   scheduler, migrating between threads, with work stealing.
+//! - [`chan`], [`WaitGroup`]: Go's channel and wait group, parking the goroutine, never its
+//!   thread.
+//! - [`syscall`]: Go's `syscall` package: entry points, `Errno`, the vDSO, and typed wrappers
+//!   declared blocking or not.
+//!
+//! ```
+//! let (tx, rx) = goro::chan::<u32>(0);
+//! let total = goro::run(move || {
+//!     goro::spawn(move || (1..=10).for_each(|i| tx.send(i).unwrap()));
+//!     rx.into_iter().sum::<u32>()
+//! });
+//! assert_eq!(total, 55);
+//! ```
+//!
+//! # What is safe inside a goroutine
+//!
+//! A goroutine may move to another OS thread whenever it enters the runtime (a channel
+//! operation, `join`, `yield_now`, a `sys` system call). So:
+//! - `thread_local!` values are those of whichever thread the goroutine runs on *now*: reading
+//!   one, switching, and reading again may see two different threads' values, and a reference
+//!   into one must not be held across a runtime call. (The runtime itself never holds a
+//!   thread-local address across a switch; an optimised build would otherwise keep the old
+//!   thread's address in a register.)
+//! - Holding a `std::sync::Mutex` guard across a runtime call is allowed but blocks the other
+//!   goroutines that want it on their threads; prefer channels.
+//! - Blocking calls that bypass goro's wrappers (`std::fs`, `std::thread::sleep`, DNS) block
+//!   the thread and, until the runtime retakes its processor, the goroutines queued behind.
 
 #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
 compile_error!("goro supports x86_64 Linux only");
 
+mod chan;
 mod linux;
+mod rt;
 mod runtime;
 pub mod syscall;
+mod waitgroup;
+
+pub use chan::{Receiver, SendError, Sender, chan};
+pub use rt::{
+    Builder, JoinHandle, Runtime, Stats, current, max_procs, run, spawn, stats, yield_now,
+};
+pub use waitgroup::WaitGroup;
+
+/// Hooks for the crate's own tests; not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    /// The kernel thread id of the M the runtime believes the caller runs on.
+    pub fn current_m_tid() -> Option<i32> {
+        crate::runtime::proc::running_m().map(|m| m.tid.load(core::sync::atomic::Ordering::Relaxed))
+    }
+}

@@ -15,8 +15,8 @@ use core::time::Duration;
 
 use linux_raw_sys::general::{
     __NR_exit_group, __NR_futex, __NR_gettid, __NR_madvise, __NR_mmap, __NR_mprotect, __NR_munmap,
-    __NR_nanosleep, __NR_sched_yield, __NR_sigaltstack, __NR_tgkill, __NR_write, __kernel_timespec,
-    FUTEX_PRIVATE_FLAG, FUTEX_WAIT, FUTEX_WAKE, stack_t,
+    __NR_nanosleep, __NR_rt_sigaction, __NR_sched_yield, __NR_sigaltstack, __NR_tgkill, __NR_write,
+    __kernel_timespec, FUTEX_PRIVATE_FLAG, FUTEX_WAIT, FUTEX_WAKE, kernel_sigaction, stack_t,
 };
 
 use crate::linux::arch;
@@ -171,6 +171,31 @@ pub(crate) fn write(fd: i32, buf: &[u8]) -> Result<usize, Errno> {
 pub(crate) fn exit_group(code: i32) -> ! {
     // SAFETY: exit_group does not return.
     unsafe { arch::syscall1_noreturn(__NR_exit_group as usize, code as usize) }
+}
+
+/// Installs `new` (if any) as the action for `sig` and returns the old one.
+///
+/// # Safety
+/// `new`'s handler must be sound to run for `sig` at any point of any thread, and its flags
+/// must include `SA_RESTORER` with a valid restorer.
+pub(crate) unsafe fn rt_sigaction(
+    sig: u32,
+    new: Option<&kernel_sigaction>,
+) -> Result<kernel_sigaction, Errno> {
+    // SAFETY: `kernel_sigaction` is plain data; all-zero is a valid value.
+    let mut old: kernel_sigaction = unsafe { core::mem::zeroed() };
+    let newp = new.map_or(0, |a| a as *const kernel_sigaction as usize);
+    // SAFETY: the caller's contract for `new`; `old` is writable; the mask is 8 bytes.
+    let r = unsafe {
+        arch::syscall4(
+            __NR_rt_sigaction as usize,
+            sig as usize,
+            newp,
+            &raw mut old as usize,
+            8,
+        )
+    };
+    Errno::check(r).map(|_| old)
 }
 
 /// Installs `new` (if any) as the calling thread's signal stack and returns the old one.

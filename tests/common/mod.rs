@@ -117,3 +117,25 @@ pub fn open_rw(p: &Path) -> std::fs::File {
         .open(p)
         .unwrap()
 }
+
+/// Runs `f` on a thread of its own and fails the test with a clear message if it has not
+/// finished within `secs` seconds (the stuck thread is left behind; the test process ends
+/// anyway).
+pub fn watchdog<T: Send + 'static>(
+    secs: u64,
+    what: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        let _ = tx.send(r);
+    });
+    match rx.recv_timeout(std::time::Duration::from_secs(secs)) {
+        Ok(Ok(v)) => v,
+        Ok(Err(p)) => std::panic::resume_unwind(p),
+        Err(_) => {
+            panic!("watchdog: {what} did not finish within {secs} s (deadlock or lost wake-up)")
+        }
+    }
+}

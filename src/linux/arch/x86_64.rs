@@ -139,3 +139,13 @@ pub unsafe fn syscall6_pair(
     }
     (r1, r2)
 }
+
+/// The signal-return trampoline the kernel jumps to when a handler installed with
+/// `SA_RESTORER` returns: `rt_sigreturn`, which restores the interrupted context.
+///
+/// # Safety
+/// Only the kernel calls it, as a handler's return address.
+#[unsafe(naked)]
+pub unsafe extern "C" fn sigreturn_restorer() {
+    core::arch::naked_asm!("mov eax, 15", "syscall", "ud2")
+}

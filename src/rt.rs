@@ -1,0 +1,292 @@
+//! The public face of the scheduler: [`run`], [`Runtime`], [`spawn`], [`JoinHandle`].
+
+use core::sync::atomic::Ordering;
+use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::runtime::park::{NodeRef, WaitNode};
+use crate::runtime::proc::{current_sched, goid, gosched, newproc};
+use crate::runtime::sched::Sched;
+use crate::runtime::stack::DEFAULT_STACK;
+
+/// Runs `f` as the main goroutine of a new runtime with the default configuration and returns
+/// its result, like Go's `main`. A panic in `f` is resumed on the caller. Goroutines still
+/// running when `f` returns are abandoned, as Go's are when `main` returns.
+///
+/// ```
+/// let sum = goro::run(|| {
+///     let handles: Vec<_> = (0..10u64).map(|i| goro::spawn(move || i * i)).collect();
+///     handles.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+/// });
+/// assert_eq!(sum, 285);
+/// ```
+pub fn run<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    Runtime::new().run(f)
+}
+
+/// A goroutine runtime: Ps, the threads (Ms) that run them, and the goroutines.
+///
+/// Several runtimes may exist in one process; each has its own threads. Dropping a runtime
+/// stops its idle threads; see [`run`] for goroutines still running then.
+pub struct Runtime {
+    sched: Arc<Sched>,
+}
+
+/// Configures a [`Runtime`].
+///
+/// ```
+/// let rt = goro::Runtime::builder().max_procs(2).build();
+/// assert_eq!(rt.max_procs(), 2);
+/// assert_eq!(rt.run(|| goro::max_procs()), 2);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Builder {
+    max_procs: Option<usize>,
+    stack_size: usize,
+}
+
+/// What a runtime has done so far, for tests and tuning.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Successful steals from another P's run queue.
+    pub steals: u64,
+    /// Goroutines moved by those steals.
+    pub stolen: u64,
+    /// OS threads (Ms) started.
+    pub threads: u64,
+    /// Goroutines spawned and not finished.
+    pub live_goroutines: u64,
+    /// Stacks kept for reuse, and the most that are kept.
+    pub pooled_stacks: usize,
+    pub pooled_stacks_bound: usize,
+}
+
+impl Default for Builder {
+    fn default() -> Builder {
+        Builder {
+            max_procs: None,
+            stack_size: DEFAULT_STACK,
+        }
+    }
+}
+
+impl Builder {
+    /// The number of Ps: how many goroutines run at once. Default: `GOMAXPROCS` from the
+    /// environment, else the number of CPUs the process may use. Clamped to at least 1.
+    pub fn max_procs(mut self, n: usize) -> Builder {
+        self.max_procs = Some(n.max(1));
+        self
+    }
+
+    /// Usable bytes of each goroutine stack (default 256 KiB, of which only touched pages
+    /// take memory). A goroutine that overflows it ends the process with
+    /// `goroutine N stack overflow`.
+    pub fn stack_size(mut self, bytes: usize) -> Builder {
+        self.stack_size = bytes.max(crate::runtime::stack::PAGE);
+        self
+    }
+
+    /// Creates the runtime. Threads start when the first goroutine does.
+    pub fn build(self) -> Runtime {
+        let n = self.max_procs.unwrap_or_else(default_procs);
+        Runtime {
+            sched: Sched::new(n, self.stack_size),
+        }
+    }
+}
+
+/// `GOMAXPROCS` if set to a positive number, else the CPUs available to the process.
+fn default_procs() -> usize {
+    std::env::var("GOMAXPROCS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+impl Default for Runtime {
+    fn default() -> Runtime {
+        Runtime::new()
+    }
+}
+
+impl Runtime {
+    /// A runtime with the default configuration.
+    pub fn new() -> Runtime {
+        Builder::default().build()
+    }
+
+    /// A [`Builder`] to configure one.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// Runs `f` as a goroutine of this runtime and waits for it on the calling thread, which
+    /// must not be one of this runtime's goroutines. A panic in `f` is resumed here.
+    pub fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+        match self.spawn(f).join() {
+            Ok(v) => v,
+            Err(p) => resume_unwind(p),
+        }
+    }
+
+    /// Starts a goroutine on this runtime, from any thread.
+    pub fn spawn<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> JoinHandle<T> {
+        spawn_on(&self.sched, f)
+    }
+
+    /// The number of Ps.
+    pub fn max_procs(&self) -> usize {
+        self.sched.nprocs.load(Ordering::Relaxed)
+    }
+
+    /// Counters of what the runtime has done.
+    pub fn stats(&self) -> Stats {
+        stats_of(&self.sched)
+    }
+}
+
+fn stats_of(s: &Sched) -> Stats {
+    Stats {
+        steals: s.counters.steals.load(Ordering::Relaxed),
+        stolen: s.counters.stolen.load(Ordering::Relaxed),
+        threads: s.counters.threads.load(Ordering::Relaxed),
+        live_goroutines: s.live_goroutines(),
+        pooled_stacks: s.stacks.len(),
+        pooled_stacks_bound: s.stacks.bound(),
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.sched.begin_shutdown();
+        // Idle Ms exit at once; give busy ones a moment to come back to the scheduler.
+        let deadline = Instant::now() + Duration::from_millis(200);
+        while self.sched.mlive.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // A goroutine that never finished may be parked in a wait queue another runtime or
+        // thread still reaches, and that would ready it through this runtime: keep the runtime's
+        // memory alive for good rather than free it under them.
+        if self.sched.mlive.load(Ordering::Acquire) > 0 || self.sched.live_goroutines() > 0 {
+            core::mem::forget(self.sched.clone());
+        }
+    }
+}
+
+/// Starts a goroutine on the caller's runtime.
+///
+/// # Panics
+/// When called outside a goroutine: use [`Runtime::spawn`] there.
+///
+/// ```
+/// goro::run(|| {
+///     let h = goro::spawn(|| "hello from a goroutine");
+///     assert_eq!(h.join().unwrap(), "hello from a goroutine");
+/// });
+/// ```
+pub fn spawn<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> JoinHandle<T> {
+    let sched =
+        current_sched().expect("goro::spawn called outside a goroutine; use Runtime::spawn");
+    spawn_on(sched, f)
+}
+
+fn spawn_on<T: Send + 'static>(
+    sched: &Sched,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> JoinHandle<T> {
+    let packet = Arc::new(Packet {
+        state: Mutex::new((None, None)),
+    });
+    let theirs = packet.clone();
+    let id = newproc(
+        sched,
+        Box::new(move || {
+            let result = catch_unwind(AssertUnwindSafe(f));
+            theirs.complete(result);
+        }),
+    );
+    JoinHandle { packet, id }
+}
+
+/// Gives the processor to another goroutine; the caller runs again later (Go's
+/// `runtime.Gosched`). Outside a goroutine, yields the thread.
+pub fn yield_now() {
+    gosched();
+}
+
+/// The id of the calling goroutine (unique in the process, from 1), or `None` outside one.
+pub fn current() -> Option<u64> {
+    goid()
+}
+
+/// The number of Ps of the caller's runtime, or the default for a new runtime when called
+/// outside a goroutine (Go's `runtime.GOMAXPROCS(0)`).
+pub fn max_procs() -> usize {
+    current_sched().map_or_else(default_procs, |s| s.nprocs.load(Ordering::Relaxed))
+}
+
+/// The caller's runtime's counters, or `None` outside a goroutine.
+pub fn stats() -> Option<Stats> {
+    current_sched().map(stats_of)
+}
+
+/// Where a goroutine leaves its result for its [`JoinHandle`].
+struct Packet<T> {
+    state: Mutex<(Option<std::thread::Result<T>>, Option<NodeRef>)>,
+}
+
+impl<T> Packet<T> {
+    fn complete(&self, r: std::thread::Result<T>) {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.0 = Some(r);
+        let waiter = st.1.take();
+        drop(st);
+        if let Some(w) = waiter {
+            // SAFETY: taken out of the packet under its lock: we are its one waker.
+            unsafe { WaitNode::wake(w) };
+        }
+    }
+}
+
+/// An owned permission to wait for a goroutine and take its result.
+pub struct JoinHandle<T> {
+    packet: Arc<Packet<T>>,
+    id: u64,
+}
+
+impl<T> JoinHandle<T> {
+    /// Waits for the goroutine and returns its result, or the payload of its panic, as
+    /// `std::thread::JoinHandle::join` does. In a goroutine, parks only the goroutine.
+    pub fn join(self) -> Result<T, Box<dyn Any + Send + 'static>> {
+        let mut st = self.packet.state.lock().unwrap_or_else(|e| e.into_inner());
+        if st.0.is_none() {
+            let node = WaitNode::new();
+            st.1 = Some(node.as_ref());
+            node.park(move || drop(st));
+            st = self.packet.state.lock().unwrap_or_else(|e| e.into_inner());
+        }
+        st.0.take().expect("a woken join finds the result")
+    }
+
+    /// The goroutine's id.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Whether the goroutine has finished.
+    pub fn is_finished(&self) -> bool {
+        self.packet
+            .state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .0
+            .is_some()
+    }
+}

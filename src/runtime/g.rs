@@ -1,0 +1,127 @@
+//! G: a goroutine.
+//!
+//! ```text
+//!            newproc                 execute
+//!  Gidle ───────────────> Grunnable ─────────> Grunning ──── goexit ───> Gdead
+//!                            ^   ^                │  │ ^
+//!                  goready   │   └─── gosched ────┘  │ └───────────┐
+//!                            │                       │ gopark      │ exitsyscall
+//!                         Gwaiting <─────────────────┘             │
+//!                                                 Grunning ──> Gsyscall
+//!                                                     entersyscall
+//! ```
+//!
+//! A G is reached through raw pointers from run queues, wait queues and its M. Its fields say
+//! who may touch them; the rule that makes that sound is that a G is *owned* by exactly one
+//! party at a time: the run queue holding it (Grunnable), the M running it (Grunning,
+//! Gsyscall), or the wait queue that will ready it (Gwaiting).
+
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+
+use super::m::M;
+use super::sched::Sched;
+use super::stack::Stack;
+
+pub(crate) const GIDLE: u32 = 0;
+pub(crate) const GRUNNABLE: u32 = 1;
+pub(crate) const GRUNNING: u32 = 2;
+pub(crate) const GSYSCALL: u32 = 3;
+pub(crate) const GWAITING: u32 = 4;
+pub(crate) const GDEAD: u32 = 5;
+
+/// The body of a goroutine: runs once, on its own stack, and must not unwind.
+pub(crate) type Entry = Box<dyn FnOnce() + Send>;
+
+pub(crate) struct G {
+    /// The goroutine id, unique in the process, from 1.
+    pub(crate) goid: u64,
+    /// One of the `G*` states above.
+    pub(crate) status: AtomicU32,
+    /// The runtime the goroutine belongs to; it outlives the G.
+    pub(crate) sched: *const Sched,
+    /// The M running it (Grunning, Gsyscall); null otherwise. Written by that M.
+    pub(crate) m: AtomicPtr<M>,
+    /// Its owner's private state (see [`GOwned`]).
+    owned: UnsafeCell<GOwned>,
+    /// Link in the global run queue; touched only under the scheduler lock.
+    pub(crate) schedlink: UnsafeCell<*mut G>,
+}
+
+/// Fields only the G's current owner touches (see the module doc).
+pub(crate) struct GOwned {
+    /// The saved stack pointer while the G is not running.
+    pub(crate) sp: usize,
+    /// Its stack, from its first run on.
+    pub(crate) stack: Option<Stack>,
+    /// What it runs; taken at its first run.
+    pub(crate) entry: Option<Entry>,
+}
+
+// SAFETY: a G moves between threads by design; every field is atomic, or owned by one party
+// at a time as the module doc says.
+unsafe impl Send for G {}
+// SAFETY: as above.
+unsafe impl Sync for G {}
+
+impl G {
+    pub(crate) fn new(goid: u64, sched: *const Sched, entry: Entry) -> Box<G> {
+        Box::new(G {
+            goid,
+            status: AtomicU32::new(GRUNNABLE),
+            sched,
+            m: AtomicPtr::new(core::ptr::null_mut()),
+            owned: UnsafeCell::new(GOwned {
+                sp: 0,
+                stack: None,
+                entry: Some(entry),
+            }),
+            schedlink: UnsafeCell::new(core::ptr::null_mut()),
+        })
+    }
+
+    /// The owner's fields.
+    ///
+    /// # Safety
+    /// The caller owns the G (it runs it, or holds it out of every queue) and holds no other
+    /// reference from this method.
+    #[allow(clippy::mut_from_ref, reason = "exclusive by the ownership rule")]
+    pub(crate) unsafe fn owned(&self) -> &mut GOwned {
+        // SAFETY: the caller's contract.
+        unsafe { &mut *self.owned.get() }
+    }
+
+    pub(crate) fn status(&self) -> u32 {
+        self.status.load(Ordering::Acquire)
+    }
+
+    /// Moves the status from `from` to `to`; anything else is a runtime bug (Go's
+    /// `casgstatus`).
+    pub(crate) fn casstatus(&self, from: u32, to: u32) {
+        if let Err(was) =
+            self.status
+                .compare_exchange(from, to, Ordering::AcqRel, Ordering::Acquire)
+        {
+            super::throw(&[
+                "casgstatus: bad transition from ",
+                status_name(was),
+                " (expected ",
+                status_name(from),
+                ") to ",
+                status_name(to),
+            ]);
+        }
+    }
+}
+
+fn status_name(s: u32) -> &'static str {
+    match s {
+        GIDLE => "Gidle",
+        GRUNNABLE => "Grunnable",
+        GRUNNING => "Grunning",
+        GSYSCALL => "Gsyscall",
+        GWAITING => "Gwaiting",
+        GDEAD => "Gdead",
+        _ => "G?",
+    }
+}

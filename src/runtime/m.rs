@@ -1,0 +1,137 @@
+//! M: an OS thread. Its own stack is its g0, on which the scheduler runs; it runs goroutines
+//! while it holds a P.
+//!
+//! ```text
+//!   newm ──> running the scheduler on g0 ──execute──> running a G ──switch back──┐
+//!                 ^   │ findrunnable finds nothing                               │
+//!                 │   v                                                          │
+//!                 │  stopm: on the idle list, asleep on `park`                   │
+//!                 └── startm: handed `nextp`, woken  <───────────────────────────┘
+//! ```
+//!
+//! Fields written only by the M's own thread are in [`MOwned`]; the rest are atomics other
+//! threads read (sysmon, `startm`, stop-the-world).
+
+use core::cell::{Cell, UnsafeCell};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU32, Ordering};
+
+use super::g::G;
+use super::note::Note;
+use super::p::P;
+use super::sched::Sched;
+
+/// What g0 does when a goroutine switches back to it (the body of Go's `mcall`).
+pub(crate) enum Pending {
+    /// Nothing: the goroutine was never switched to.
+    None,
+    /// `gosched`: put the goroutine on the global queue.
+    Yield,
+    /// `gopark`: mark it waiting, then run the closure (which releases the lock its waker
+    /// takes); a `false` from the closure resumes it at once.
+    Park(*mut dyn FnMut() -> bool),
+    /// `goexit`: the goroutine has finished; free it.
+    Exit,
+}
+
+pub(crate) struct M {
+    pub(crate) id: u64,
+    pub(crate) sched: *const Sched,
+    /// The goroutine running on this M, or null on g0.
+    pub(crate) curg: AtomicPtr<G>,
+    /// The P it holds, or null.
+    pub(crate) p: AtomicPtr<P>,
+    /// The P it is handed before being woken by `startm`.
+    pub(crate) nextp: AtomicPtr<P>,
+    /// The P it held when its goroutine entered a system call.
+    pub(crate) oldp: AtomicPtr<P>,
+    /// The P's `syscalltick` when the system call began.
+    pub(crate) syscalltick: AtomicU32,
+    /// Looking for work with a P and no goroutine (counted in `Sched::nmspinning`).
+    pub(crate) spinning: AtomicBool,
+    /// Where it sleeps when idle.
+    pub(crate) park: Note,
+    /// The kernel thread id, once started.
+    pub(crate) tid: AtomicI32,
+    /// The thread's own state.
+    owned: UnsafeCell<MOwned>,
+    /// Link in the idle M list; under the scheduler lock.
+    pub(crate) schedlink: Cell<*mut M>,
+}
+
+/// State only the M's thread touches.
+pub(crate) struct MOwned {
+    /// g0's saved stack pointer while a goroutine runs.
+    pub(crate) g0_sp: usize,
+    /// What g0 does after the running goroutine switches back.
+    pub(crate) pending: Pending,
+}
+
+// SAFETY: an M is shared with other threads only through its atomics and its note; `owned` is
+// touched by its own thread alone, and `schedlink` under the scheduler lock.
+unsafe impl Send for M {}
+// SAFETY: as above.
+unsafe impl Sync for M {}
+
+impl M {
+    pub(crate) fn new(id: u64, sched: *const Sched) -> M {
+        M {
+            id,
+            sched,
+            curg: AtomicPtr::new(core::ptr::null_mut()),
+            p: AtomicPtr::new(core::ptr::null_mut()),
+            nextp: AtomicPtr::new(core::ptr::null_mut()),
+            oldp: AtomicPtr::new(core::ptr::null_mut()),
+            syscalltick: AtomicU32::new(0),
+            spinning: AtomicBool::new(false),
+            park: Note::new(),
+            tid: AtomicI32::new(0),
+            owned: UnsafeCell::new(MOwned {
+                g0_sp: 0,
+                pending: Pending::None,
+            }),
+            schedlink: Cell::new(core::ptr::null_mut()),
+        }
+    }
+
+    /// The thread's own state.
+    ///
+    /// # Safety
+    /// Called on this M's thread, with no other reference from this method alive.
+    #[allow(
+        clippy::mut_from_ref,
+        reason = "exclusive: one thread, no overlapping calls"
+    )]
+    pub(crate) unsafe fn owned(&self) -> &mut MOwned {
+        // SAFETY: the caller's contract.
+        unsafe { &mut *self.owned.get() }
+    }
+
+    pub(crate) fn p(&self) -> *mut P {
+        self.p.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn sched(&self) -> &Sched {
+        // SAFETY: an M's runtime outlives it (the M holds a strong count; see `Sched`).
+        unsafe { &*self.sched }
+    }
+}
+
+thread_local! {
+    /// The M this thread is, or null on threads that are not a runtime's.
+    static CURRENT: Cell<*mut M> = const { Cell::new(core::ptr::null_mut()) };
+}
+
+/// The M of the calling thread, or null.
+///
+/// Never inlined, and never to be cached across a goroutine switch: LLVM may keep a
+/// thread-local's address in a register across a call, and after a switch the goroutine may be
+/// on another thread. Every runtime path that can switch calls this again afterwards.
+#[inline(never)]
+pub(crate) fn current_m() -> *mut M {
+    CURRENT.with(|c| c.get())
+}
+
+/// Marks the calling thread as `m` (at its start) or as no M (null, at its end).
+pub(crate) fn set_current_m(m: *mut M) {
+    CURRENT.with(|c| c.set(m));
+}

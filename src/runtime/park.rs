@@ -1,0 +1,105 @@
+//! Waiting for an event, for a goroutine or a plain thread alike: the one primitive channels,
+//! `WaitGroup` and `JoinHandle` are built on.
+//!
+//! A waiter puts a [`WaitNode`] (on its own stack) into the structure it waits on, under that
+//! structure's lock, and calls [`WaitNode::park`] with a closure that releases the lock. A
+//! goroutine parks through `gopark` (its thread runs other goroutines meanwhile); a plain
+//! thread sleeps in `thread::park`. The waker, under the same lock, takes the node out, fills
+//! in whatever result the structure passes, and calls [`WaitNode::wake`] after releasing the
+//! lock. After `wake` the node may be gone at any moment, so nothing touches it afterwards.
+
+use core::sync::atomic::{AtomicBool, Ordering};
+use std::thread::Thread;
+
+use super::g::G;
+use super::proc::{gopark, goready, running_m};
+
+enum Waiter {
+    G(*mut G),
+    Thread(Thread),
+}
+
+pub(crate) struct WaitNode {
+    waiter: Waiter,
+    woken: AtomicBool,
+}
+
+// SAFETY: the G pointer is handed to `goready` by the one waker that took the node; `Thread`
+// is Send and Sync.
+unsafe impl Send for WaitNode {}
+// SAFETY: as above.
+unsafe impl Sync for WaitNode {}
+
+/// A node's address, as wait queues hold it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NodeRef(*const WaitNode);
+
+// SAFETY: a NodeRef is only dereferenced by the waker that removed it from its queue, while
+// the waiter is still parked.
+unsafe impl Send for NodeRef {}
+
+impl WaitNode {
+    /// A node for the calling goroutine or thread.
+    pub(crate) fn new() -> WaitNode {
+        let waiter = match running_m() {
+            Some(m) => Waiter::G(m.curg.load(Ordering::Relaxed)),
+            None => Waiter::Thread(std::thread::current()),
+        };
+        WaitNode {
+            waiter,
+            woken: AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) fn as_ref(&self) -> NodeRef {
+        NodeRef(self)
+    }
+
+    /// Waits until woken. `unlock` releases the lock the waker takes; it runs after the caller
+    /// is ready to be woken.
+    pub(crate) fn park(&self, unlock: impl FnOnce()) {
+        match self.waiter {
+            Waiter::G(_) => {
+                let mut unlock = Some(unlock);
+                gopark(|| {
+                    (unlock.take().expect("gopark calls its closure once"))();
+                    true
+                });
+                debug_assert!(self.woken.load(Ordering::Acquire));
+            }
+            Waiter::Thread(_) => {
+                unlock();
+                // Acquire: synchronizes with the Release in `wake`, so the result the waker
+                // wrote is visible.
+                while !self.woken.load(Ordering::Acquire) {
+                    std::thread::park();
+                }
+            }
+        }
+    }
+
+    /// Wakes the waiter of `node`.
+    ///
+    /// # Safety
+    /// The caller took `node` out of its wait queue (so it alone wakes it), and the waiter has
+    /// not been woken.
+    pub(crate) unsafe fn wake(node: NodeRef) {
+        // SAFETY: the waiter is parked until `woken` is set, so the node is alive until then.
+        let n = unsafe { &*node.0 };
+        match &n.waiter {
+            &Waiter::G(gp) => {
+                n.woken.store(true, Ordering::Release);
+                // SAFETY: the goroutine is parked (or about to be, under `gopark`, which makes it
+                // waiting before `unlock` lets us find it) and this is its one waker.
+                unsafe { goready(gp) };
+            }
+            Waiter::Thread(t) => {
+                let t = t.clone();
+                // Release: publishes what the waker wrote before; after this store the waiter
+                // may return and free the node, so `t` was cloned first.
+                n.woken.store(true, Ordering::Release);
+                t.unpark();
+            }
+        }
+    }
+}

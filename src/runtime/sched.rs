@@ -1,0 +1,595 @@
+//! The scheduler: the global run queue, the idle P and M lists, spinning Ms, and the loop every
+//! M runs on its g0 (Go's `schedule`, `findrunnable`, `execute`, `wakep`, `startm`, `stopm`).
+//!
+//! Locking: `Sched::lock` guards the global run queue and the idle lists. Counters that the
+//! fast paths read without the lock (`npidle`, `nmspinning`, `runqsize`) are kept in step
+//! under it and read racily outside, as Go does; every racy read is followed by a locked
+//! re-check before anything depends on it.
+
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::context::{prepare, switch};
+use super::g::{G, GDEAD, GRUNNABLE, GRUNNING, GWAITING};
+use super::m::{M, Pending, set_current_m};
+use super::p::{P, PIDLE, PRUNNING};
+use super::stack::StackPool;
+use super::{signal, sys};
+
+/// Every 61st scheduling round on a P looks at the global queue first, so it cannot starve
+/// (Go's `schedtick % 61`).
+const GLOBAL_CHECK: u32 = 61;
+
+/// Counters a user can read through `Runtime::stats`.
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) steals: AtomicU64,
+    pub(crate) stolen: AtomicU64,
+    pub(crate) threads: AtomicU64,
+}
+
+pub(crate) struct Sched {
+    lock: Mutex<Locked>,
+    /// Every P; the first `nprocs` are in use.
+    pub(crate) allp: Box<[P]>,
+    pub(crate) nprocs: AtomicUsize,
+    /// Ps on the idle list.
+    pub(crate) npidle: AtomicU32,
+    /// Ms that hold a P and look for work.
+    pub(crate) nmspinning: AtomicU32,
+    /// Goroutines on the global run queue.
+    pub(crate) runqsize: AtomicU32,
+    pub(crate) stacks: StackPool,
+    /// Set when the runtime ends: Ms exit instead of looking for work.
+    pub(crate) shutdown: AtomicBool,
+    /// Ms whose threads have not exited yet.
+    pub(crate) mlive: AtomicUsize,
+    /// Goroutines spawned from outside the runtime (inside, each P counts its own).
+    pub(crate) spawned_outside: AtomicU64,
+    pub(crate) counters: Counters,
+    mnext: AtomicU64,
+    /// Keeps the runtime alive for its Ms: each M thread holds a clone.
+    this: std::sync::Weak<Sched>,
+}
+
+struct Locked {
+    runq_head: *mut G,
+    runq_tail: *mut G,
+    pidle: Vec<*mut P>,
+    midle: Vec<*mut M>,
+}
+
+// SAFETY: the raw pointers are to Gs, Ps and Ms, which are shared between threads by design and
+// only touched here under the lock.
+unsafe impl Send for Locked {}
+
+/// Goroutine ids are unique across runtimes.
+static GOIDGEN: AtomicU64 = AtomicU64::new(0);
+
+pub(crate) fn next_goid() -> u64 {
+    GOIDGEN.fetch_add(1, Ordering::Relaxed) + 1
+}
+
+impl Sched {
+    pub(crate) fn new(nprocs: usize, stack_size: usize) -> Arc<Sched> {
+        Arc::new_cyclic(|this| Sched {
+            lock: Mutex::new(Locked {
+                runq_head: core::ptr::null_mut(),
+                runq_tail: core::ptr::null_mut(),
+                pidle: Vec::new(),
+                midle: Vec::new(),
+            }),
+            allp: (0..nprocs).map(P::new).collect(),
+            nprocs: AtomicUsize::new(nprocs),
+            npidle: AtomicU32::new(0),
+            nmspinning: AtomicU32::new(0),
+            runqsize: AtomicU32::new(0),
+            stacks: StackPool::new(stack_size, 64 + 16 * nprocs),
+            shutdown: AtomicBool::new(false),
+            mlive: AtomicUsize::new(0),
+            spawned_outside: AtomicU64::new(0),
+            counters: Counters::default(),
+            mnext: AtomicU64::new(0),
+            this: this.clone(),
+        })
+        .tap_init()
+    }
+
+    fn locked(&self) -> MutexGuard<'_, Locked> {
+        // A panic never happens under this lock; if one did, the lists are still consistent.
+        self.lock.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Goroutines spawned and not yet finished.
+    pub(crate) fn live_goroutines(&self) -> u64 {
+        let spawned: u64 = self
+            .allp
+            .iter()
+            .map(|p| p.spawned.load(Ordering::Acquire))
+            .sum::<u64>()
+            + self.spawned_outside.load(Ordering::Acquire);
+        let exited: u64 = self
+            .allp
+            .iter()
+            .map(|p| p.exited.load(Ordering::Acquire))
+            .sum();
+        spawned.saturating_sub(exited)
+    }
+
+    // ---- the global run queue (Go's globrunqput / globrunqget) ----
+
+    fn globrunqput_locked(l: &mut Locked, gp: *mut G) {
+        // SAFETY: `gp` is owned by the caller and now by the queue; links are under the lock.
+        unsafe { *(*gp).schedlink.get() = core::ptr::null_mut() };
+        if l.runq_tail.is_null() {
+            l.runq_head = gp;
+        } else {
+            // SAFETY: the tail is a queued G; under the lock.
+            unsafe { *(*l.runq_tail).schedlink.get() = gp };
+        }
+        l.runq_tail = gp;
+    }
+
+    /// Puts a runnable G on the global queue.
+    pub(crate) fn globrunqput(&self, gp: *mut G) {
+        let mut l = self.locked();
+        Self::globrunqput_locked(&mut l, gp);
+        self.runqsize.fetch_add(1, Ordering::Release);
+    }
+
+    fn globrunqget_locked(&self, l: &mut Locked, p: &P, max: usize) -> Option<*mut G> {
+        let size = self.runqsize.load(Ordering::Relaxed) as usize;
+        if size == 0 {
+            return None;
+        }
+        let nprocs = self.nprocs.load(Ordering::Relaxed).max(1);
+        let mut n = size.min(size / nprocs + 1).min(super::runq::CAP / 2);
+        if max > 0 {
+            n = n.min(max);
+        }
+        let take = |l: &mut Locked| {
+            let gp = l.runq_head;
+            // SAFETY: a queued G, under the lock.
+            l.runq_head = unsafe { *(*gp).schedlink.get() };
+            if l.runq_head.is_null() {
+                l.runq_tail = core::ptr::null_mut();
+            }
+            gp
+        };
+        let first = take(l);
+        for _ in 1..n {
+            let gp = take(l);
+            // The ring has room: the caller's P looks for work only when its queue is empty or
+            // at the fairness check, and n is at most half the ring.
+            if let Some(o) = p.runq.push(gp, false) {
+                o.items.iter().for_each(|&g| Self::globrunqput_locked(l, g));
+            }
+        }
+        self.runqsize.fetch_sub(n as u32, Ordering::Release);
+        Some(first)
+    }
+
+    /// Takes goroutines from the global queue for `p` (at most `max`, if not 0): one to run,
+    /// some more onto `p`'s run queue.
+    fn globrunqget(&self, p: &P, max: usize) -> Option<*mut G> {
+        let mut l = self.locked();
+        self.globrunqget_locked(&mut l, p, max)
+    }
+
+    /// Owner of `p` only. Queues `gp` on `p` (in `runnext` if `next`), spilling to the global
+    /// queue when the ring is full (Go's `runqput`).
+    pub(crate) fn runqput(&self, p: &P, gp: *mut G, next: bool) {
+        if let Some(o) = p.runq.push(gp, next) {
+            let mut l = self.locked();
+            o.items
+                .iter()
+                .for_each(|&g| Self::globrunqput_locked(&mut l, g));
+            self.runqsize
+                .fetch_add(o.items.len() as u32, Ordering::Release);
+        }
+    }
+
+    // ---- idle Ps and Ms ----
+
+    fn pidleput_locked(&self, l: &mut Locked, p: *mut P) {
+        // SAFETY: Ps live as long as the runtime.
+        unsafe { (*p).status.store(PIDLE, Ordering::Release) };
+        l.pidle.push(p);
+        self.npidle.fetch_add(1, Ordering::Release);
+    }
+
+    fn pidleget_locked(&self, l: &mut Locked) -> Option<*mut P> {
+        let p = l.pidle.pop()?;
+        self.npidle.fetch_sub(1, Ordering::Release);
+        Some(p)
+    }
+
+    /// Any idle P, for `exitsyscallfast_pidle` and the like.
+    pub(crate) fn pidleget(&self) -> Option<*mut P> {
+        if self.npidle.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        let mut l = self.locked();
+        self.pidleget_locked(&mut l)
+    }
+
+    /// Puts `p`, released by its M, on the idle list.
+    pub(crate) fn pidleput(&self, p: *mut P) {
+        let mut l = self.locked();
+        self.pidleput_locked(&mut l, p);
+    }
+
+    // ---- waking and stopping Ms ----
+
+    /// Wakes an M to look for work, if a P is idle and no M is already looking (Go's `wakep`).
+    pub(crate) fn wakep(&self) {
+        if self.npidle.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        if self.nmspinning.load(Ordering::Acquire) != 0
+            || self
+                .nmspinning
+                .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        self.startm(None, true);
+    }
+
+    /// Runs `p` (or an idle P) on an idle M, or a new one (Go's `startm`). With `spinning`, the
+    /// caller has counted the M in `nmspinning`.
+    pub(crate) fn startm(&self, p: Option<*mut P>, spinning: bool) {
+        let mut l = self.locked();
+        let p = match p.or_else(|| self.pidleget_locked(&mut l)) {
+            Some(p) => p,
+            None => {
+                drop(l);
+                if spinning {
+                    self.nmspinning.fetch_sub(1, Ordering::AcqRel);
+                }
+                return;
+            }
+        };
+        let m = l.midle.pop();
+        drop(l);
+        match m {
+            Some(m) => {
+                // SAFETY: an idle M is parked on its note and touches neither field until woken.
+                unsafe {
+                    (*m).nextp.store(p, Ordering::Relaxed);
+                    (*m).spinning.store(spinning, Ordering::Relaxed);
+                    (*m).park.wakeup();
+                }
+            }
+            None => self.newm(p, spinning),
+        }
+    }
+
+    /// Starts a new M thread that begins by acquiring `p`.
+    fn newm(&self, p: *mut P, spinning: bool) {
+        let sched = self
+            .this
+            .upgrade()
+            .expect("the runtime is alive while it starts Ms");
+        let id = self.mnext.fetch_add(1, Ordering::Relaxed) + 1;
+        let m = Box::into_raw(Box::new(M::new(id, Arc::as_ptr(&sched))));
+        // SAFETY: the M is not yet shared.
+        unsafe {
+            (*m).nextp.store(p, Ordering::Relaxed);
+            (*m).spinning.store(spinning, Ordering::Relaxed);
+        }
+        self.mlive.fetch_add(1, Ordering::AcqRel);
+        self.counters.threads.fetch_add(1, Ordering::Relaxed);
+        let mp = m as usize;
+        let spawned = std::thread::Builder::new()
+            .name(format!("goro-m{id}"))
+            .stack_size(G0_STACK)
+            .spawn(move || mstart(sched, mp as *mut M));
+        if let Err(e) = spawned {
+            super::throw(&["newm: cannot create thread: ", &e.to_string()]);
+        }
+    }
+
+    /// Parks the calling M until `startm` hands it a P; returns false at shutdown (Go's
+    /// `stopm`).
+    fn stopm(&self, m: &M) -> bool {
+        {
+            let mut l = self.locked();
+            if self.shutdown.load(Ordering::Acquire) {
+                return false;
+            }
+            l.midle.push(m as *const M as *mut M);
+        }
+        m.park.sleep();
+        m.park.clear();
+        let p = m.nextp.swap(core::ptr::null_mut(), Ordering::Relaxed);
+        if p.is_null() {
+            return false; // woken to exit
+        }
+        acquirep(m, p);
+        true
+    }
+
+    /// Ends the runtime: Ms exit when they next look for work.
+    pub(crate) fn begin_shutdown(&self) {
+        self.shutdown.store(true, Ordering::Release);
+        let idle = core::mem::take(&mut self.locked().midle);
+        for m in idle {
+            // SAFETY: an idle M waits on its note; a null nextp tells it to exit.
+            unsafe { (*m).park.wakeup() };
+        }
+    }
+}
+
+trait TapInit {
+    fn tap_init(self) -> Self;
+}
+impl TapInit for Arc<Sched> {
+    /// Every P starts idle.
+    fn tap_init(self) -> Self {
+        {
+            let mut l = self.locked();
+            for p in self.allp.iter().rev() {
+                self.pidleput_locked(&mut l, p as *const P as *mut P);
+            }
+        }
+        self
+    }
+}
+
+/// The stack of an M's own thread, on which the scheduler (g0) runs.
+const G0_STACK: usize = 256 * 1024;
+
+/// Makes `p` the P of `m` (Go's `acquirep`).
+pub(crate) fn acquirep(m: &M, p: *mut P) {
+    // SAFETY: Ps live as long as the runtime; `p` was handed to this M alone.
+    let pr = unsafe { &*p };
+    pr.m.store(m as *const M as *mut M, Ordering::Relaxed);
+    pr.status.store(PRUNNING, Ordering::Release);
+    m.p.store(p, Ordering::Relaxed);
+}
+
+/// Takes `m`'s P away from it (Go's `releasep`).
+pub(crate) fn releasep(m: &M) -> *mut P {
+    let p = m.p.swap(core::ptr::null_mut(), Ordering::Relaxed);
+    // SAFETY: as for `acquirep`.
+    unsafe { (*p).m.store(core::ptr::null_mut(), Ordering::Relaxed) };
+    p
+}
+
+/// The body of every M thread (Go's `mstart`).
+fn mstart(sched: Arc<Sched>, m: *mut M) {
+    set_current_m(m);
+    let _altstack = signal::minit();
+    // SAFETY: this thread is `m` until it returns, and the M is freed only below.
+    let mr = unsafe { &*m };
+    mr.tid.store(sys::gettid(), Ordering::Relaxed);
+    let p = mr.nextp.swap(core::ptr::null_mut(), Ordering::Relaxed);
+    acquirep(mr, p);
+    schedule(mr);
+    // Shutdown: give the P back so nothing refers to this M, then free it.
+    if !mr.p().is_null() {
+        let p = releasep(mr);
+        sched.pidleput(p);
+    }
+    set_current_m(core::ptr::null_mut());
+    // SAFETY: no list holds the M any more (idle Ms are taken off before being told to exit;
+    // running Ms hold their own pointer only), and this thread no longer uses it.
+    drop(unsafe { Box::from_raw(m) });
+    sched.mlive.fetch_sub(1, Ordering::AcqRel);
+}
+
+/// The scheduler loop on g0: find a goroutine, run it, deal with how it came back. Returns at
+/// shutdown.
+fn schedule(m: &M) {
+    while let Some(gp) = findrunnable(m) {
+        execute(m, gp);
+    }
+}
+
+/// A runnable goroutine for `m`, which holds a P; parks the M when there is none. `None` at
+/// shutdown (Go's `findRunnable`).
+fn findrunnable(m: &M) -> Option<*mut G> {
+    let sched = m.sched();
+    loop {
+        if sched.shutdown.load(Ordering::Acquire) {
+            return None;
+        }
+        // SAFETY: the M holds its P while it looks for work.
+        let p = unsafe { &*m.p() };
+        let tick = p.schedtick.load(Ordering::Relaxed);
+        if tick % GLOBAL_CHECK == 0
+            && sched.runqsize.load(Ordering::Acquire) > 0
+            && let Some(gp) = sched.globrunqget(p, 1)
+        {
+            return Some(found(m, gp));
+        }
+        if let Some(gp) = p.runq.pop() {
+            return Some(found(m, gp));
+        }
+        if sched.runqsize.load(Ordering::Acquire) > 0
+            && let Some(gp) = sched.globrunqget(p, 0)
+        {
+            return Some(found(m, gp));
+        }
+        // Steal, if spinning is worth it: at most half the busy Ps' worth of spinning Ms.
+        let nprocs = sched.nprocs.load(Ordering::Relaxed);
+        let busy = nprocs.saturating_sub(sched.npidle.load(Ordering::Acquire) as usize);
+        if m.spinning.load(Ordering::Relaxed)
+            || 2 * (sched.nmspinning.load(Ordering::Acquire) as usize) < busy
+        {
+            if !m.spinning.load(Ordering::Relaxed) {
+                m.spinning.store(true, Ordering::Relaxed);
+                sched.nmspinning.fetch_add(1, Ordering::AcqRel);
+            }
+            if let Some(gp) = steal_work(sched, p, nprocs) {
+                return Some(found(m, gp));
+            }
+        }
+        // Nothing: give up the P, stop spinning, check once more, sleep.
+        {
+            let mut l = sched.locked();
+            if let Some(gp) = sched.globrunqget_locked(&mut l, p, 0) {
+                drop(l);
+                return Some(found(m, gp));
+            }
+            let p = releasep(m);
+            sched.pidleput_locked(&mut l, p);
+        }
+        // The spinning -> idle transition races with a goroutine readied right now, whose
+        // `wakep` saw us spinning and woke nobody: re-check every queue after leaving the
+        // count (Go's "delicate dance").
+        let was_spinning = m.spinning.swap(false, Ordering::Relaxed);
+        if was_spinning {
+            sched.nmspinning.fetch_sub(1, Ordering::AcqRel);
+            let work = sched.runqsize.load(Ordering::Acquire) > 0
+                || sched.allp[..nprocs].iter().any(|p| !p.runq.is_empty());
+            if work && let Some(p) = sched.pidleget() {
+                acquirep(m, p);
+                m.spinning.store(true, Ordering::Relaxed);
+                sched.nmspinning.fetch_add(1, Ordering::AcqRel);
+                continue;
+            }
+        }
+        if !sched.stopm(m) {
+            return None;
+        }
+    }
+}
+
+/// Bookkeeping when `m` found `gp`: a spinning M stops spinning, and if it was the last one,
+/// wakes another, since there may be more work (Go's `resetspinning`).
+fn found(m: &M, gp: *mut G) -> *mut G {
+    if m.spinning.swap(false, Ordering::Relaxed) {
+        let sched = m.sched();
+        if sched.nmspinning.fetch_sub(1, Ordering::AcqRel) == 1 {
+            sched.wakep();
+        }
+    }
+    gp
+}
+
+/// Four rounds over the other Ps in a random order, taking half of a run queue; the last round
+/// also takes `runnext` (Go's `stealWork`).
+fn steal_work(sched: &Sched, p: &P, nprocs: usize) -> Option<*mut G> {
+    let mut seed =
+        (p.schedtick.load(Ordering::Relaxed) as usize).wrapping_mul(2_654_435_761) ^ p.id;
+    for round in 0..4 {
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        let start = (seed >> 33) % nprocs.max(1);
+        for i in 0..nprocs {
+            let victim = &sched.allp[(start + i) % nprocs];
+            if victim.id == p.id {
+                continue;
+            }
+            let before = p.runq.len();
+            if let Some(gp) = victim.runq.steal_into(&p.runq, round == 3) {
+                sched.counters.steals.fetch_add(1, Ordering::Relaxed);
+                sched
+                    .counters
+                    .stolen
+                    .fetch_add((p.runq.len() - before + 1) as u64, Ordering::Relaxed);
+                return Some(gp);
+            }
+        }
+    }
+    None
+}
+
+/// The goroutine side of a switch to g0 (Go's `mcall`): g0 does `pending`, and this returns
+/// when the goroutine is resumed, maybe on another M.
+pub(crate) fn mcall(pending: Pending) {
+    let m = super::m::current_m();
+    // SAFETY: called on a goroutine, so `m` is this thread's M and `curg` the caller; the
+    // switch saves this stack and resumes g0 on the same thread.
+    unsafe {
+        let gp = (*m).curg.load(Ordering::Relaxed);
+        (*m).owned().pending = pending;
+        let g0_sp = (*m).owned().g0_sp;
+        switch(&raw mut (*gp).owned().sp, g0_sp);
+    }
+    // Do not touch `m` here: the goroutine may have moved.
+}
+
+/// Runs `gp` on `m` until it switches back, then does what it asked (Go's `execute` and the
+/// g0 half of `mcall`).
+fn execute(m: &M, gp: *mut G) {
+    let sched = m.sched();
+    // SAFETY: `gp` came off a run queue, so this M owns it now.
+    let g = unsafe { &*gp };
+    g.casstatus(GRUNNABLE, GRUNNING);
+    g.m.store(m as *const M as *mut M, Ordering::Relaxed);
+    m.curg.store(gp, Ordering::Relaxed);
+    // SAFETY: the M holds a P while it runs goroutines.
+    let p = unsafe { &*m.p() };
+    p.schedtick.store(
+        p.schedtick.load(Ordering::Relaxed).wrapping_add(1),
+        Ordering::Relaxed,
+    );
+    // SAFETY: owned by this M (above), and the goroutine is not running.
+    let owned = unsafe { g.owned() };
+    if owned.stack.is_none() {
+        let stack = sched.stacks.get();
+        // SAFETY: a fresh or pooled stack nobody runs on; its top is page aligned.
+        owned.sp = unsafe { prepare(stack.top(), goentry, gp as usize) };
+        owned.stack = Some(stack);
+    }
+    let sp = owned.sp;
+    // SAFETY: `sp` is the goroutine's saved (or prepared) state; g0's is saved in return.
+    unsafe { switch(&raw mut m.owned().g0_sp, sp) };
+
+    // Back on g0, on this thread. The M may hold another P now (a goroutine that entered a
+    // system call may have lost it and reacquired one).
+    m.curg.store(core::ptr::null_mut(), Ordering::Relaxed);
+    // SAFETY: g0 of this M; the goroutine is suspended.
+    let pending = core::mem::replace(unsafe { &mut m.owned().pending }, Pending::None);
+    match pending {
+        Pending::Yield => {
+            g.m.store(core::ptr::null_mut(), Ordering::Relaxed);
+            g.casstatus(GRUNNING, GRUNNABLE);
+            sched.globrunqput(gp);
+        }
+        Pending::Park(unlock) => {
+            g.m.store(core::ptr::null_mut(), Ordering::Relaxed);
+            g.casstatus(GRUNNING, GWAITING);
+            // SAFETY: the closure lives on the parked goroutine's stack, which stays put until
+            // someone readies it, and that happens only after `unlock` releases their lock.
+            if !unsafe { (*unlock)() } {
+                g.casstatus(GWAITING, GRUNNABLE);
+                // SAFETY: the M holds a P.
+                sched.runqput(unsafe { &*m.p() }, gp, true);
+            }
+        }
+        Pending::Exit => gfree(m, gp),
+        Pending::None => super::throw(&["execute: goroutine switched back with nothing to do"]),
+    }
+}
+
+/// Frees a finished goroutine: its stack to the pool, its G to the allocator.
+fn gfree(m: &M, gp: *mut G) {
+    let sched = m.sched();
+    // SAFETY: the goroutine has finished; this M owns it and nothing else refers to it.
+    let g = unsafe { Box::from_raw(gp) };
+    g.casstatus(GRUNNING, GDEAD);
+    // SAFETY: as above.
+    if let Some(stack) = unsafe { g.owned() }.stack.take() {
+        sched.stacks.put(stack);
+    }
+    // SAFETY: the M holds a P.
+    P::bump(&unsafe { &*m.p() }.exited);
+}
+
+/// The first function on every goroutine stack.
+unsafe extern "sysv64" fn goentry(gp: usize) -> ! {
+    // SAFETY: `execute` passes the G it is starting, which this goroutine now is.
+    let entry = unsafe { (*(gp as *const G)).owned().entry.take() };
+    match entry {
+        // Entries never unwind: `spawn` catches panics inside them. If one did, unwinding
+        // into this `extern` function would abort, never cross the switch.
+        Some(f) => f(),
+        None => super::throw(&["goentry: goroutine without an entry"]),
+    }
+    mcall(Pending::Exit);
+    super::throw(&["goexit: a dead goroutine was resumed"])
+}

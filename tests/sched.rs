@@ -1,0 +1,302 @@
+//! The scheduler seen from outside: parallelism, many goroutines, stealing, migration,
+//! channels, panics, stack overflow. Every test runs under a watchdog.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use common::watchdog;
+use goro::{Runtime, WaitGroup, chan};
+
+fn rt(procs: usize) -> Runtime {
+    Runtime::builder().max_procs(procs).build()
+}
+
+/// Go's TestGoroutineParallelism: P goroutines take turns on a counter, each waiting for its
+/// turn without yielding. That finishes only if all of them run at the same time.
+#[test]
+fn goroutines_run_in_parallel() {
+    watchdog(30, "parallel turn-taking", || {
+        for procs in [2, 3] {
+            let rt = rt(procs);
+            rt.run(move || {
+                let x = Arc::new(AtomicUsize::new(0));
+                let hs: Vec<_> = (0..procs)
+                    .map(|i| {
+                        let x = x.clone();
+                        goro::spawn(move || {
+                            for round in 0..200 {
+                                let want = round * procs + i;
+                                while x.load(Ordering::Acquire) != want {
+                                    std::hint::spin_loop();
+                                }
+                                x.store(want + 1, Ordering::Release);
+                            }
+                        })
+                    })
+                    .collect();
+                hs.into_iter().for_each(|h| h.join().unwrap());
+                assert_eq!(x.load(Ordering::Relaxed), 200 * procs);
+            });
+        }
+    });
+}
+
+#[test]
+fn a_hundred_thousand_goroutines() {
+    watchdog(120, "100,000 goroutines", || {
+        for procs in [1, 2, 4] {
+            let rt = rt(procs);
+            let stats = rt.run(|| {
+                let hs: Vec<_> = (0..100_000u64)
+                    .map(|i| goro::spawn(move || i * 3))
+                    .collect();
+                let sum: u64 = hs.into_iter().map(|h| h.join().unwrap()).sum();
+                assert_eq!(sum, 3 * (100_000 * 99_999 / 2));
+                goro::stats().unwrap()
+            });
+            assert_eq!(stats.live_goroutines, 1, "only main is left (P = {procs})");
+            assert!(
+                stats.pooled_stacks <= stats.pooled_stacks_bound,
+                "{stats:?}"
+            );
+            assert!(stats.threads >= 1);
+            // `join` returns once the result is in; the goroutine's exit follows at once.
+            let t = std::time::Instant::now();
+            while rt.stats().live_goroutines != 0 && t.elapsed().as_secs() < 5 {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            assert_eq!(rt.stats().live_goroutines, 0, "main has finished too");
+        }
+    });
+}
+
+#[test]
+fn idle_ps_steal_from_a_loaded_one() {
+    watchdog(60, "work stealing", || {
+        let rt = rt(2);
+        rt.run(|| {
+            // Spawned on this P; each spins ~50 us without yielding, so the other P must take
+            // some to finish quickly, and does it by stealing.
+            let hs: Vec<_> = (0..2000)
+                .map(|_| {
+                    goro::spawn(|| {
+                        let t = std::time::Instant::now();
+                        while t.elapsed() < std::time::Duration::from_micros(50) {
+                            std::hint::spin_loop();
+                        }
+                        goro::syscall::gettid()
+                    })
+                })
+                .collect();
+            let tids: std::collections::HashSet<i32> =
+                hs.into_iter().map(|h| h.join().unwrap()).collect();
+            assert!(tids.len() >= 2, "all ran on one thread");
+        });
+        let s = rt.stats();
+        assert!(s.steals > 0 && s.stolen >= s.steals, "{s:?}");
+    });
+}
+
+#[test]
+fn goroutines_migrate_and_the_runtime_always_knows_its_m() {
+    watchdog(60, "migration", || {
+        let rt = rt(2);
+        rt.run(|| {
+            let hs: Vec<_> = (0..8)
+                .map(|_| {
+                    goro::spawn(|| {
+                        let mut moves = 0;
+                        let mut last = goro::syscall::gettid();
+                        for _ in 0..5000 {
+                            goro::yield_now();
+                            let tid = goro::syscall::gettid();
+                            assert_eq!(
+                                goro::__private::current_m_tid(),
+                                Some(tid),
+                                "the runtime's M is not this thread"
+                            );
+                            moves += usize::from(tid != last);
+                            last = tid;
+                        }
+                        moves
+                    })
+                })
+                .collect();
+            let moves: usize = hs.into_iter().map(|h| h.join().unwrap()).sum();
+            assert!(
+                moves > 100,
+                "goroutines hardly moved between threads: {moves}"
+            );
+        });
+    });
+}
+
+#[test]
+fn channels_deliver_every_value_exactly_once() {
+    watchdog(60, "channels", || {
+        for cap in [0, 1, 64] {
+            let rt = rt(4);
+            rt.run(move || {
+                let (tx, rx) = chan::<u64>(cap);
+                let (out_tx, out_rx) = chan::<Vec<u64>>(16);
+                let senders = 8u64;
+                let per = 2000u64;
+                for s in 0..senders {
+                    let tx = tx.clone();
+                    goro::spawn(move || (0..per).for_each(|i| tx.send(s * per + i).unwrap()));
+                }
+                drop(tx); // the last sender's drop closes the channel
+                for _ in 0..6 {
+                    let (rx, out_tx) = (rx.clone(), out_tx.clone());
+                    goro::spawn(move || {
+                        let got: Vec<u64> = rx.into_iter().collect();
+                        out_tx.send(got).unwrap();
+                    });
+                }
+                drop((rx, out_tx));
+                let mut all: Vec<u64> = out_rx.into_iter().flatten().collect();
+                all.sort_unstable();
+                assert_eq!(all, (0..senders * per).collect::<Vec<_>>(), "cap {cap}");
+            });
+        }
+    });
+}
+
+#[test]
+fn close_wakes_every_waiter() {
+    watchdog(30, "close", || {
+        let rt = rt(2);
+        rt.run(|| {
+            let (tx, rx) = chan::<u32>(0);
+            let wg = WaitGroup::new();
+            let woke = Arc::new(AtomicUsize::new(0));
+            for _ in 0..50 {
+                let (rx, wg, woke) = (rx.clone(), wg.clone(), woke.clone());
+                wg.add(1);
+                goro::spawn(move || {
+                    assert_eq!(rx.recv(), None);
+                    woke.fetch_add(1, Ordering::Relaxed);
+                    wg.done();
+                });
+            }
+            // Let them all block, then close.
+            while goro::stats().unwrap().live_goroutines > 1 && woke.load(Ordering::Relaxed) == 0 {
+                goro::yield_now();
+                if goro::stats().unwrap().live_goroutines == 51 {
+                    break;
+                }
+            }
+            tx.close();
+            wg.wait();
+            assert_eq!(woke.load(Ordering::Relaxed), 50);
+
+            // Blocked senders get their values back when the channel closes or loses its
+            // receivers.
+            let (tx, rx) = chan::<u32>(0);
+            let hs: Vec<_> = (0..10)
+                .map(|i| {
+                    let tx = tx.clone();
+                    goro::spawn(move || tx.send(i))
+                })
+                .collect();
+            goro::yield_now();
+            drop(rx);
+            let mut back: Vec<u32> = hs
+                .into_iter()
+                .map(|h| h.join().unwrap().unwrap_err().0)
+                .collect();
+            back.sort_unstable();
+            assert_eq!(back, (0..10).collect::<Vec<_>>());
+        });
+    });
+}
+
+#[test]
+fn channels_between_threads_and_goroutines() {
+    watchdog(30, "threads and goroutines", || {
+        let rt = rt(2);
+        let (tx, rx) = chan::<u32>(0);
+        let h = rt.spawn(move || rx.into_iter().sum::<u32>());
+        let t = std::thread::spawn(move || (1..=100).for_each(|i| tx.send(i).unwrap()));
+        t.join().unwrap();
+        assert_eq!(h.join().unwrap(), 5050);
+    });
+}
+
+#[test]
+fn panics_go_to_join_and_the_runtime_keeps_running() {
+    watchdog(30, "panics", || {
+        let rt = rt(2);
+        rt.run(|| {
+            let h = goro::spawn(|| -> u32 { panic!("boom in a goroutine") });
+            let err = h.join().unwrap_err();
+            assert_eq!(err.downcast_ref::<&str>(), Some(&"boom in a goroutine"));
+            assert_eq!(goro::spawn(|| 7).join().unwrap(), 7, "still running");
+        });
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            rt.run(|| panic!("main panics"))
+        }));
+        assert_eq!(r.unwrap_err().downcast_ref::<&str>(), Some(&"main panics"));
+        assert_eq!(rt.run(|| 1 + 1), 2, "and the runtime still works");
+    });
+}
+
+/// The child side of `stack_overflow_is_reported`.
+#[test]
+fn overflow_child() {
+    if std::env::var_os("GORO_OVERFLOW_CHILD").is_none() {
+        return;
+    }
+    #[inline(never)]
+    fn deep(n: u64) -> u64 {
+        let pad = std::hint::black_box([n; 64]);
+        if n == u64::MAX {
+            0
+        } else {
+            deep(n + 1) + pad[3]
+        }
+    }
+    goro::Runtime::builder()
+        .max_procs(1)
+        .stack_size(64 * 1024)
+        .build()
+        .run(|| deep(0));
+}
+
+#[test]
+fn stack_overflow_is_reported() {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "overflow_child", "--nocapture"])
+        .env("GORO_OVERFLOW_CHILD", "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    let line = err
+        .lines()
+        .find(|l| l.contains("stack overflow"))
+        .unwrap_or_else(|| panic!("no report in: {err}"));
+    assert!(
+        line.starts_with("goroutine ") && line.ends_with(" stack overflow"),
+        "{line}"
+    );
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(out.status.signal(), Some(6), "ends in abort");
+}
+
+#[test]
+fn ids_and_procs() {
+    watchdog(10, "ids", || {
+        assert_eq!(goro::current(), None);
+        let rt = rt(3);
+        let (a, b, p) = rt.run(|| {
+            let a = goro::current().unwrap();
+            let b = goro::spawn(goro::current).join().unwrap().unwrap();
+            (a, b, goro::max_procs())
+        });
+        assert!(a > 0 && b > 0 && a != b);
+        assert_eq!(p, 3);
+    });
+}
