@@ -91,10 +91,6 @@ impl G {
         unsafe { &mut *self.owned.get() }
     }
 
-    pub(crate) fn status(&self) -> u32 {
-        self.status.load(Ordering::Acquire)
-    }
-
     /// Moves the status from `from` to `to`; anything else is a runtime bug (Go's
     /// `casgstatus`).
     pub(crate) fn casstatus(&self, from: u32, to: u32) {

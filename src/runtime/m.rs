@@ -34,6 +34,11 @@ pub(crate) enum Pending {
 }
 
 pub(crate) struct M {
+    /// Numbered from 1 in each runtime; the thread is named `goro-m<id>`.
+    #[expect(
+        dead_code,
+        reason = "read by sysmon and the thread-limit check (proc_syscall.rs)"
+    )]
     pub(crate) id: u64,
     pub(crate) sched: *const Sched,
     /// The goroutine running on this M, or null on g0.
@@ -43,8 +48,16 @@ pub(crate) struct M {
     /// The P it is handed before being woken by `startm`.
     pub(crate) nextp: AtomicPtr<P>,
     /// The P it held when its goroutine entered a system call.
+    #[expect(
+        dead_code,
+        reason = "the system-call hand-off (proc_syscall.rs) is its user"
+    )]
     pub(crate) oldp: AtomicPtr<P>,
     /// The P's `syscalltick` when the system call began.
+    #[expect(
+        dead_code,
+        reason = "the system-call hand-off (proc_syscall.rs) is its user"
+    )]
     pub(crate) syscalltick: AtomicU32,
     /// Looking for work with a P and no goroutine (counted in `Sched::nmspinning`).
     pub(crate) spinning: AtomicBool,
@@ -54,8 +67,6 @@ pub(crate) struct M {
     pub(crate) tid: AtomicI32,
     /// The thread's own state.
     owned: UnsafeCell<MOwned>,
-    /// Link in the idle M list; under the scheduler lock.
-    pub(crate) schedlink: Cell<*mut M>,
 }
 
 /// State only the M's thread touches.
@@ -67,7 +78,7 @@ pub(crate) struct MOwned {
 }
 
 // SAFETY: an M is shared with other threads only through its atomics and its note; `owned` is
-// touched by its own thread alone, and `schedlink` under the scheduler lock.
+// touched by its own thread alone.
 unsafe impl Send for M {}
 // SAFETY: as above.
 unsafe impl Sync for M {}
@@ -89,7 +100,6 @@ impl M {
                 g0_sp: 0,
                 pending: Pending::None,
             }),
-            schedlink: Cell::new(core::ptr::null_mut()),
         }
     }
 

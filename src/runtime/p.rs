@@ -20,8 +20,14 @@ use super::runq::RunQueue;
 
 pub(crate) const PIDLE: u32 = 0;
 pub(crate) const PRUNNING: u32 = 1;
+#[expect(
+    dead_code,
+    reason = "the system-call hand-off (proc_syscall.rs) is its user"
+)]
 pub(crate) const PSYSCALL: u32 = 2;
+#[expect(dead_code, reason = "stop-the-world (stw.rs) is its user")]
 pub(crate) const PGCSTOP: u32 = 3;
+#[expect(dead_code, reason = "set_max_procs (stw.rs) is its user")]
 pub(crate) const PDEAD: u32 = 4;
 
 pub(crate) struct P {
@@ -35,6 +41,10 @@ pub(crate) struct P {
     /// Incremented by every scheduling round on this P; sysmon watches it.
     pub(crate) schedtick: AtomicU32,
     /// Incremented by every system call that keeps its P; sysmon watches it.
+    #[expect(
+        dead_code,
+        reason = "the system-call hand-off (proc_syscall.rs) is its user"
+    )]
     pub(crate) syscalltick: AtomicU32,
     /// Goroutines started and ended on this P (the owner counts; others read).
     pub(crate) spawned: AtomicU64,

@@ -549,6 +549,9 @@ fn execute(m: &M, gp: *mut G) {
             g.m.store(core::ptr::null_mut(), Ordering::Relaxed);
             g.casstatus(GRUNNING, GRUNNABLE);
             sched.globrunqput(gp);
+            // Unlike Go, wake an idle P for it: otherwise goroutines that only yield stay on
+            // whichever M drains the global queue first while other Ps sleep.
+            sched.wakep();
         }
         Pending::Park(unlock) => {
             g.m.store(core::ptr::null_mut(), Ordering::Relaxed);

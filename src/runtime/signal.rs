@@ -51,7 +51,7 @@ fn install() {
         match unsafe { sys::rt_sigaction(sig, Some(&act)) } {
             // SAFETY: written once, inside `call_once`, before any fault can reach `on_fault`
             // through our action.
-            Ok(old) => unsafe { (*(&raw mut PREVIOUS))[i] = Some(old) },
+            Ok(old) => unsafe { PREVIOUS[i] = Some(old) },
             Err(e) => super::throw(&[
                 "cannot install the SIGSEGV handler: ",
                 e.message().unwrap_or("?"),
@@ -145,7 +145,7 @@ unsafe extern "C" fn on_fault(sig: c_int, info: *mut siginfo, ctx: *mut c_void) 
     // Not ours: hand the fault to whoever handled it before, or to the default action.
     let i = usize::from(sig as u32 != SIGSEGV);
     // SAFETY: `PREVIOUS` was written before our handler was installed and never since.
-    let prev = unsafe { (*(&raw const PREVIOUS))[i] };
+    let prev = unsafe { PREVIOUS[i] };
     match prev {
         Some(p) if p.sa_flags & SA_SIGINFO as u64 != 0 && p.sa_handler_kernel.is_some() => {
             // SAFETY: an SA_SIGINFO handler takes these three arguments.

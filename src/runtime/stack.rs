@@ -69,11 +69,6 @@ impl Stack {
     pub(crate) fn guard(&self) -> (usize, usize) {
         (self.base, self.base + PAGE)
     }
-
-    /// Usable bytes.
-    pub(crate) fn size(&self) -> usize {
-        self.len - PAGE
-    }
 }
 
 impl Drop for Stack {

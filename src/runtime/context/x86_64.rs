@@ -79,9 +79,9 @@ pub(crate) unsafe fn prepare(
         w.add(2).write(0); // r14
         w.add(3).write(0); // r13
         w.add(4).write(arg); // r12
-        w.add(5).write(entry as usize); // rbx
+        w.add(5).write(entry as *const () as usize); // rbx
         w.add(6).write(0); // rbp: ends frame-pointer walks
-        w.add(7).write(trampoline as usize); // return address
+        w.add(7).write(trampoline as *const () as usize); // return address
     }
     sp
 }
