@@ -42,15 +42,27 @@ mod waitgroup;
 
 pub use chan::{Receiver, SendError, Sender, chan};
 pub use rt::{
-    Builder, JoinHandle, Runtime, Stats, current, max_procs, run, spawn, stats, yield_now,
+    Builder, JoinHandle, Runtime, Stats, blocking, current, lock_os_thread, max_procs, run,
+    set_max_procs, set_max_threads, spawn, stats, unlock_os_thread, yield_now,
 };
 pub use waitgroup::WaitGroup;
 
 /// Hooks for the crate's own tests; not part of the API.
 #[doc(hidden)]
 pub mod __private {
+    /// Stops and restarts the world of the caller's runtime; returns how many Ps were taken
+    /// from goroutines in system calls.
+    pub fn stop_start_world() -> usize {
+        let sched = crate::runtime::proc::current_sched().expect("inside a goroutine");
+        let w = crate::runtime::stw::stop_the_world(sched);
+        let n = w.from_syscalls;
+        crate::runtime::stw::start_the_world(w);
+        n
+    }
+
     /// The kernel thread id of the M the runtime believes the caller runs on.
     pub fn current_m_tid() -> Option<i32> {
-        crate::runtime::proc::running_m().map(|m| m.tid.load(core::sync::atomic::Ordering::Relaxed))
+        crate::runtime::proc::enter()
+            .map(|rt| rt.m().tid.load(core::sync::atomic::Ordering::Relaxed))
     }
 }

@@ -62,6 +62,20 @@ pub struct Stats {
     /// Stacks kept for reuse, and the most that are kept.
     pub pooled_stacks: usize,
     pub pooled_stacks_bound: usize,
+    /// System calls whose goroutine took its own P back on return (`exitsyscallfast`).
+    pub syscalls_fast: u64,
+    /// ... that found their P gone and took an idle one (`exitsyscallfast_pidle`).
+    pub syscalls_idle_p: u64,
+    /// ... that found no P and went through the scheduler (`exitsyscall0`).
+    pub syscalls_slow: u64,
+    /// Ps that sysmon retook from a system call and handed off.
+    pub retaken: u64,
+    /// Ps handed off at once by a known-blocking call ([`blocking`]).
+    pub handed_off: u64,
+    /// Preemption signals sysmon sent, and goroutines they moved off their P (preemption by
+    /// handoff).
+    pub preempt_signals: u64,
+    pub preempted: u64,
 }
 
 impl Default for Builder {
@@ -146,6 +160,11 @@ impl Runtime {
         self.sched.nprocs.load(Ordering::Relaxed)
     }
 
+    /// Sets the number of Ps, returning the previous one; see [`set_max_procs`].
+    pub fn set_max_procs(&self, n: usize) -> usize {
+        crate::runtime::stw::set_max_procs(&self.sched, n)
+    }
+
     /// Counters of what the runtime has done.
     pub fn stats(&self) -> Stats {
         stats_of(&self.sched)
@@ -160,6 +179,13 @@ fn stats_of(s: &Sched) -> Stats {
         live_goroutines: s.live_goroutines(),
         pooled_stacks: s.stacks.len(),
         pooled_stacks_bound: s.stacks.bound(),
+        syscalls_fast: s.allp.iter().map(|p| p.fast.load(Ordering::Relaxed)).sum(),
+        syscalls_idle_p: s.allp.iter().map(|p| p.pidle.load(Ordering::Relaxed)).sum(),
+        syscalls_slow: s.counters.slow.load(Ordering::Relaxed),
+        retaken: s.counters.retaken.load(Ordering::Relaxed),
+        handed_off: s.counters.handoffs.load(Ordering::Relaxed),
+        preempt_signals: s.counters.preempt_signals.load(Ordering::Relaxed),
+        preempted: s.counters.preempted.load(Ordering::Relaxed),
     }
 }
 
@@ -230,6 +256,74 @@ pub fn current() -> Option<u64> {
 /// outside a goroutine (Go's `runtime.GOMAXPROCS(0)`).
 pub fn max_procs() -> usize {
     current_sched().map_or_else(default_procs, |s| s.nprocs.load(Ordering::Relaxed))
+}
+
+/// Sets the number of Ps of the caller's runtime to `n` and returns the previous number (Go's
+/// `runtime.GOMAXPROCS(n)`). The change goes through a stop-the-world, which goroutines
+/// blocked in system calls do not hold up. `n` is clamped to at least 1 and at most the Ps the
+/// runtime allocated (64, or the initial number if larger).
+///
+/// # Panics
+/// Outside a goroutine: use [`Runtime::set_max_procs`] there.
+pub fn set_max_procs(n: usize) -> usize {
+    let sched = current_sched().expect("goro::set_max_procs called outside a goroutine");
+    crate::runtime::stw::set_max_procs(sched, n)
+}
+
+/// Sets the most OS threads goro's runtimes may use in this process, returning the previous
+/// limit (Go's `debug.SetMaxThreads`; default 10,000). A program that needs more (say, more
+/// goroutines blocked in system calls at once) ends with `goro: program exceeds N-thread
+/// limit` and `fatal error: thread exhaustion`.
+pub fn set_max_threads(n: usize) -> usize {
+    crate::runtime::threads::set_max_threads(n)
+}
+
+/// Wires the calling goroutine to its current OS thread until a matching
+/// [`unlock_os_thread`]; calls nest (Go's `runtime.LockOSThread`). While locked, the goroutine
+/// runs only on this thread and the thread runs nothing else, so thread-local state
+/// (`thread_local!`, a thread's signal mask or namespace) stays the goroutine's. A goroutine
+/// that ends while locked ends its thread too. Outside a goroutine it does nothing.
+///
+/// ```
+/// goro::run(|| {
+///     goro::lock_os_thread();
+///     let tid = goro::syscall::gettid();
+///     goro::yield_now();
+///     assert_eq!(goro::syscall::gettid(), tid);
+///     goro::unlock_os_thread();
+/// });
+/// ```
+pub fn lock_os_thread() {
+    crate::runtime::lockosthread::lock_os_thread();
+}
+
+/// Undoes one [`lock_os_thread`]; extra calls do nothing.
+pub fn unlock_os_thread() {
+    crate::runtime::lockosthread::unlock_os_thread();
+}
+
+/// Runs `f`, which blocks in ways goro cannot see (`std::fs`, DNS, a `std` mutex, a C library),
+/// as a blocking system call: the goroutine's P is handed to another thread at once, so the
+/// other goroutines keep running, and taken back (or another one) when `f` returns. Go's
+/// `entersyscallblock`; tokio's `block_in_place`. Outside a goroutine it just runs `f`.
+///
+/// ```
+/// goro::run(|| {
+///     let text = goro::blocking(|| std::fs::read_to_string("/proc/self/status")).unwrap();
+///     assert!(text.contains("Name:"));
+/// });
+/// ```
+pub fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    /// Leaves the system-call state however `f` ends, unwinding included.
+    struct Exit;
+    impl Drop for Exit {
+        fn drop(&mut self) {
+            crate::runtime::exitsyscall();
+        }
+    }
+    crate::runtime::proc_syscall::entersyscallblock();
+    let _exit = Exit;
+    f()
 }
 
 /// The caller's runtime's counters, or `None` outside a goroutine.

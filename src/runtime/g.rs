@@ -17,7 +17,7 @@
 //! Gsyscall), or the wait queue that will ready it (Gwaiting).
 
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
 
 use super::m::M;
 use super::sched::Sched;
@@ -46,6 +46,15 @@ pub(crate) struct G {
     owned: UnsafeCell<GOwned>,
     /// Link in the global run queue; touched only under the scheduler lock.
     pub(crate) schedlink: UnsafeCell<*mut G>,
+    /// The M this goroutine is locked to (`lock_os_thread`), or null.
+    pub(crate) lockedm: AtomicPtr<M>,
+    /// Non-zero while the goroutine runs runtime code on its own stack; the preemption signal
+    /// leaves it alone then. Only its own thread writes it, so a compiler fence orders it
+    /// against the handler.
+    pub(crate) in_runtime: AtomicU32,
+    /// Set by the preemption signal when it put the goroutine into the system-call state on
+    /// its behalf; its next runtime entry goes through `exitsyscall` (see `proc_syscall.rs`).
+    pub(crate) handoff: AtomicBool,
 }
 
 /// Fields only the G's current owner touches (see the module doc).
@@ -56,6 +65,8 @@ pub(crate) struct GOwned {
     pub(crate) stack: Option<Stack>,
     /// What it runs; taken at its first run.
     pub(crate) entry: Option<Entry>,
+    /// `lock_os_thread` nesting depth.
+    pub(crate) locks: u32,
 }
 
 // SAFETY: a G moves between threads by design; every field is atomic, or owned by one party
@@ -75,8 +86,12 @@ impl G {
                 sp: 0,
                 stack: None,
                 entry: Some(entry),
+                locks: 0,
             }),
             schedlink: UnsafeCell::new(core::ptr::null_mut()),
+            lockedm: AtomicPtr::new(core::ptr::null_mut()),
+            in_runtime: AtomicU32::new(0),
+            handoff: AtomicBool::new(false),
         })
     }
 

@@ -31,15 +31,12 @@ pub(crate) enum Pending {
     Park(*mut dyn FnMut() -> bool),
     /// `goexit`: the goroutine has finished; free it.
     Exit,
+    /// `exitsyscall`'s slow path (`exitsyscall0`): no P could be had on the goroutine's
+    /// stack; find one or queue the goroutine and stop.
+    ExitSyscall,
 }
 
 pub(crate) struct M {
-    /// Numbered from 1 in each runtime; the thread is named `goro-m<id>`.
-    #[expect(
-        dead_code,
-        reason = "read by sysmon and the thread-limit check (proc_syscall.rs)"
-    )]
-    pub(crate) id: u64,
     pub(crate) sched: *const Sched,
     /// The goroutine running on this M, or null on g0.
     pub(crate) curg: AtomicPtr<G>,
@@ -48,16 +45,8 @@ pub(crate) struct M {
     /// The P it is handed before being woken by `startm`.
     pub(crate) nextp: AtomicPtr<P>,
     /// The P it held when its goroutine entered a system call.
-    #[expect(
-        dead_code,
-        reason = "the system-call hand-off (proc_syscall.rs) is its user"
-    )]
     pub(crate) oldp: AtomicPtr<P>,
     /// The P's `syscalltick` when the system call began.
-    #[expect(
-        dead_code,
-        reason = "the system-call hand-off (proc_syscall.rs) is its user"
-    )]
     pub(crate) syscalltick: AtomicU32,
     /// Looking for work with a P and no goroutine (counted in `Sched::nmspinning`).
     pub(crate) spinning: AtomicBool,
@@ -65,6 +54,9 @@ pub(crate) struct M {
     pub(crate) park: Note,
     /// The kernel thread id, once started.
     pub(crate) tid: AtomicI32,
+    /// The goroutine locked to this thread (`lock_os_thread`), or null. Such an M runs no
+    /// other goroutine.
+    pub(crate) lockedg: AtomicPtr<G>,
     /// The thread's own state.
     owned: UnsafeCell<MOwned>,
 }
@@ -84,9 +76,8 @@ unsafe impl Send for M {}
 unsafe impl Sync for M {}
 
 impl M {
-    pub(crate) fn new(id: u64, sched: *const Sched) -> M {
+    pub(crate) fn new(sched: *const Sched) -> M {
         M {
-            id,
             sched,
             curg: AtomicPtr::new(core::ptr::null_mut()),
             p: AtomicPtr::new(core::ptr::null_mut()),
@@ -96,6 +87,7 @@ impl M {
             spinning: AtomicBool::new(false),
             park: Note::new(),
             tid: AtomicI32::new(0),
+            lockedg: AtomicPtr::new(core::ptr::null_mut()),
             owned: UnsafeCell::new(MOwned {
                 g0_sp: 0,
                 pending: Pending::None,

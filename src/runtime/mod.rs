@@ -4,19 +4,37 @@
 pub(crate) mod atomic;
 mod context;
 pub(crate) mod g;
+pub(crate) mod lockosthread;
 pub(crate) mod m;
 pub(crate) mod note;
 pub(crate) mod p;
 pub(crate) mod park;
 pub(crate) mod proc;
-mod proc_syscall;
+pub(crate) mod proc_syscall;
 pub(crate) mod runq;
 pub(crate) mod sched;
 mod signal;
 pub(crate) mod stack;
+pub(crate) mod stw;
 pub(crate) mod sys;
+mod sysmon;
+pub(crate) mod threads;
 
 pub(crate) use proc_syscall::{entersyscall, exitsyscall};
+
+/// Writes `n` in decimal into `buf`, returning the digits (no allocation: for fatal paths and
+/// signal handlers).
+pub(crate) fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
+    }
+}
 
 /// A fatal runtime error (Go's `throw`): writes `fatal error: ` and the parts to standard
 /// error, without allocating, and aborts the process.

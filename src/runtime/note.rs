@@ -44,10 +44,6 @@ impl Note {
     }
 
     /// Sleeps at most `d`; returns whether the note was woken.
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "sysmon (sysmon.rs) is its user")
-    )]
     pub(crate) fn sleep_for(&self, d: Duration) -> bool {
         let deadline = std::time::Instant::now() + d;
         while self.key.load(Ordering::Acquire) == 0 {

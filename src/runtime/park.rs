@@ -12,7 +12,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use std::thread::Thread;
 
 use super::g::G;
-use super::proc::{gopark, goready, running_m};
+use super::proc::{current_g, gopark, goready};
 
 enum Waiter {
     G(*mut G),
@@ -41,8 +41,8 @@ unsafe impl Send for NodeRef {}
 impl WaitNode {
     /// A node for the calling goroutine or thread.
     pub(crate) fn new() -> WaitNode {
-        let waiter = match running_m() {
-            Some(m) => Waiter::G(m.curg.load(Ordering::Relaxed)),
+        let waiter = match current_g() {
+            Some(g) => Waiter::G(g),
             None => Waiter::Thread(std::thread::current()),
         };
         WaitNode {

@@ -1,23 +1,59 @@
 //! Goroutine creation, parking and readying (Go's `newproc`, `gopark`, `goready`,
-//! `gosched`).
+//! `gosched`), and the guard every runtime entry from a goroutine takes.
 
 use core::sync::atomic::Ordering;
 
 use super::g::{Entry, G, GRUNNABLE, GWAITING};
 use super::m::{M, Pending, current_m};
 use super::p::P;
+use super::proc_syscall::{exit_handoff, lock_preemption, unlock_preemption};
 use super::sched::{Sched, mcall, next_goid};
 
-/// The M of the calling goroutine, or `None` on a thread that is not running a goroutine.
-pub(crate) fn running_m() -> Option<&'static M> {
-    let m = current_m();
-    // SAFETY: a non-null current M lives until its thread ends, after the caller returns.
-    let m = unsafe { m.as_ref() }?;
-    if m.curg.load(Ordering::Relaxed).is_null() {
-        None
-    } else {
-        Some(m)
+/// A goroutine inside the runtime: the preemption signal leaves it alone, and it holds a P.
+/// Dropped when the runtime operation ends (perhaps on another M than it began on).
+pub(crate) struct InRuntime {
+    g: &'static G,
+}
+
+impl InRuntime {
+    /// The goroutine's M *now*: read afresh, since the goroutine may have moved.
+    pub(crate) fn m(&self) -> &'static M {
+        // SAFETY: the caller is a goroutine, so this thread has an M, which lives with its
+        // runtime.
+        unsafe { &*current_m() }
     }
+
+    /// The goroutine's P now.
+    pub(crate) fn p(&self) -> &'static P {
+        // SAFETY: inside the runtime a goroutine's M holds a P (see `enter`); Ps live with the
+        // runtime.
+        unsafe { &*self.m().p() }
+    }
+
+    pub(crate) fn g(&self) -> &'static G {
+        self.g
+    }
+}
+
+impl Drop for InRuntime {
+    fn drop(&mut self) {
+        unlock_preemption(self.g);
+    }
+}
+
+/// Enters the runtime from the calling goroutine, or `None` on a thread that is not running
+/// one. If the preemption signal had moved the goroutine into the system-call state, this
+/// takes a P back first (through `exitsyscall`).
+pub(crate) fn enter() -> Option<InRuntime> {
+    let m = current_m();
+    // SAFETY: a non-null current M lives with its runtime.
+    let m = unsafe { m.as_ref() }?;
+    let gp = m.curg.load(Ordering::Relaxed);
+    // SAFETY: the current goroutine is the caller.
+    let g: &'static G = unsafe { gp.as_ref() }?;
+    lock_preemption(g);
+    exit_handoff(g);
+    Some(InRuntime { g })
 }
 
 /// Creates a goroutine running `entry` on `sched`: on the caller's P if the caller is one of
@@ -25,10 +61,9 @@ pub(crate) fn running_m() -> Option<&'static M> {
 pub(crate) fn newproc(sched: &Sched, entry: Entry) -> u64 {
     let goid = next_goid();
     let gp = Box::into_raw(G::new(goid, sched, entry));
-    match running_m() {
-        Some(m) if core::ptr::eq(m.sched, sched) => {
-            // SAFETY: a goroutine's M holds a P while the goroutine runs runtime code.
-            let p = unsafe { &*m.p() };
+    match enter() {
+        Some(rt) if core::ptr::eq(rt.m().sched, sched) => {
+            let p = rt.p();
             P::bump(&p.spawned);
             sched.runqput(p, gp, true);
         }
@@ -45,6 +80,7 @@ pub(crate) fn newproc(sched: &Sched, entry: Entry) -> u64 {
 /// saved, `unlock` runs: it releases whatever lock its waker takes, and returns `true` to stay
 /// parked or `false` to resume at once. Returns when someone calls [`goready`].
 pub(crate) fn gopark(mut unlock: impl FnMut() -> bool) {
+    let _rt = enter().expect("gopark outside a goroutine");
     let f: &mut dyn FnMut() -> bool = &mut unlock;
     // SAFETY: only the lifetime is erased; `execute` calls the closure while this frame is
     // suspended and alive.
@@ -64,11 +100,8 @@ pub(crate) unsafe fn goready(gp: *mut G) {
     // SAFETY: a G's runtime outlives it.
     let sched = unsafe { &*g.sched };
     g.casstatus(GWAITING, GRUNNABLE);
-    match running_m() {
-        Some(m) if core::ptr::eq(m.sched, g.sched) => {
-            // SAFETY: the M holds a P while its goroutine runs runtime code.
-            sched.runqput(unsafe { &*m.p() }, gp, true);
-        }
+    match enter() {
+        Some(rt) if core::ptr::eq(rt.m().sched, g.sched) => sched.runqput(rt.p(), gp, true),
         _ => sched.globrunqput(gp),
     }
     sched.wakep();
@@ -77,20 +110,31 @@ pub(crate) unsafe fn goready(gp: *mut G) {
 /// Yields the processor: the goroutine goes to the back of the global queue (Go's
 /// `Gosched`). On a thread that is not a goroutine, yields the thread.
 pub(crate) fn gosched() {
-    if running_m().is_some() {
-        mcall(Pending::Yield);
-    } else {
-        super::sys::sched_yield();
+    match enter() {
+        Some(_rt) => mcall(Pending::Yield),
+        None => super::sys::sched_yield(),
     }
+}
+
+/// Ends the calling goroutine (Go's `goexit`).
+pub(crate) fn goexit() -> ! {
+    let rt = enter().expect("goexit outside a goroutine");
+    core::mem::forget(rt); // the G is freed on g0; nothing may touch it after the switch
+    mcall(Pending::Exit);
+    super::throw(&["goexit: a dead goroutine was resumed"])
 }
 
 /// The id of the calling goroutine, or `None` outside one.
 pub(crate) fn goid() -> Option<u64> {
-    // SAFETY: the current G of this thread's M is the caller, alive while it runs.
-    running_m().map(|m| unsafe { (*m.curg.load(Ordering::Relaxed)).goid })
+    enter().map(|rt| rt.g().goid)
 }
 
 /// The runtime of the calling goroutine.
 pub(crate) fn current_sched() -> Option<&'static Sched> {
-    running_m().map(|m| m.sched())
+    enter().map(|rt| rt.m().sched())
+}
+
+/// The running goroutine's G, for wait queues.
+pub(crate) fn current_g() -> Option<*mut G> {
+    enter().map(|rt| rt.g() as *const G as *mut G)
 }

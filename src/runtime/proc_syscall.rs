@@ -1,16 +1,395 @@
-//! The scheduler's side of a system call: `entersyscall` before the goroutine enters the
-//! kernel, `exitsyscall` after it returns.
+//! The scheduler's side of a system call (the seed's "和调度的交互"): a goroutine entering the
+//! kernel leaves its P in `Psyscall`, so that if the call blocks, sysmon can retake the P and
+//! hand it to another M while this one waits in the kernel.
 //!
-//! They are called only from the public `syscall` / `syscall6` entry points, never from the
-//! runtime's own calls in [`sys`](super::sys). On a thread that is not one of the runtime's
-//! Ms they do nothing, which makes every wrapper usable on any thread. No goroutine threads
-//! exist yet (the scheduler is built in its own issue), so for now every thread is such a
-//! thread.
+//! ```text
+//!            entersyscall                           exitsyscallfast: CAS Psyscall -> Prunning
+//!  Prunning ─────────────> Psyscall ────────────────────────────────────────────> Prunning
+//!                             │ sysmon retake: CAS Psyscall -> Pidle, handoffp
+//!                             │ stop-the-world: CAS Psyscall -> Pgcstop
+//!                             v
+//!                          another M           the caller comes back: an idle P
+//!                                              (exitsyscallfast_pidle), else exitsyscall0
+//! ```
+//!
+//! The CAS on the P's status settles every race: between the M coming back from the kernel and
+//! sysmon retaking the P, and between either of them and a stop-the-world. Whoever wins owns the
+//! P; the loser takes another path. No lock, allocation or system call is on the fast paths.
+//!
+//! `entersyscall` / `exitsyscall` are called only from the public `syscall` / `syscall6` entry
+//! points (and `blocking`), never from the runtime's own calls in [`sys`](super::sys).
 
-/// The goroutine is about to enter the kernel through `syscall` / `syscall6`.
-#[inline(always)]
-pub(crate) fn entersyscall() {}
+use core::sync::atomic::{Ordering, compiler_fence};
 
-/// The goroutine has returned from the kernel.
+use super::g::{G, GRUNNABLE, GRUNNING, GSYSCALL};
+use super::m::{M, Pending, current_m};
+use super::p::{P, PGCSTOP, PIDLE, PRUNNING, PSYSCALL};
+use super::sched::{Next, Sched, acquirep, mcall, releasep};
+
+/// The running goroutine of this thread's M, or `None` on any other thread (or on g0).
 #[inline(always)]
-pub(crate) fn exitsyscall() {}
+fn this_goroutine() -> Option<(&'static M, &'static G)> {
+    let m = current_m();
+    // SAFETY: a non-null current M lives with its runtime, beyond this call.
+    let m = unsafe { m.as_ref() }?;
+    let gp = m.curg.load(Ordering::Relaxed);
+    // SAFETY: the current goroutine is the caller, alive while it runs.
+    unsafe { gp.as_ref() }.map(|g| (m, g))
+}
+
+/// Marks the goroutine as in runtime code, so the preemption signal leaves it alone. Only its
+/// own thread reads it (from a signal handler), so a compiler fence is the ordering needed.
+#[inline(always)]
+pub(crate) fn lock_preemption(g: &G) {
+    g.in_runtime
+        .store(g.in_runtime.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    compiler_fence(Ordering::SeqCst);
+}
+
+#[inline(always)]
+pub(crate) fn unlock_preemption(g: &G) {
+    compiler_fence(Ordering::SeqCst);
+    g.in_runtime
+        .store(g.in_runtime.load(Ordering::Relaxed) - 1, Ordering::Relaxed);
+}
+
+/// The goroutine is about to enter the kernel (Go's `entersyscall`). A no-op on threads that
+/// are not goroutines.
+#[inline]
+pub(crate) fn entersyscall() {
+    if let Some((m, g)) = this_goroutine() {
+        reentersyscall(m, g);
+    }
+}
+
+/// Go's `reentersyscall`: the goroutine goes `Grunning -> Gsyscall`, its P `Prunning ->
+/// Psyscall` with no M, and the M remembers the P as `oldp` with its `syscalltick`. A few
+/// plain stores and one release store; no lock, no allocation, no system call.
+#[inline]
+fn reentersyscall(m: &M, g: &G) {
+    lock_preemption(g);
+    if g.handoff.swap(false, Ordering::Relaxed) {
+        // The preemption signal already did all of this on our behalf.
+        unlock_preemption(g);
+        return;
+    }
+    g.status.store(GSYSCALL, Ordering::Relaxed);
+    let pp = m.p.load(Ordering::Relaxed);
+    // SAFETY: a running goroutine's M holds a P; Ps live as long as the runtime.
+    let p = unsafe { &*pp };
+    m.syscalltick
+        .store(p.syscalltick.load(Ordering::Relaxed), Ordering::Relaxed);
+    p.m.store(core::ptr::null_mut(), Ordering::Relaxed);
+    m.oldp.store(pp, Ordering::Relaxed);
+    m.p.store(core::ptr::null_mut(), Ordering::Relaxed);
+    // Release: whoever wins the CAS on the status (sysmon, a stop-the-world) sees the stores
+    // above.
+    p.status.store(PSYSCALL, Ordering::Release);
+    let sched = m.sched();
+    if sched.sysmonwait.load(Ordering::Relaxed) {
+        entersyscall_sysmon(sched);
+    }
+    if sched.gcwaiting.load(Ordering::Relaxed) {
+        entersyscall_gcwait(sched, p);
+    }
+    unlock_preemption(g);
+}
+
+/// sysmon sleeps deeply when every P is idle; a goroutine in a system call may need it.
+#[cold]
+fn entersyscall_sysmon(sched: &Sched) {
+    let _l = sched.locked();
+    sched.wake_sysmon_locked();
+}
+
+/// A stop-the-world is waiting: give it our P now rather than when the call returns.
+#[cold]
+fn entersyscall_gcwait(sched: &Sched, p: &P) {
+    let mut l = sched.locked();
+    if l.stopwait > 0
+        && p.status
+            .compare_exchange(PSYSCALL, PGCSTOP, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+    {
+        l.stopwait -= 1;
+        if l.stopwait == 0 {
+            sched.stopnote.wakeup();
+        }
+    }
+}
+
+/// Go's `entersyscallblock`: the call is known to block, so hand the P off at once instead of
+/// waiting for sysmon.
+pub(crate) fn entersyscallblock() {
+    let Some((m, g)) = this_goroutine() else {
+        return;
+    };
+    lock_preemption(g);
+    if g.handoff.swap(false, Ordering::Relaxed) {
+        // Already without a P, by the preemption signal; `exitsyscall` finds one.
+        unlock_preemption(g);
+        return;
+    }
+    g.status.store(GSYSCALL, Ordering::Relaxed);
+    let sched = m.sched();
+    let pp = releasep(m);
+    // SAFETY: the P this M held.
+    let p = unsafe { &*pp };
+    m.syscalltick
+        .store(p.syscalltick.load(Ordering::Relaxed), Ordering::Relaxed);
+    p.syscalltick.store(
+        p.syscalltick.load(Ordering::Relaxed).wrapping_add(1),
+        Ordering::Relaxed,
+    );
+    sched.counters.handoffs.fetch_add(1, Ordering::Relaxed);
+    handoffp(sched, pp);
+    unlock_preemption(g);
+}
+
+/// The goroutine has returned from the kernel (Go's `exitsyscall`): take back the old P, or
+/// any idle P, or go through g0 (`exitsyscall0`) and wait for one.
+#[inline]
+pub(crate) fn exitsyscall() {
+    let Some((m, g)) = this_goroutine() else {
+        return;
+    };
+    lock_preemption(g);
+    // A preemption signal during the call found the goroutine in Gsyscall and did nothing, so
+    // the flag cannot be set here; the status is what matters.
+    let oldp = m.oldp.swap(core::ptr::null_mut(), Ordering::Relaxed);
+    if exitsyscallfast(m, oldp) {
+        g.status.store(GRUNNING, Ordering::Relaxed);
+        unlock_preemption(g);
+        return;
+    }
+    mcall(Pending::ExitSyscall);
+    // Resumed by `execute` with a P, perhaps on another M: `g` is still this goroutine.
+    unlock_preemption(g);
+}
+
+/// Go's `exitsyscallfast`: one CAS to take the old P back.
+#[inline]
+fn exitsyscallfast(m: &M, oldp: *mut P) -> bool {
+    let sched = m.sched();
+    if sched.gcwaiting.load(Ordering::Relaxed) {
+        return false;
+    }
+    // SAFETY: Ps live as long as the runtime.
+    if let Some(p) = unsafe { oldp.as_ref() }
+        && reacquire(p)
+    {
+        // Ours again (Go's `wirep` + `exitsyscallfast_reacquired`).
+        p.m.store(m as *const M as *mut M, Ordering::Relaxed);
+        m.p.store(oldp, Ordering::Relaxed);
+        p.syscalltick.store(
+            p.syscalltick.load(Ordering::Relaxed).wrapping_add(1),
+            Ordering::Relaxed,
+        );
+        P::bump(&p.fast);
+        return true;
+    }
+    exitsyscallfast_pidle(m, sched)
+}
+
+/// Takes `p` back from `Psyscall` for the M returning from the call: the one CAS of
+/// `exitsyscallfast`. It races sysmon's retake and a stop-the-world's, which CAS the same word
+/// from `Psyscall`; exactly one of them wins.
+#[inline]
+pub(crate) fn reacquire(p: &P) -> bool {
+    p.status.load(Ordering::Relaxed) == PSYSCALL
+        // Acquire: if sysmon or another M owned the P meanwhile, their writes to it are seen.
+        && p.status.compare_exchange(PSYSCALL, PRUNNING, Ordering::Acquire, Ordering::Relaxed).is_ok()
+}
+
+/// The old P is gone (retaken, or taken by a stop-the-world): any idle P will do.
+#[cold]
+fn exitsyscallfast_pidle(m: &M, sched: &Sched) -> bool {
+    match sched.pidleget() {
+        Some(pp) => {
+            acquirep(m, pp);
+            // SAFETY: just acquired.
+            P::bump(&unsafe { &*pp }.pidle);
+            let _l = sched.locked();
+            sched.wake_sysmon_locked();
+            true
+        }
+        None => false,
+    }
+}
+
+/// `exitsyscall`'s slow path, on g0 (Go's `exitsyscall0`): the goroutine becomes runnable;
+/// with an idle P it runs at once, otherwise it goes on the global queue and the M stops (or,
+/// if the goroutine is locked to this M, waits until it is handed back).
+pub(crate) fn exitsyscall0(m: &M, gp: *mut G) -> Next {
+    let sched = m.sched();
+    // SAFETY: the goroutine is suspended and this M still owns it.
+    let g = unsafe { &*gp };
+    g.m.store(core::ptr::null_mut(), Ordering::Relaxed);
+    g.casstatus(GSYSCALL, GRUNNABLE);
+    sched.counters.slow.fetch_add(1, Ordering::Relaxed);
+    let mut l = sched.locked();
+    let p = if sched.gcwaiting.load(Ordering::Relaxed) {
+        None
+    } else {
+        sched.pidleget_locked(&mut l)
+    };
+    if p.is_none() {
+        Sched::globrunqput_locked(&mut l, gp);
+        sched.runqsize.fetch_add(1, Ordering::Release);
+    }
+    drop(l);
+    if let Some(p) = p {
+        acquirep(m, p);
+        return Next::Run(gp);
+    }
+    if core::ptr::eq(g.lockedm.load(Ordering::Relaxed), m) {
+        // Whoever finds the goroutine on the global queue hands it back to us with a P.
+        return if super::lockosthread::stoplockedm(m) {
+            Next::Run(gp)
+        } else {
+            Next::ExitThread
+        };
+    }
+    if sched.stopm(m) {
+        Next::Schedule
+    } else {
+        Next::ExitThread
+    }
+}
+
+/// Hands off `pp`, which no M holds, as Go's `handoffp` decides: start an M if there is work;
+/// start a spinning M if none is spinning or idle; give it to a stop-the-world; else idle.
+pub(crate) fn handoffp(sched: &Sched, pp: *mut P) {
+    // SAFETY: Ps live as long as the runtime; the caller owns `pp`.
+    let p = unsafe { &*pp };
+    if !p.runq.is_empty() || sched.runqsize.load(Ordering::Acquire) != 0 {
+        sched.startm(Some(pp), false);
+        return;
+    }
+    if sched.nmspinning.load(Ordering::Acquire) + sched.npidle.load(Ordering::Acquire) == 0
+        && sched
+            .nmspinning
+            .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+    {
+        sched.startm(Some(pp), true);
+        return;
+    }
+    let mut l = sched.locked();
+    if sched.gcwaiting.load(Ordering::Acquire) {
+        p.status.store(PGCSTOP, Ordering::Release);
+        l.stopwait -= 1;
+        if l.stopwait == 0 {
+            sched.stopnote.wakeup();
+        }
+        return;
+    }
+    if sched.runqsize.load(Ordering::Acquire) != 0 {
+        drop(l);
+        sched.startm(Some(pp), false);
+        return;
+    }
+    sched.pidleput_locked(&mut l, pp);
+}
+
+/// Retakes `p` from a system call if it is still in one (sysmon, stop-the-world). Returns
+/// whether the CAS won; the caller then owns the P.
+pub(crate) fn retake_syscall(p: &P, to: u32) -> bool {
+    debug_assert!(to == PIDLE || to == PGCSTOP);
+    p.status
+        .compare_exchange(PSYSCALL, to, Ordering::AcqRel, Ordering::Relaxed)
+        .is_ok()
+}
+
+/// Preemption by handoff, from the signal handler: performs `entersyscall` on behalf of a
+/// goroutine that has held its P too long, so sysmon can retake the P. The goroutine keeps its
+/// thread and runs on without a P; its next runtime entry goes through `exitsyscall`.
+///
+/// # Safety
+/// Called from the preemption signal handler on `m`'s thread, which interrupted `g` running
+/// its own code (not runtime code) while `m` held a P. Only atomic stores: async-signal-safe.
+pub(crate) unsafe fn entersyscall_preempted(m: &M, g: &G) {
+    let pp = m.p.load(Ordering::Relaxed);
+    // SAFETY: the caller's contract: `m` holds this P.
+    let p = unsafe { &*pp };
+    g.status.store(GSYSCALL, Ordering::Relaxed);
+    m.syscalltick
+        .store(p.syscalltick.load(Ordering::Relaxed), Ordering::Relaxed);
+    p.m.store(core::ptr::null_mut(), Ordering::Relaxed);
+    m.oldp.store(pp, Ordering::Relaxed);
+    m.p.store(core::ptr::null_mut(), Ordering::Relaxed);
+    g.handoff.store(true, Ordering::Relaxed);
+    p.status.store(PSYSCALL, Ordering::Release);
+    m.sched().counters.preempted.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Takes a P back for a goroutine the preemption signal moved into the system-call state, if
+/// it was. Called at every runtime entry, after `lock_preemption`.
+#[inline]
+pub(crate) fn exit_handoff(g: &G) {
+    if g.handoff.swap(false, Ordering::Relaxed) {
+        exitsyscall();
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use loom::sync::Arc;
+
+    /// The P-status protocol: an M returning from a system call (`exitsyscallfast`), sysmon's
+    /// retake and a stop-the-world race for a P in `Psyscall`. Exactly one wins, the P ends
+    /// in the winner's state, and nobody else believes they own it.
+    #[test]
+    fn loom_psyscall_has_exactly_one_owner() {
+        loom::model(|| {
+            let p = Arc::new(P::new(0));
+            // entersyscall's release store, as the M entering the call makes it.
+            p.status.store(PSYSCALL, Ordering::Release);
+            let (p1, p2) = (p.clone(), p.clone());
+            let sysmon = loom::thread::spawn(move || retake_syscall(&p1, PIDLE));
+            let stw = loom::thread::spawn(move || retake_syscall(&p2, PGCSTOP));
+            let m = reacquire(&p);
+            let (s, w) = (sysmon.join().unwrap(), stw.join().unwrap());
+            assert_eq!(
+                usize::from(m) + usize::from(s) + usize::from(w),
+                1,
+                "owned by {m} {s} {w}"
+            );
+            let want = if m {
+                PRUNNING
+            } else if s {
+                PIDLE
+            } else {
+                PGCSTOP
+            };
+            assert_eq!(p.status.load(Ordering::Acquire), want);
+        });
+    }
+
+    /// The M comes back (and may enter another call) while sysmon retakes: a P lost to sysmon
+    /// is never taken back by the stale `oldp` CAS after sysmon handed it on.
+    #[test]
+    fn loom_retaken_p_is_not_taken_twice() {
+        loom::model(|| {
+            let p = Arc::new(P::new(0));
+            p.status.store(PSYSCALL, Ordering::Release);
+            let p1 = p.clone();
+            let sysmon = loom::thread::spawn(move || {
+                if retake_syscall(&p1, PIDLE) {
+                    // handoffp gives it to another M, which runs it.
+                    p1.status.store(PRUNNING, Ordering::Release);
+                    true
+                } else {
+                    false
+                }
+            });
+            let m = reacquire(&p);
+            let s = sysmon.join().unwrap();
+            assert!(m ^ s, "exactly one owner: m={m} sysmon={s}");
+            assert_eq!(p.status.load(Ordering::Acquire), PRUNNING);
+            // The loser's retry finds it running and does not take it.
+            assert!(!reacquire(&p) && !retake_syscall(&p, PIDLE));
+        });
+    }
+}

@@ -12,7 +12,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use super::context::{prepare, switch};
 use super::g::{G, GDEAD, GRUNNABLE, GRUNNING, GWAITING};
 use super::m::{M, Pending, set_current_m};
+use super::note::Note;
 use super::p::{P, PIDLE, PRUNNING};
+use super::proc_syscall::handoffp;
 use super::stack::StackPool;
 use super::{signal, sys};
 
@@ -26,6 +28,16 @@ pub(crate) struct Counters {
     pub(crate) steals: AtomicU64,
     pub(crate) stolen: AtomicU64,
     pub(crate) threads: AtomicU64,
+    /// `exitsyscall0`: no P on return; the goroutine went through g0.
+    pub(crate) slow: AtomicU64,
+    /// Ps retaken by sysmon from a system call.
+    pub(crate) retaken: AtomicU64,
+    /// Ps handed off at once by `entersyscallblock`.
+    pub(crate) handoffs: AtomicU64,
+    /// Preemption signals sent by sysmon, and goroutines the handler put into the system-call
+    /// state.
+    pub(crate) preempt_signals: AtomicU64,
+    pub(crate) preempted: AtomicU64,
 }
 
 pub(crate) struct Sched {
@@ -47,21 +59,41 @@ pub(crate) struct Sched {
     /// Goroutines spawned from outside the runtime (inside, each P counts its own).
     pub(crate) spawned_outside: AtomicU64,
     pub(crate) counters: Counters,
+    /// A stop-the-world is under way or pending: Ps go to Pgcstop instead of running.
+    pub(crate) gcwaiting: AtomicBool,
+    /// Woken when the last P of a stop-the-world stops.
+    pub(crate) stopnote: Note,
+    /// Serializes stop-the-world callers.
+    pub(crate) stw_lock: Mutex<()>,
+    /// sysmon sleeps deeply on `sysmon_note` (every P idle); `entersyscall` and `startm` wake
+    /// it. Written under the lock.
+    pub(crate) sysmonwait: AtomicBool,
+    pub(crate) sysmon_note: Note,
+    sysmon_started: AtomicBool,
+    /// Every M this runtime started; freed with the runtime (sysmon reads them at any time).
+    allm: Mutex<MList>,
     mnext: AtomicU64,
     /// Keeps the runtime alive for its Ms: each M thread holds a clone.
     this: std::sync::Weak<Sched>,
 }
 
-struct Locked {
+pub(crate) struct Locked {
     runq_head: *mut G,
     runq_tail: *mut G,
     pidle: Vec<*mut P>,
     midle: Vec<*mut M>,
+    /// Ps a stop-the-world still waits for.
+    pub(crate) stopwait: usize,
 }
 
 // SAFETY: the raw pointers are to Gs, Ps and Ms, which are shared between threads by design and
 // only touched here under the lock.
 unsafe impl Send for Locked {}
+
+/// Every M a runtime started.
+struct MList(Vec<*mut M>);
+// SAFETY: Ms are shared between threads by design; the list itself is under a mutex.
+unsafe impl Send for MList {}
 
 /// Goroutine ids are unique across runtimes.
 static GOIDGEN: AtomicU64 = AtomicU64::new(0);
@@ -78,8 +110,9 @@ impl Sched {
                 runq_tail: core::ptr::null_mut(),
                 pidle: Vec::new(),
                 midle: Vec::new(),
+                stopwait: 0,
             }),
-            allp: (0..nprocs).map(P::new).collect(),
+            allp: (0..nprocs.max(MAX_PROCS_FLOOR)).map(P::new).collect(),
             nprocs: AtomicUsize::new(nprocs),
             npidle: AtomicU32::new(0),
             nmspinning: AtomicU32::new(0),
@@ -89,13 +122,20 @@ impl Sched {
             mlive: AtomicUsize::new(0),
             spawned_outside: AtomicU64::new(0),
             counters: Counters::default(),
+            gcwaiting: AtomicBool::new(false),
+            stopnote: Note::new(),
+            stw_lock: Mutex::new(()),
+            sysmonwait: AtomicBool::new(false),
+            sysmon_note: Note::new(),
+            sysmon_started: AtomicBool::new(false),
+            allm: Mutex::new(MList(Vec::new())),
             mnext: AtomicU64::new(0),
             this: this.clone(),
         })
         .tap_init()
     }
 
-    fn locked(&self) -> MutexGuard<'_, Locked> {
+    pub(crate) fn locked(&self) -> MutexGuard<'_, Locked> {
         // A panic never happens under this lock; if one did, the lists are still consistent.
         self.lock.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -118,7 +158,7 @@ impl Sched {
 
     // ---- the global run queue (Go's globrunqput / globrunqget) ----
 
-    fn globrunqput_locked(l: &mut Locked, gp: *mut G) {
+    pub(crate) fn globrunqput_locked(l: &mut Locked, gp: *mut G) {
         // SAFETY: `gp` is owned by the caller and now by the queue; links are under the lock.
         unsafe { *(*gp).schedlink.get() = core::ptr::null_mut() };
         if l.runq_tail.is_null() {
@@ -191,14 +231,14 @@ impl Sched {
 
     // ---- idle Ps and Ms ----
 
-    fn pidleput_locked(&self, l: &mut Locked, p: *mut P) {
+    pub(crate) fn pidleput_locked(&self, l: &mut Locked, p: *mut P) {
         // SAFETY: Ps live as long as the runtime.
         unsafe { (*p).status.store(PIDLE, Ordering::Release) };
         l.pidle.push(p);
         self.npidle.fetch_add(1, Ordering::Release);
     }
 
-    fn pidleget_locked(&self, l: &mut Locked) -> Option<*mut P> {
+    pub(crate) fn pidleget_locked(&self, l: &mut Locked) -> Option<*mut P> {
         let p = l.pidle.pop()?;
         self.npidle.fetch_sub(1, Ordering::Release);
         Some(p)
@@ -211,12 +251,6 @@ impl Sched {
         }
         let mut l = self.locked();
         self.pidleget_locked(&mut l)
-    }
-
-    /// Puts `p`, released by its M, on the idle list.
-    pub(crate) fn pidleput(&self, p: *mut P) {
-        let mut l = self.locked();
-        self.pidleput_locked(&mut l, p);
     }
 
     // ---- waking and stopping Ms ----
@@ -252,6 +286,7 @@ impl Sched {
             }
         };
         let m = l.midle.pop();
+        self.wake_sysmon_locked();
         drop(l);
         match m {
             Some(m) => {
@@ -272,8 +307,17 @@ impl Sched {
             .this
             .upgrade()
             .expect("the runtime is alive while it starts Ms");
+        super::threads::add_thread();
+        if !self.sysmon_started.swap(true, Ordering::AcqRel) {
+            super::sysmon::start(sched.clone());
+        }
         let id = self.mnext.fetch_add(1, Ordering::Relaxed) + 1;
-        let m = Box::into_raw(Box::new(M::new(id, Arc::as_ptr(&sched))));
+        let m = Box::into_raw(Box::new(M::new(Arc::as_ptr(&sched))));
+        self.allm
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .0
+            .push(m);
         // SAFETY: the M is not yet shared.
         unsafe {
             (*m).nextp.store(p, Ordering::Relaxed);
@@ -293,7 +337,7 @@ impl Sched {
 
     /// Parks the calling M until `startm` hands it a P; returns false at shutdown (Go's
     /// `stopm`).
-    fn stopm(&self, m: &M) -> bool {
+    pub(crate) fn stopm(&self, m: &M) -> bool {
         {
             let mut l = self.locked();
             if self.shutdown.load(Ordering::Acquire) {
@@ -314,13 +358,46 @@ impl Sched {
     /// Ends the runtime: Ms exit when they next look for work.
     pub(crate) fn begin_shutdown(&self) {
         self.shutdown.store(true, Ordering::Release);
-        let idle = core::mem::take(&mut self.locked().midle);
+        let mut l = self.locked();
+        self.wake_sysmon_locked();
+        let idle = core::mem::take(&mut l.midle);
+        drop(l);
         for m in idle {
             // SAFETY: an idle M waits on its note; a null nextp tells it to exit.
             unsafe { (*m).park.wakeup() };
         }
     }
 }
+
+impl Sched {
+    /// Wakes sysmon from its deep sleep, if it is in one. Under the lock, so a wake-up is never
+    /// doubled (Go's `entersyscall_sysmon` body).
+    pub(crate) fn wake_sysmon_locked(&self) {
+        if self.sysmonwait.swap(false, Ordering::AcqRel) {
+            self.sysmon_note.wakeup();
+        }
+    }
+}
+
+impl Drop for Sched {
+    fn drop(&mut self) {
+        // Every M thread has ended: each held a strong count until its last line.
+        for m in self
+            .allm
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .0
+            .drain(..)
+        {
+            // SAFETY: made by `newm` with `Box::into_raw`, freed only here.
+            drop(unsafe { Box::from_raw(m) });
+        }
+    }
+}
+
+/// Every runtime has at least this many Ps allocated, so `set_max_procs` can raise the count
+/// up to it (or up to the initial count, if larger).
+pub(crate) const MAX_PROCS_FLOOR: usize = 64;
 
 trait TapInit {
     fn tap_init(self) -> Self;
@@ -330,8 +407,12 @@ impl TapInit for Arc<Sched> {
     fn tap_init(self) -> Self {
         {
             let mut l = self.locked();
-            for p in self.allp.iter().rev() {
+            let n = self.nprocs.load(Ordering::Relaxed);
+            for p in self.allp[..n].iter().rev() {
                 self.pidleput_locked(&mut l, p as *const P as *mut P);
+            }
+            for p in &self.allp[n..] {
+                p.status.store(super::p::PDEAD, Ordering::Relaxed);
             }
         }
         self
@@ -361,30 +442,73 @@ pub(crate) fn releasep(m: &M) -> *mut P {
 /// The body of every M thread (Go's `mstart`).
 fn mstart(sched: Arc<Sched>, m: *mut M) {
     set_current_m(m);
-    let _altstack = signal::minit();
-    // SAFETY: this thread is `m` until it returns, and the M is freed only below.
+    let altstack = signal::minit();
+    // SAFETY: this thread is `m` until it returns; Ms are freed with the runtime.
     let mr = unsafe { &*m };
     mr.tid.store(sys::gettid(), Ordering::Relaxed);
     let p = mr.nextp.swap(core::ptr::null_mut(), Ordering::Relaxed);
     acquirep(mr, p);
     schedule(mr);
-    // Shutdown: give the P back so nothing refers to this M, then free it.
+    // Shutdown, or a locked goroutine ended: give the P to someone else.
     if !mr.p().is_null() {
         let p = releasep(mr);
-        sched.pidleput(p);
+        handoffp(&sched, p);
     }
+    drop(altstack);
     set_current_m(core::ptr::null_mut());
-    // SAFETY: no list holds the M any more (idle Ms are taken off before being told to exit;
-    // running Ms hold their own pointer only), and this thread no longer uses it.
-    drop(unsafe { Box::from_raw(m) });
+    super::threads::remove_thread();
     sched.mlive.fetch_sub(1, Ordering::AcqRel);
 }
 
+/// What `execute` tells the scheduler loop after the goroutine switched back.
+pub(crate) enum Next {
+    /// Run this goroutine now (it kept or regained a P for it).
+    Run(*mut G),
+    /// Find something to run.
+    Schedule,
+    /// End this M's thread (its locked goroutine exited).
+    ExitThread,
+}
+
 /// The scheduler loop on g0: find a goroutine, run it, deal with how it came back. Returns at
-/// shutdown.
+/// shutdown or when the thread must end (Go's `schedule`).
 fn schedule(m: &M) {
-    while let Some(gp) = findrunnable(m) {
-        execute(m, gp);
+    let sched = m.sched();
+    let mut next = None;
+    loop {
+        let gp = match next.take() {
+            Some(gp) => gp,
+            None => {
+                let locked = m.lockedg.load(Ordering::Relaxed);
+                if !locked.is_null() {
+                    // A locked M runs only its goroutine: wait for it to be runnable.
+                    if !super::lockosthread::stoplockedm(m) {
+                        return;
+                    }
+                    locked
+                } else {
+                    match findrunnable(m) {
+                        Some(gp) => gp,
+                        None => return,
+                    }
+                }
+            }
+        };
+        // SAFETY: a G just taken off a queue (or handed to us) lives while queued.
+        let lockedm = unsafe { (*gp).lockedm.load(Ordering::Relaxed) };
+        if !lockedm.is_null() && !core::ptr::eq(lockedm, m) {
+            // Locked to another M: give it our P and the goroutine, and stop.
+            super::lockosthread::startlockedm(m, gp);
+            if !sched.stopm(m) {
+                return;
+            }
+            continue;
+        }
+        match execute(m, gp) {
+            Next::Run(gp) => next = Some(gp),
+            Next::Schedule => {}
+            Next::ExitThread => return,
+        }
     }
 }
 
@@ -395,6 +519,12 @@ fn findrunnable(m: &M) -> Option<*mut G> {
     loop {
         if sched.shutdown.load(Ordering::Acquire) {
             return None;
+        }
+        if sched.gcwaiting.load(Ordering::Acquire) {
+            if !super::stw::gcstopm(m) {
+                return None;
+            }
+            continue;
         }
         // SAFETY: the M holds its P while it looks for work.
         let p = unsafe { &*m.p() };
@@ -514,7 +644,7 @@ pub(crate) fn mcall(pending: Pending) {
 
 /// Runs `gp` on `m` until it switches back, then does what it asked (Go's `execute` and the
 /// g0 half of `mcall`).
-fn execute(m: &M, gp: *mut G) {
+fn execute(m: &M, gp: *mut G) -> Next {
     let sched = m.sched();
     // SAFETY: `gp` came off a run queue, so this M owns it now.
     let g = unsafe { &*gp };
@@ -539,8 +669,8 @@ fn execute(m: &M, gp: *mut G) {
     // SAFETY: `sp` is the goroutine's saved (or prepared) state; g0's is saved in return.
     unsafe { switch(&raw mut m.owned().g0_sp, sp) };
 
-    // Back on g0, on this thread. The M may hold another P now (a goroutine that entered a
-    // system call may have lost it and reacquired one).
+    // Back on g0, on this thread. The M may hold another P now, or none (a goroutine that
+    // entered a system call and lost its P comes back through `ExitSyscall`).
     m.curg.store(core::ptr::null_mut(), Ordering::Relaxed);
     // SAFETY: g0 of this M; the goroutine is suspended.
     let pending = core::mem::replace(unsafe { &mut m.owned().pending }, Pending::None);
@@ -552,19 +682,33 @@ fn execute(m: &M, gp: *mut G) {
             // Unlike Go, wake an idle P for it: otherwise goroutines that only yield stay on
             // whichever M drains the global queue first while other Ps sleep.
             sched.wakep();
+            Next::Schedule
         }
         Pending::Park(unlock) => {
             g.m.store(core::ptr::null_mut(), Ordering::Relaxed);
             g.casstatus(GRUNNING, GWAITING);
             // SAFETY: the closure lives on the parked goroutine's stack, which stays put until
             // someone readies it, and that happens only after `unlock` releases their lock.
-            if !unsafe { (*unlock)() } {
+            if unsafe { (*unlock)() } {
+                Next::Schedule
+            } else {
                 g.casstatus(GWAITING, GRUNNABLE);
-                // SAFETY: the M holds a P.
-                sched.runqput(unsafe { &*m.p() }, gp, true);
+                Next::Run(gp)
             }
         }
-        Pending::Exit => gfree(m, gp),
+        Pending::ExitSyscall => super::proc_syscall::exitsyscall0(m, gp),
+        Pending::Exit => {
+            let locked = !g.lockedm.load(Ordering::Relaxed).is_null();
+            gfree(m, gp);
+            if locked {
+                // A goroutine that exits while locked takes its thread with it (Go's
+                // `goexit0`): the thread may hold state the goroutine changed.
+                m.lockedg.store(core::ptr::null_mut(), Ordering::Relaxed);
+                Next::ExitThread
+            } else {
+                Next::Schedule
+            }
+        }
         Pending::None => super::throw(&["execute: goroutine switched back with nothing to do"]),
     }
 }
@@ -593,6 +737,5 @@ unsafe extern "sysv64" fn goentry(gp: usize) -> ! {
         Some(f) => f(),
         None => super::throw(&["goentry: goroutine without an entry"]),
     }
-    mcall(Pending::Exit);
-    super::throw(&["goexit: a dead goroutine was resumed"])
+    super::proc::goexit()
 }

@@ -1,5 +1,7 @@
-//! Signals the runtime handles: SIGSEGV and SIGBUS, to turn a fault in a goroutine's guard
-//! page into `goroutine N stack overflow` instead of a bare crash.
+//! Signals the runtime handles:
+//! - SIGSEGV and SIGBUS, to turn a fault in a goroutine's guard page into
+//!   `goroutine N stack overflow` instead of a bare crash;
+//! - SIGURG (as Go uses it), sent by sysmon to preempt a goroutine by handoff.
 //!
 //! The handler runs on a per-M alternate signal stack (a goroutine that overflowed has no stack
 //! left to run it on). Faults anywhere else go to the handler that was installed before ours
@@ -10,8 +12,8 @@ use core::sync::atomic::Ordering;
 use std::sync::Once;
 
 use linux_raw_sys::general::{
-    MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, SA_ONSTACK, SA_RESTORER, SA_SIGINFO, SIGBUS,
-    SIGSEGV, SS_DISABLE, kernel_sigaction, siginfo, stack_t,
+    MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, SA_ONSTACK, SA_RESTART, SA_RESTORER,
+    SA_SIGINFO, SIGBUS, SIGSEGV, SIGURG, SS_DISABLE, kernel_sigaction, siginfo, stack_t,
 };
 
 use super::m::current_m;
@@ -35,28 +37,85 @@ pub(crate) fn minit() -> AltStack {
     AltStack::new()
 }
 
+/// The signal sysmon sends to preempt (Go's choice: nothing else uses SIGURG in practice).
+pub(crate) const PREEMPT_SIGNAL: u32 = SIGURG;
+
+/// The process id, read once (the signal target's thread group).
+pub(crate) fn pid() -> i32 {
+    static PID: std::sync::OnceLock<i32> = std::sync::OnceLock::new();
+    *PID.get_or_init(|| std::process::id() as i32)
+}
+
 fn install() {
+    install_handler(PREEMPT_SIGNAL, on_preempt, SA_RESTART);
     for (i, sig) in [SIGSEGV, SIGBUS].into_iter().enumerate() {
-        // SAFETY: plain data; all-zero is valid.
-        let mut act: kernel_sigaction = unsafe { core::mem::zeroed() };
-        // SAFETY: the kernel calls an SA_SIGINFO handler with three arguments; the field's
-        // one-argument type is only how the header spells the pointer.
-        act.sa_handler_kernel = Some(unsafe {
-            core::mem::transmute::<SigactionFn, unsafe extern "C" fn(c_int)>(on_fault)
-        });
-        act.sa_flags = (SA_SIGINFO | SA_ONSTACK | SA_RESTORER) as _;
-        act.sa_restorer = Some(sigreturn_restorer);
-        // SAFETY: the handler only reads this thread's M and writes to standard error before
-        // aborting, or passes the fault on; the restorer is rt_sigreturn.
-        match unsafe { sys::rt_sigaction(sig, Some(&act)) } {
-            // SAFETY: written once, inside `call_once`, before any fault can reach `on_fault`
-            // through our action.
-            Ok(old) => unsafe { PREVIOUS[i] = Some(old) },
-            Err(e) => super::throw(&[
-                "cannot install the SIGSEGV handler: ",
-                e.message().unwrap_or("?"),
-            ]),
-        }
+        let old = install_handler(sig, on_fault, 0);
+        // SAFETY: written once, inside `call_once`, before any fault can reach `on_fault`
+        // through our action... which is already installed, so the first faults may see None
+        // and take the default action; `PREVIOUS` is only ever read by copy.
+        unsafe { PREVIOUS[i] = Some(old) };
+    }
+}
+
+/// Installs `handler` for `sig` on the signal stack, returning the old action.
+fn install_handler(sig: u32, handler: SigactionFn, flags: u32) -> kernel_sigaction {
+    // SAFETY: plain data; all-zero is valid.
+    let mut act: kernel_sigaction = unsafe { core::mem::zeroed() };
+    // SAFETY: the kernel calls an SA_SIGINFO handler with three arguments; the field's
+    // one-argument type is only how the header spells the pointer.
+    act.sa_handler_kernel =
+        Some(unsafe { core::mem::transmute::<SigactionFn, unsafe extern "C" fn(c_int)>(handler) });
+    act.sa_flags = (SA_SIGINFO | SA_ONSTACK | SA_RESTORER | flags) as _;
+    act.sa_restorer = Some(sigreturn_restorer);
+    // SAFETY: both handlers touch only this thread's M and G with atomic operations, write to
+    // standard error, abort, or pass the signal on; the restorer is rt_sigreturn.
+    match unsafe { sys::rt_sigaction(sig, Some(&act)) } {
+        Ok(old) => old,
+        Err(e) => super::throw(&[
+            "cannot install a signal handler: ",
+            e.message().unwrap_or("?"),
+        ]),
+    }
+}
+
+/// Where the interrupted stack pointer is in the `ucontext_t` a handler receives on x86_64:
+/// after `uc_flags` (8), `uc_link` (8) and `uc_stack` (24), `uc_mcontext.gregs[REG_RSP]` with
+/// `REG_RSP` = 15 (the kernel's `struct sigcontext`: r8..r15, rdi, rsi, rbp, rbx, rdx, rax,
+/// rcx, rsp).
+const UC_RSP: usize = 40 + 15 * 8;
+
+/// SIGURG from sysmon: if the goroutine on this thread is running its own code (not the
+/// runtime's) on its own stack while its M holds a P, put it into the system-call state so
+/// sysmon can retake the P.
+unsafe extern "C" fn on_preempt(_sig: c_int, _info: *mut siginfo, ctx: *mut c_void) {
+    let m = current_m();
+    // SAFETY: this thread's M, alive with its runtime.
+    let Some(m) = (unsafe { m.as_ref() }) else {
+        return;
+    };
+    let gp = m.curg.load(Ordering::Relaxed);
+    // SAFETY: the current goroutine of this thread, which the handler interrupted (or g0 ran
+    // beside it); it cannot go away while its thread is in this handler.
+    let Some(g) = (unsafe { gp.as_ref() }) else {
+        return;
+    };
+    if g.status.load(Ordering::Relaxed) != super::g::GRUNNING
+        || g.in_runtime.load(Ordering::Relaxed) != 0
+        || m.p().is_null()
+    {
+        return;
+    }
+    // SAFETY: the kernel passes the interrupted context.
+    let rsp = unsafe { *(ctx.cast::<u8>().add(UC_RSP).cast::<usize>()) };
+    // SAFETY: the goroutine is running (on this thread or suspended under g0), so its stack
+    // is not being replaced.
+    let on_its_stack = unsafe { g.owned() }
+        .stack
+        .as_ref()
+        .is_some_and(|s| (s.guard().1..s.top()).contains(&rsp));
+    if on_its_stack {
+        // SAFETY: interrupted in its own code, with a P: the function's contract.
+        unsafe { super::proc_syscall::entersyscall_preempted(m, g) };
     }
 }
 
@@ -105,19 +164,6 @@ impl Drop for AltStack {
     }
 }
 
-/// Writes `n` in decimal into `buf`, returning the digits.
-fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &buf[i..];
-        }
-    }
-}
-
 unsafe extern "C" fn on_fault(sig: c_int, info: *mut siginfo, ctx: *mut c_void) {
     // SAFETY: the kernel passes a valid siginfo; for SIGSEGV and SIGBUS its first union member
     // holds the faulting address (`si_addr`), at offset 16 on x86_64.
@@ -135,7 +181,7 @@ unsafe extern "C" fn on_fault(sig: c_int, info: *mut siginfo, ctx: *mut c_void) 
                 if (lo..hi).contains(&addr) {
                     let mut buf = [0u8; 20];
                     let _ = sys::write(2, b"goroutine ");
-                    let _ = sys::write(2, decimal((*gp).goid, &mut buf));
+                    let _ = sys::write(2, super::decimal((*gp).goid, &mut buf));
                     let _ = sys::write(2, b" stack overflow\n");
                     std::process::abort();
                 }

@@ -11,7 +11,8 @@ use core::ffi::c_void;
 use std::sync::Mutex;
 
 use linux_raw_sys::general::{
-    MAP_ANONYMOUS, MAP_NORESERVE, MAP_PRIVATE, MAP_STACK, PROT_NONE, PROT_READ, PROT_WRITE,
+    MADV_DONTNEED, MAP_ANONYMOUS, MAP_NORESERVE, MAP_PRIVATE, MAP_STACK, PROT_NONE, PROT_READ,
+    PROT_WRITE,
 };
 
 use super::sys;
@@ -103,7 +104,16 @@ impl StackPool {
     /// Takes a stack back; past the bound it is unmapped.
     pub(crate) fn put(&self, s: Stack) {
         let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        if free.len() < self.bound / 2 {
+            free.push(s);
+            return;
+        }
         if free.len() < self.bound {
+            // The upper half of the pool keeps address space, not memory: give the pages back.
+            // SAFETY: the stack is owned and unused; its contents are dead.
+            let _ = unsafe {
+                sys::madvise((s.base + PAGE) as *mut c_void, s.len - PAGE, MADV_DONTNEED)
+            };
             free.push(s);
             return;
         }

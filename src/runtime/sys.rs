@@ -4,10 +4,6 @@
 //! of them block (a futex wait parks the whole M, on purpose) and calls them where that is
 //! what it wants. Nothing here allocates, so they are safe to use from the scheduler's own
 //! stack and, where noted, from a signal handler.
-#![cfg_attr(
-    not(test),
-    expect(dead_code, reason = "the scheduler, built next, is their user")
-)]
 
 use core::ffi::c_void;
 use core::sync::atomic::AtomicU32;
@@ -15,8 +11,9 @@ use core::time::Duration;
 
 use linux_raw_sys::general::{
     __NR_exit_group, __NR_futex, __NR_gettid, __NR_madvise, __NR_mmap, __NR_mprotect, __NR_munmap,
-    __NR_nanosleep, __NR_rt_sigaction, __NR_sched_yield, __NR_sigaltstack, __NR_tgkill, __NR_write,
-    __kernel_timespec, FUTEX_PRIVATE_FLAG, FUTEX_WAIT, FUTEX_WAKE, kernel_sigaction, stack_t,
+    __NR_nanosleep, __NR_prctl, __NR_rt_sigaction, __NR_sched_yield, __NR_sigaltstack, __NR_tgkill,
+    __NR_write, __kernel_timespec, FUTEX_PRIVATE_FLAG, FUTEX_WAIT, FUTEX_WAKE, kernel_sigaction,
+    stack_t,
 };
 
 use crate::linux::arch;
@@ -118,6 +115,18 @@ pub(crate) unsafe fn mprotect(addr: *mut c_void, len: usize, prot: u32) -> Resul
     // SAFETY: the caller's contract.
     let r = unsafe { arch::syscall3(__NR_mprotect as usize, addr as usize, len, prot as usize) };
     Errno::check(r).map(drop)
+}
+
+/// Sets the calling thread's timer slack to `ns` nanoseconds (`PR_SET_TIMERSLACK`).
+pub(crate) fn set_timerslack(ns: usize) {
+    // SAFETY: takes a number; touches no memory.
+    let _ = unsafe {
+        arch::syscall2(
+            __NR_prctl as usize,
+            linux_raw_sys::prctl::PR_SET_TIMERSLACK as usize,
+            ns,
+        )
+    };
 }
 
 /// Gives the CPU to another thread.

@@ -1,0 +1,198 @@
+//! sysmon: the monitor thread, with no P (Go's `sysmon`). It retakes Ps that sit in system
+//! calls, and preempts goroutines that hold a P too long while others wait (preemption by
+//! handoff; see `proc_syscall.rs`).
+//!
+//! It sleeps 20 us between rounds, doubling after 1 ms without work up to 10 ms. When it would
+//! sleep longer than [`WAKE_ON_SYSCALL`] it sets `sysmonwait`, so the next `entersyscall` wakes
+//! it: a call that blocks is then retaken within two short ticks instead of up to 10 ms later.
+//! With every P idle it sleeps until woken. Its timer slack is 1 ns: the default 50 us would
+//! turn every 20 us tick into about 100 us on these machines.
+
+use core::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::p::{P, PIDLE, PRUNNING, PSYSCALL};
+use super::proc_syscall::{handoffp, retake_syscall};
+use super::sched::Sched;
+use super::{signal, sys};
+
+/// The shortest sleep between rounds.
+const MIN_DELAY: Duration = Duration::from_micros(20);
+/// The longest.
+const MAX_DELAY: Duration = Duration::from_millis(10);
+/// Sleeps at least this long are cut short by the next system call.
+const WAKE_ON_SYSCALL: Duration = Duration::from_millis(1);
+/// A goroutine that holds its P this long while others wait is preempted (Go's
+/// `forcePreemptNS`).
+pub(crate) const FORCE_PREEMPT: Duration = Duration::from_millis(10);
+/// A P in a system call is left alone this long if there is nothing for it to do and other Ps
+/// are free.
+const SYSCALL_GRACE: Duration = Duration::from_millis(10);
+
+/// What sysmon saw of one P at its last round (Go's `sysmontick`).
+#[derive(Clone, Copy, Default)]
+struct PData {
+    schedtick: u32,
+    schedwhen: u64,
+    syscalltick: u32,
+    syscallwhen: u64,
+    /// A preemption signal went to its M: retake it as soon as it is in `Psyscall`.
+    sysretake: bool,
+}
+
+/// Starts the monitor thread of `sched`.
+pub(crate) fn start(sched: Arc<Sched>) {
+    super::threads::add_thread();
+    let spawned = std::thread::Builder::new()
+        .name("goro-sysmon".into())
+        .stack_size(128 * 1024)
+        .spawn(move || sysmon(&sched));
+    if let Err(e) = spawned {
+        super::throw(&["sysmon: cannot create thread: ", &e.to_string()]);
+    }
+}
+
+/// Monotonic nanoseconds.
+pub(crate) fn nanotime() -> u64 {
+    let ts = crate::linux::vdso::Vdso::get()
+        .clock_gettime(linux_raw_sys::general::CLOCK_MONOTONIC as i32)
+        .unwrap_or(crate::linux::vdso::Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        });
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+fn sysmon(sched: &Sched) {
+    sys::set_timerslack(1);
+    let mut pd = vec![PData::default(); sched.allp.len()];
+    let mut delay = MIN_DELAY;
+    let mut idle = 0u32;
+    while !sched.shutdown.load(Ordering::Acquire) {
+        delay = if idle == 0 {
+            MIN_DELAY
+        } else if idle > 50 {
+            (delay * 2).min(MAX_DELAY)
+        } else {
+            delay
+        };
+        let all_idle = sched.gcwaiting.load(Ordering::Acquire)
+            || sched.npidle.load(Ordering::Acquire) as usize
+                == sched.nprocs.load(Ordering::Acquire);
+        if all_idle || delay >= WAKE_ON_SYSCALL {
+            // Sleep on the note, so `entersyscall` (or a P starting) can cut it short.
+            {
+                let _l = sched.locked();
+                if sched.shutdown.load(Ordering::Acquire) {
+                    break;
+                }
+                sched.sysmonwait.store(true, Ordering::Release);
+            }
+            let woken = sched.sysmon_note.sleep_for(if all_idle {
+                Duration::from_secs(60)
+            } else {
+                delay
+            });
+            {
+                let _l = sched.locked();
+                sched.sysmonwait.store(false, Ordering::Release);
+                sched.sysmon_note.clear();
+            }
+            if woken {
+                // A goroutine entered a system call (or work appeared): a few short ticks
+                // catch it if it blocks, then back off again.
+                idle = 40;
+                delay = MIN_DELAY;
+            }
+        } else {
+            let _ = sys::nanosleep(delay);
+        }
+        if retake(sched, &mut pd, nanotime()) > 0 {
+            idle = 0;
+        } else {
+            idle += 1;
+        }
+    }
+    super::threads::remove_thread();
+}
+
+/// One round over the Ps (Go's `retake`): preempt long runners, retake Ps stuck in system
+/// calls. Returns how many Ps it retook.
+fn retake(sched: &Sched, pd: &mut [PData], now: u64) -> usize {
+    let mut n = 0;
+    let nprocs = sched.nprocs.load(Ordering::Acquire);
+    for (p, d) in sched.allp[..nprocs].iter().zip(pd.iter_mut()) {
+        let s = p.status.load(Ordering::Acquire);
+        if s == PRUNNING || s == PSYSCALL {
+            let t = p.schedtick.load(Ordering::Relaxed);
+            if d.schedtick != t {
+                d.schedtick = t;
+                d.schedwhen = now;
+                d.sysretake = false;
+            } else if s == PRUNNING
+                && now.saturating_sub(d.schedwhen) >= FORCE_PREEMPT.as_nanos() as u64
+                && others_waiting(sched, p)
+            {
+                if sched.npidle.load(Ordering::Acquire) > 0 {
+                    // An idle P can take the waiting work: wake it rather than preempt.
+                    sched.wakep();
+                } else if preemptone(sched, p) {
+                    d.sysretake = true;
+                    d.schedwhen = now;
+                }
+            }
+        }
+        if s != PSYSCALL {
+            continue;
+        }
+        let t = p.syscalltick.load(Ordering::Relaxed);
+        if !d.sysretake && d.syscalltick != t {
+            d.syscalltick = t;
+            d.syscallwhen = now;
+            continue;
+        }
+        // Leave it if there is nothing for it to do and other Ps are free, for a while: the
+        // call will likely return soon and keep its P (Go's rule).
+        if !d.sysretake
+            && p.runq.is_empty()
+            && sched.nmspinning.load(Ordering::Acquire) + sched.npidle.load(Ordering::Acquire) > 0
+            && now.saturating_sub(d.syscallwhen) < SYSCALL_GRACE.as_nanos() as u64
+        {
+            continue;
+        }
+        if retake_syscall(p, PIDLE) {
+            // The CAS won: sysmon owns the P until `handoffp` gives it away.
+            d.sysretake = false;
+            p.syscalltick.store(t.wrapping_add(1), Ordering::Relaxed);
+            sched.counters.retaken.fetch_add(1, Ordering::Relaxed);
+            n += 1;
+            handoffp(sched, p as *const P as *mut P);
+        }
+    }
+    n
+}
+
+/// Runnable goroutines are waiting for a P: on `p`'s queue or the global one.
+fn others_waiting(sched: &Sched, p: &P) -> bool {
+    !p.runq.is_empty() || sched.runqsize.load(Ordering::Acquire) > 0
+}
+
+/// Signals the M running on `p` to hand its P off (see `proc_syscall.rs`). Returns whether a
+/// signal was sent.
+pub(crate) fn preemptone(sched: &Sched, p: &P) -> bool {
+    let m = p.m.load(Ordering::Acquire);
+    // SAFETY: Ms are freed only with the runtime.
+    let Some(m) = (unsafe { m.as_ref() }) else {
+        return false;
+    };
+    let tid = m.tid.load(Ordering::Relaxed);
+    if tid == 0 || sys::tgkill(signal::pid(), tid, signal::PREEMPT_SIGNAL).is_err() {
+        return false;
+    }
+    sched
+        .counters
+        .preempt_signals
+        .fetch_add(1, Ordering::Relaxed);
+    true
+}

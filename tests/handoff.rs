@@ -1,0 +1,421 @@
+//! The seed's mechanism seen from outside: blocking system calls hand off their P, sysmon
+//! retakes it, long runners are preempted by handoff, the world stops around goroutines in
+//! system calls, locked goroutines keep their thread. Every test runs under a watchdog.
+
+mod common;
+
+use std::os::fd::AsFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use common::watchdog;
+use goro::Runtime;
+use goro::syscall::{self as sc, Errno, Timespec};
+
+fn rt(procs: usize) -> Runtime {
+    Runtime::builder().max_procs(procs).build()
+}
+
+fn nanosleep(d: Duration) {
+    let ts = Timespec {
+        tv_sec: d.as_secs() as i64,
+        tv_nsec: i64::from(d.subsec_nanos()),
+    };
+    sc::nanosleep(&ts, None).unwrap();
+}
+
+/// The seed's test: with one P, A blocks in `read` through a `sys` wrapper and B, runnable,
+/// must run and write to that pipe. Only finishes if the P is retaken.
+#[test]
+fn a_blocked_read_lets_the_writer_run() {
+    watchdog(30, "read and write on one P", || {
+        let rt = rt(1);
+        rt.run(|| {
+            let (r, w) = sc::pipe().unwrap();
+            let reader = goro::spawn(move || {
+                let mut buf = [0u8; 5];
+                sc::read(r.as_fd(), &mut buf).unwrap();
+                buf
+            });
+            goro::yield_now(); // let the reader block first
+            let writer = goro::spawn(move || sc::write(w.as_fd(), b"hello").unwrap());
+            assert_eq!(writer.join().unwrap(), 5);
+            assert_eq!(&reader.join().unwrap(), b"hello");
+        });
+        assert!(rt.stats().retaken >= 1, "{:?}", rt.stats());
+    });
+}
+
+#[test]
+fn a_blocked_std_read_in_blocking_lets_the_writer_run() {
+    watchdog(30, "std read in blocking()", || {
+        let rt = rt(1);
+        rt.run(|| {
+            let (r, w) = sc::pipe().unwrap();
+            let reader = goro::spawn(move || {
+                use std::io::Read;
+                let mut f = std::fs::File::from(r);
+                let mut buf = [0u8; 3];
+                goro::blocking(|| f.read_exact(&mut buf)).unwrap();
+                buf
+            });
+            goro::yield_now();
+            let writer = goro::spawn(move || {
+                use std::io::Write;
+                std::fs::File::from(w).write_all(b"abc").unwrap();
+            });
+            writer.join().unwrap();
+            assert_eq!(&reader.join().unwrap(), b"abc");
+        });
+        assert!(rt.stats().handed_off >= 1, "{:?}", rt.stats());
+    });
+}
+
+/// A goroutine blocked in `nanosleep(200 ms)` through `syscall`: a runnable goroutine starts
+/// within 1 ms (the retake latency; median and max printed).
+#[test]
+fn retake_latency() {
+    watchdog(60, "retake latency", || {
+        let rt = rt(1);
+        let mut lat: Vec<Duration> = (0..10)
+            .map(|_| {
+                rt.run(|| {
+                    let started = Arc::new(AtomicU64::new(0));
+                    let t0 = Instant::now();
+                    let s = started.clone();
+                    let sleeper = goro::spawn(move || {
+                        let s2 = s.clone();
+                        let b = goro::spawn(move || {
+                            s2.store(t0.elapsed().as_nanos() as u64, Ordering::Release)
+                        });
+                        let entered = t0.elapsed();
+                        nanosleep(Duration::from_millis(200));
+                        b.join().unwrap();
+                        entered
+                    });
+                    let entered = sleeper.join().unwrap();
+                    Duration::from_nanos(started.load(Ordering::Acquire)).saturating_sub(entered)
+                })
+            })
+            .collect();
+        lat.sort();
+        let (median, max) = (lat[lat.len() / 2], lat[lat.len() - 1]);
+        println!("retake latency: median {median:?}, max {max:?}, all {lat:?}");
+        assert!(
+            median < Duration::from_millis(1),
+            "median retake latency {median:?}"
+        );
+    });
+}
+
+/// A goroutine computing for 2 s without entering the runtime: a second one still runs within
+/// 50 ms, and the first still finishes with the right result.
+#[test]
+fn a_compute_bound_goroutine_is_preempted_by_handoff() {
+    watchdog(60, "compute preemption", || {
+        let rt = rt(1);
+        rt.run(|| {
+            let go = Arc::new(AtomicBool::new(false));
+            let g2 = go.clone();
+            let spinner = goro::spawn(move || {
+                g2.store(true, Ordering::Release);
+                let t = Instant::now();
+                let mut x = 0u64;
+                let mut n = 0u64;
+                while t.elapsed() < Duration::from_secs(2) {
+                    for i in 0..1000 {
+                        x = std::hint::black_box(
+                            x.wrapping_mul(6364136223846793005).wrapping_add(i),
+                        );
+                    }
+                    n += 1000;
+                }
+                (x, n)
+            });
+            while !go.load(Ordering::Acquire) {
+                goro::yield_now();
+            }
+            let t = Instant::now();
+            let other = goro::spawn(move || t.elapsed());
+            let waited = other.join().unwrap();
+            let (_, n) = spinner.join().unwrap();
+            assert!(n > 0);
+            assert!(
+                waited < Duration::from_millis(50),
+                "the second goroutine waited {waited:?}"
+            );
+        });
+        let s = rt.stats();
+        assert!(
+            s.preempted >= 1 && s.preempt_signals >= s.preempted,
+            "{s:?}"
+        );
+    });
+}
+
+#[test]
+fn a_goroutine_in_std_sleep_is_preempted_by_handoff() {
+    watchdog(60, "std sleep preemption", || {
+        let rt = rt(1);
+        rt.run(|| {
+            let sleeper = goro::spawn(|| {
+                let t = Instant::now();
+                std::thread::sleep(Duration::from_secs(1));
+                t.elapsed()
+            });
+            goro::yield_now(); // the sleeper takes the P and blocks in the kernel
+            let t = Instant::now();
+            let waited = goro::spawn(move || t.elapsed()).join().unwrap();
+            assert!(
+                waited < Duration::from_millis(50),
+                "the second goroutine waited {waited:?}"
+            );
+            assert!(
+                sleeper.join().unwrap() >= Duration::from_secs(1),
+                "the sleep was cut short"
+            );
+        });
+    });
+}
+
+/// Counters prove each path: short calls keep their P; a retaken P sends the caller to an idle
+/// P or through the scheduler; a known-blocking call hands off at once.
+#[test]
+fn each_path_is_taken() {
+    watchdog(60, "paths", || {
+        let rt = rt(2);
+        rt.run(|| {
+            let before = goro::stats().unwrap();
+            for _ in 0..1000 {
+                sc::getppid();
+                let _ = sc::write(std::io::stderr().as_fd(), b"");
+            }
+            let after = goro::stats().unwrap();
+            assert!(
+                after.syscalls_fast - before.syscalls_fast >= 1000,
+                "{after:?}"
+            );
+            assert_eq!(after.retaken, before.retaken, "short calls are not retaken");
+        });
+        // A long call with work waiting is retaken; on return its caller finds the P gone.
+        rt.run(|| {
+            let hs: Vec<_> = (0..4)
+                .map(|_| goro::spawn(|| nanosleep(Duration::from_millis(30))))
+                .collect();
+            hs.into_iter().for_each(|h| h.join().unwrap());
+        });
+        let s = rt.stats();
+        assert!(s.retaken >= 1, "{s:?}");
+        assert!(s.syscalls_idle_p + s.syscalls_slow >= 1, "{s:?}");
+        rt.run(|| goro::blocking(|| std::thread::sleep(Duration::from_millis(1))));
+        assert!(rt.stats().handed_off >= 1);
+    });
+}
+
+/// Go's TestPreemptionAfterSyscall in spirit: goroutines looping on system calls of 10 us,
+/// 100 us and 1 ms all see a stop flag within 5 s.
+#[test]
+fn preemption_after_syscall() {
+    for d in [
+        Duration::from_micros(10),
+        Duration::from_micros(100),
+        Duration::from_millis(1),
+    ] {
+        watchdog(5 + 2, &format!("syscall loops of {d:?}"), move || {
+            let rt = rt(2);
+            rt.run(move || {
+                let stop = Arc::new(AtomicBool::new(false));
+                let hs: Vec<_> = (0..8)
+                    .map(|_| {
+                        let stop = stop.clone();
+                        goro::spawn(move || {
+                            let mut n = 0u64;
+                            while !stop.load(Ordering::Acquire) {
+                                nanosleep(d);
+                                n += 1;
+                            }
+                            n
+                        })
+                    })
+                    .collect();
+                nanosleep(Duration::from_millis(100));
+                let t = Instant::now();
+                stop.store(true, Ordering::Release);
+                let total: u64 = hs.into_iter().map(|h| h.join().unwrap()).sum();
+                assert!(total > 0);
+                assert!(t.elapsed() < Duration::from_secs(5));
+            });
+        });
+    }
+}
+
+#[test]
+fn the_world_stops_around_goroutines_in_blocking_calls() {
+    watchdog(30, "stop the world", || {
+        let rt = rt(2);
+        rt.run(|| {
+            let pipes: Vec<_> = (0..4).map(|_| sc::pipe().unwrap()).collect();
+            let (readers, writers): (Vec<_>, Vec<_>) = pipes.into_iter().unzip();
+            let hs: Vec<_> = readers
+                .into_iter()
+                .map(|r| {
+                    goro::spawn(move || {
+                        let mut b = [0u8; 1];
+                        sc::read(r.as_fd(), &mut b).unwrap();
+                        b[0]
+                    })
+                })
+                .collect();
+            nanosleep(Duration::from_millis(50)); // let them block
+            goro::__private::stop_start_world();
+            for (i, w) in writers.iter().enumerate() {
+                sc::write(w.as_fd(), &[i as u8]).unwrap();
+            }
+            let got: Vec<u8> = hs.into_iter().map(|h| h.join().unwrap()).collect();
+            assert_eq!(got, vec![0, 1, 2, 3]);
+        });
+    });
+}
+
+#[test]
+fn set_max_procs_under_load_loses_no_goroutine() {
+    watchdog(60, "set_max_procs", || {
+        let rt = rt(2);
+        rt.run(|| {
+            let (tx, rx) = goro::chan::<u64>(16);
+            let producers: Vec<_> = (0..50u64)
+                .map(|i| {
+                    let tx = tx.clone();
+                    goro::spawn(move || {
+                        for j in 0..200 {
+                            tx.send(i * 1000 + j).unwrap();
+                            if j % 10 == 0 {
+                                goro::yield_now();
+                            }
+                        }
+                    })
+                })
+                .collect();
+            drop(tx);
+            let consumer = goro::spawn(move || rx.into_iter().count());
+            for n in [4, 1, 3, 1, 2, 5, 2] {
+                let old = goro::set_max_procs(n);
+                assert!(old >= 1);
+                assert_eq!(goro::max_procs(), n);
+                goro::yield_now();
+            }
+            producers.into_iter().for_each(|h| h.join().unwrap());
+            assert_eq!(consumer.join().unwrap(), 50 * 200);
+        });
+        assert_eq!(rt.set_max_procs(3), 2);
+        assert_eq!(rt.max_procs(), 3);
+        assert_eq!(rt.run(|| goro::spawn(|| 5).join().unwrap()), 5);
+    });
+}
+
+#[test]
+fn locked_goroutines_keep_their_thread() {
+    watchdog(30, "lock_os_thread", || {
+        let rt = rt(2);
+        rt.run(|| {
+            let (r, w) = sc::pipe().unwrap();
+            let locked = goro::spawn(move || {
+                goro::lock_os_thread();
+                let tid = sc::gettid();
+                let mut same = true;
+                for _ in 0..200 {
+                    goro::yield_now();
+                    same &= sc::gettid() == tid;
+                }
+                let mut b = [0u8; 1];
+                sc::read(r.as_fd(), &mut b).unwrap(); // blocks; the P goes elsewhere
+                same &= sc::gettid() == tid;
+                // Nesting: one unlock of two keeps the lock.
+                goro::lock_os_thread();
+                goro::unlock_os_thread();
+                for _ in 0..200 {
+                    goro::yield_now();
+                    same &= sc::gettid() == tid;
+                }
+                goro::unlock_os_thread();
+                same
+            });
+            // Others keep running meanwhile, then release the reader.
+            let busy: Vec<_> = (0..20)
+                .map(|i| {
+                    goro::spawn(move || {
+                        goro::yield_now();
+                        i
+                    })
+                })
+                .collect();
+            assert_eq!(
+                busy.into_iter().map(|h| h.join().unwrap()).sum::<i32>(),
+                190
+            );
+            nanosleep(Duration::from_millis(20));
+            sc::write(w.as_fd(), b"x").unwrap();
+            assert!(locked.join().unwrap(), "a locked goroutine changed threads");
+
+            // A goroutine that exits while locked takes its thread with it.
+            let tid = goro::spawn(|| {
+                goro::lock_os_thread();
+                sc::gettid()
+            })
+            .join()
+            .unwrap();
+            let pid = sc::getpid();
+            let t = Instant::now();
+            while sc::tgkill(pid, tid, 0).is_ok() && t.elapsed() < Duration::from_secs(5) {
+                nanosleep(Duration::from_millis(1));
+            }
+            assert_eq!(
+                sc::tgkill(pid, tid, 0),
+                Err(Errno::ESRCH),
+                "the locked thread lives on"
+            );
+        });
+    });
+}
+
+/// The child side of `thread_exhaustion_is_a_clear_fatal_error`.
+#[test]
+fn exhaustion_child() {
+    if std::env::var_os("GORO_EXHAUST_CHILD").is_none() {
+        return;
+    }
+    goro::set_max_threads(10);
+    rt(1).run(|| {
+        let pipes: Vec<_> = (0..100).map(|_| sc::pipe().unwrap()).collect();
+        let hs: Vec<_> = pipes
+            .into_iter()
+            .map(|(r, w)| {
+                goro::spawn(move || {
+                    let mut b = [0u8; 1];
+                    let _ = sc::read(r.as_fd(), &mut b);
+                    drop(w);
+                })
+            })
+            .collect();
+        hs.into_iter().for_each(|h| h.join().unwrap());
+    });
+}
+
+#[test]
+fn thread_exhaustion_is_a_clear_fatal_error() {
+    let out = watchdog(60, "thread exhaustion child", || {
+        std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "exhaustion_child", "--nocapture"])
+            .env("GORO_EXHAUST_CHILD", "1")
+            .output()
+            .unwrap()
+    });
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("goro: program exceeds 10-thread limit"),
+        "{err}"
+    );
+    assert!(err.contains("fatal error: thread exhaustion"), "{err}");
+}
