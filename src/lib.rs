@@ -60,6 +60,14 @@ pub mod __private {
         n
     }
 
+    /// `entersyscall` then `exitsyscall` with no system call between: the cost the pair adds
+    /// to every `sys` call.
+    #[inline]
+    pub fn enter_exit_syscall() {
+        let s = crate::runtime::entersyscall();
+        crate::runtime::exitsyscall_from(s);
+    }
+
     /// The kernel thread id of the M the runtime believes the caller runs on.
     pub fn current_m_tid() -> Option<i32> {
         crate::runtime::proc::enter()

@@ -65,6 +65,7 @@ impl P {
     }
 
     /// Counts one for the owner: a plain load and store, as only the owner writes.
+    #[inline(always)]
     pub(crate) fn bump(counter: &AtomicU64) {
         counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
     }

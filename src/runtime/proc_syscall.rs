@@ -53,25 +53,47 @@ pub(crate) fn unlock_preemption(g: &G) {
         .store(g.in_runtime.load(Ordering::Relaxed) - 1, Ordering::Relaxed);
 }
 
-/// The goroutine is about to enter the kernel (Go's `entersyscall`). A no-op on threads that
-/// are not goroutines.
-#[inline]
-pub(crate) fn entersyscall() {
-    if let Some((m, g)) = this_goroutine() {
-        reentersyscall(m, g);
+/// Whether the preemption signal put `g` into the system-call state, clearing the mark. A load
+/// and a store rather than a locked swap: the only other writer is the signal handler on this
+/// thread, which does not run while `lock_preemption` is held.
+#[inline(always)]
+fn take_handoff(g: &G) -> bool {
+    let h = g.handoff.load(Ordering::Relaxed);
+    if h {
+        g.handoff.store(false, Ordering::Relaxed);
     }
+    h
+}
+
+/// What `entersyscall` hands to `exitsyscall_from` across the raw call. Holding the M across
+/// it is sound where holding it across a goroutine switch is not: the system call instruction
+/// cannot move the goroutine to another thread. It spares the return path a chain of
+/// dependent loads, which costs most right after the kernel returns.
+pub(crate) struct InSyscall {
+    m: &'static M,
+    g: &'static G,
+    oldp: *mut P,
+}
+
+/// The goroutine is about to enter the kernel (Go's `entersyscall`). `None` on threads that
+/// are not goroutines, for which the pair does nothing.
+#[inline(always)]
+pub(crate) fn entersyscall() -> Option<InSyscall> {
+    let (m, g) = this_goroutine()?;
+    let oldp = reentersyscall(m, g);
+    Some(InSyscall { m, g, oldp })
 }
 
 /// Go's `reentersyscall`: the goroutine goes `Grunning -> Gsyscall`, its P `Prunning ->
 /// Psyscall` with no M, and the M remembers the P as `oldp` with its `syscalltick`. A few
-/// plain stores and one release store; no lock, no allocation, no system call.
-#[inline]
-fn reentersyscall(m: &M, g: &G) {
+/// plain stores and one release store; no lock, no allocation, no system call. Returns the P.
+#[inline(always)]
+fn reentersyscall(m: &M, g: &G) -> *mut P {
     lock_preemption(g);
-    if g.handoff.swap(false, Ordering::Relaxed) {
+    if take_handoff(g) {
         // The preemption signal already did all of this on our behalf.
         unlock_preemption(g);
-        return;
+        return m.oldp.load(Ordering::Relaxed);
     }
     g.status.store(GSYSCALL, Ordering::Relaxed);
     let pp = m.p.load(Ordering::Relaxed);
@@ -93,6 +115,7 @@ fn reentersyscall(m: &M, g: &G) {
         entersyscall_gcwait(sched, p);
     }
     unlock_preemption(g);
+    pp
 }
 
 /// sysmon sleeps deeply when every P is idle; a goroutine in a system call may need it.
@@ -125,7 +148,7 @@ pub(crate) fn entersyscallblock() {
         return;
     };
     lock_preemption(g);
-    if g.handoff.swap(false, Ordering::Relaxed) {
+    if take_handoff(g) {
         // Already without a P, by the preemption signal; `exitsyscall` finds one.
         unlock_preemption(g);
         return;
@@ -146,18 +169,51 @@ pub(crate) fn entersyscallblock() {
     unlock_preemption(g);
 }
 
-/// The goroutine has returned from the kernel (Go's `exitsyscall`): take back the old P, or
-/// any idle P, or go through g0 (`exitsyscall0`) and wait for one.
-#[inline]
+/// The goroutine has returned from the raw call `entersyscall` prepared (Go's
+/// `exitsyscall`).
+#[inline(always)]
+pub(crate) fn exitsyscall_from(s: Option<InSyscall>) {
+    if let Some(s) = s {
+        exit(s.m, s.g, s.oldp);
+    }
+}
+
+/// `exitsyscall` for a goroutine that may have run other code since entering the system-call
+/// state (`blocking`, or a preemption by handoff): reads its M afresh, and does nothing if it
+/// has left the state already.
 pub(crate) fn exitsyscall() {
     let Some((m, g)) = this_goroutine() else {
         return;
     };
+    if g.status.load(Ordering::Relaxed) == GSYSCALL {
+        exit(m, g, m.oldp.load(Ordering::Relaxed));
+    }
+}
+
+/// Take back the old P, or any idle P, or go through g0 (`exitsyscall0`) and wait for one.
+/// The fast path is inlined into the caller (see `syscall`); the rest is out of line.
+#[inline(always)]
+fn exit(m: &M, g: &G, oldp: *mut P) {
     lock_preemption(g);
-    // A preemption signal during the call found the goroutine in Gsyscall and did nothing, so
-    // the flag cannot be set here; the status is what matters.
-    let oldp = m.oldp.swap(core::ptr::null_mut(), Ordering::Relaxed);
-    if exitsyscallfast(m, oldp) {
+    // A preemption signal during the call finds the goroutine in Gsyscall and does nothing.
+    m.oldp.store(core::ptr::null_mut(), Ordering::Relaxed);
+    // SAFETY: Ps live as long as the runtime.
+    if let Some(p) = unsafe { oldp.as_ref() }
+        && reacquire(p)
+    {
+        exitsyscallfast_reacquired(m, p);
+        g.status.store(GRUNNING, Ordering::Relaxed);
+        unlock_preemption(g);
+        return;
+    }
+    exit_without_oldp(m, g);
+}
+
+/// The old P is gone: an idle one, or the slow path.
+#[cold]
+#[inline(never)]
+fn exit_without_oldp(m: &M, g: &G) {
+    if exitsyscallfast_pidle(m, m.sched()) {
         g.status.store(GRUNNING, Ordering::Relaxed);
         unlock_preemption(g);
         return;
@@ -167,34 +223,24 @@ pub(crate) fn exitsyscall() {
     unlock_preemption(g);
 }
 
-/// Go's `exitsyscallfast`: one CAS to take the old P back.
-#[inline]
-fn exitsyscallfast(m: &M, oldp: *mut P) -> bool {
-    let sched = m.sched();
-    if sched.gcwaiting.load(Ordering::Relaxed) {
-        return false;
-    }
-    // SAFETY: Ps live as long as the runtime.
-    if let Some(p) = unsafe { oldp.as_ref() }
-        && reacquire(p)
-    {
-        // Ours again (Go's `wirep` + `exitsyscallfast_reacquired`).
-        p.m.store(m as *const M as *mut M, Ordering::Relaxed);
-        m.p.store(oldp, Ordering::Relaxed);
-        p.syscalltick.store(
-            p.syscalltick.load(Ordering::Relaxed).wrapping_add(1),
-            Ordering::Relaxed,
-        );
-        P::bump(&p.fast);
-        return true;
-    }
-    exitsyscallfast_pidle(m, sched)
+/// Go's `exitsyscallfast` after its CAS won: the P is ours again (Go's `wirep` +
+/// `exitsyscallfast_reacquired`). No check of a pending stop-the-world: it takes a P in a
+/// system call with the same CAS, so if we won, the P stops at our next scheduling point.
+#[inline(always)]
+fn exitsyscallfast_reacquired(m: &M, p: &P) {
+    p.m.store(m as *const M as *mut M, Ordering::Relaxed);
+    m.p.store(p as *const P as *mut P, Ordering::Relaxed);
+    p.syscalltick.store(
+        p.syscalltick.load(Ordering::Relaxed).wrapping_add(1),
+        Ordering::Relaxed,
+    );
+    P::bump(&p.fast);
 }
 
 /// Takes `p` back from `Psyscall` for the M returning from the call: the one CAS of
 /// `exitsyscallfast`. It races sysmon's retake and a stop-the-world's, which CAS the same word
 /// from `Psyscall`; exactly one of them wins.
-#[inline]
+#[inline(always)]
 pub(crate) fn reacquire(p: &P) -> bool {
     p.status.load(Ordering::Relaxed) == PSYSCALL
         // Acquire: if sysmon or another M owned the P meanwhile, their writes to it are seen.
@@ -323,11 +369,13 @@ pub(crate) unsafe fn entersyscall_preempted(m: &M, g: &G) {
     m.sched().counters.preempted.fetch_add(1, Ordering::Relaxed);
 }
 
-/// Takes a P back for a goroutine the preemption signal moved into the system-call state, if
-/// it was. Called at every runtime entry, after `lock_preemption`.
+/// Takes a P back for a goroutine in the system-call state: moved there by the preemption
+/// signal, or calling into the runtime from inside `blocking`. Called at every runtime entry,
+/// after `lock_preemption`.
 #[inline]
 pub(crate) fn exit_handoff(g: &G) {
-    if g.handoff.swap(false, Ordering::Relaxed) {
+    if g.status.load(Ordering::Relaxed) == GSYSCALL {
+        g.handoff.store(false, Ordering::Relaxed);
         exitsyscall();
     }
 }
