@@ -1,0 +1,820 @@
+//! The workloads, one function per (workload, contender), each measuring itself in this
+//! process and returning its figures and an answer every contender must agree on.
+
+use std::hint::black_box;
+use std::os::fd::AsFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use goro::syscall as sc;
+
+/// What one run measured.
+pub struct Outcome {
+    /// (name, value) pairs; the first is the workload's headline figure.
+    pub figures: Vec<(&'static str, f64)>,
+    /// The result every contender computes the same way.
+    pub answer: u64,
+}
+
+fn ns_per(n: u64, d: Duration) -> f64 {
+    d.as_nanos() as f64 / n as f64
+}
+
+/// Peak threads and resident memory of this process, from /proc.
+pub fn proc_status(key: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(key))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Samples the thread count every millisecond while `f` runs; returns `f`'s value and the peak.
+fn with_thread_peak<T>(f: impl FnOnce() -> T) -> (T, u64) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let peak = Arc::new(AtomicU64::new(0));
+    let (s, p) = (stop.clone(), peak.clone());
+    let sampler = std::thread::spawn(move || {
+        while !s.load(Ordering::Relaxed) {
+            p.fetch_max(proc_status("Threads:"), Ordering::Relaxed);
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
+    let v = f();
+    stop.store(true, Ordering::Relaxed);
+    sampler.join().unwrap();
+    (v, peak.load(Ordering::Relaxed).saturating_sub(1)) // minus the sampler
+}
+
+fn goro_rt(procs: usize) -> goro::Runtime {
+    goro::Runtime::builder().max_procs(procs).build()
+}
+
+fn tokio_rt(workers: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .build()
+        .unwrap()
+}
+
+fn may_config(workers: usize) {
+    may::config().set_workers(workers);
+}
+
+// ---- 1. entry: ns per getpid ----
+
+const NR_GETPID: usize = libc::SYS_getpid as usize;
+
+#[inline(always)]
+fn bare_getpid(nr: usize) -> usize {
+    let r;
+    // SAFETY: getpid takes no arguments and writes no memory.
+    unsafe {
+        std::arch::asm!("syscall", inlateout("rax") nr => r, lateout("rcx") _, lateout("r11") _,
+                        options(nostack, preserves_flags));
+    }
+    r
+}
+
+pub fn entry(contender: &str, n: u64) -> Outcome {
+    let pid = std::process::id() as usize;
+    let time = |f: &dyn Fn() -> usize| {
+        let t = Instant::now();
+        let mut ok = 0u64;
+        for _ in 0..n {
+            ok += u64::from(f() == pid);
+        }
+        (ns_per(n, t.elapsed()), ok)
+    };
+    let (ns, ok) = match contender {
+        "bare" => time(&|| bare_getpid(black_box(NR_GETPID))),
+        // SAFETY: getpid touches no memory.
+        "goro-raw" => time(&|| unsafe { sc::raw_syscall(black_box(NR_GETPID), 0, 0, 0) }.0),
+        "goro-syscall" => goro_rt(2).run(move || {
+            let t = Instant::now();
+            let mut ok = 0u64;
+            for _ in 0..n {
+                // SAFETY: as above.
+                ok += u64::from(unsafe { sc::syscall(black_box(NR_GETPID), 0, 0, 0) }.0 == pid);
+            }
+            (ns_per(n, t.elapsed()), ok)
+        }),
+        // SAFETY: as above.
+        "libc" => time(&|| unsafe { libc::syscall(black_box(libc::SYS_getpid)) } as usize),
+        "rustix" => time(&|| rustix::process::getpid().as_raw_nonzero().get() as usize),
+        _ => unreachable!(),
+    };
+    Outcome {
+        figures: vec![("ns/call", ns)],
+        answer: ok,
+    }
+}
+
+// ---- 2. vdso: ns per clock_gettime(CLOCK_MONOTONIC) ----
+
+pub fn vdso(contender: &str, n: u64) -> Outcome {
+    let mono = libc::CLOCK_MONOTONIC;
+    let time = |f: &dyn Fn() -> (i64, i64)| {
+        let t = Instant::now();
+        let mut last = (0, 0);
+        let mut monotonic = 0u64;
+        for _ in 0..n {
+            let now = f();
+            monotonic += u64::from(now >= last);
+            last = now;
+        }
+        (ns_per(n, t.elapsed()), monotonic)
+    };
+    let without = goro::syscall::Vdso::without();
+    let (ns, ok) = match contender {
+        "goro" => time(&|| {
+            let t = sc::clock_gettime(black_box(mono)).unwrap();
+            (t.tv_sec, t.tv_nsec)
+        }),
+        "glibc" => time(&|| {
+            let mut ts = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            // SAFETY: a valid, writable timespec.
+            unsafe { libc::clock_gettime(black_box(mono), &mut ts) };
+            (ts.tv_sec, ts.tv_nsec)
+        }),
+        "rustix" => time(&|| {
+            let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+            (t.tv_sec, t.tv_nsec)
+        }),
+        "syscall" => time(&|| {
+            let t = without.clock_gettime(black_box(mono)).unwrap();
+            (t.tv_sec, t.tv_nsec)
+        }),
+        _ => unreachable!(),
+    };
+    Outcome {
+        figures: vec![("ns/call", ns)],
+        answer: ok,
+    }
+}
+
+// ---- 3. handoff: CPU work beside 200 goroutines in blocking nanosleep(1 ms) ----
+
+/// The fixed computation: `iters` steps of an LCG.
+pub fn cpu_work(iters: u64) -> u64 {
+    let mut x = 1u64;
+    for i in 0..iters {
+        x = black_box(x.wrapping_mul(6364136223846793005).wrapping_add(i | 1));
+    }
+    x
+}
+
+fn nanosleep_1ms() {
+    let ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 1_000_000,
+    };
+    // SAFETY: a valid timespec; no remainder pointer.
+    unsafe { libc::nanosleep(&ts, std::ptr::null_mut()) };
+}
+
+fn goro_nanosleep_1ms() {
+    let ts = sc::Timespec {
+        tv_sec: 0,
+        tv_nsec: 1_000_000,
+    };
+    let _ = sc::nanosleep(&ts, None);
+}
+
+pub const SLEEPERS: usize = 200;
+
+pub fn handoff(contender: &str, iters: u64) -> Outcome {
+    // The CPU work alone, on this machine, in the same process: the slowdown's base.
+    let alone = {
+        let t = Instant::now();
+        let hs: Vec<_> = (0..2)
+            .map(|_| std::thread::spawn(move || cpu_work(iters)))
+            .collect();
+        hs.into_iter().for_each(|h| drop(h.join()));
+        t.elapsed()
+    };
+    let sleeps = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let ((answer, work), peak) = with_thread_peak(|| match contender {
+        "goro" => {
+            let (sleeps, done) = (sleeps.clone(), done.clone());
+            goro_rt(2).run(move || {
+                let sleepers: Vec<_> = (0..SLEEPERS)
+                    .map(|_| {
+                        let (s, d) = (sleeps.clone(), done.clone());
+                        goro::spawn(move || {
+                            while !d.load(Ordering::Relaxed) {
+                                goro_nanosleep_1ms();
+                                s.fetch_add(1, Ordering::Relaxed);
+                            }
+                        })
+                    })
+                    .collect();
+                let t = Instant::now();
+                let cpu: Vec<_> = (0..2)
+                    .map(|_| goro::spawn(move || cpu_work(iters)))
+                    .collect();
+                let a = cpu
+                    .into_iter()
+                    .map(|h| h.join().unwrap())
+                    .fold(0, u64::wrapping_add);
+                let work = t.elapsed();
+                done.store(true, Ordering::Relaxed);
+                sleepers.into_iter().for_each(|h| h.join().unwrap());
+                (a, work)
+            })
+        }
+        "tokio-spawn_blocking" | "tokio-block_in_place" => {
+            let rt = tokio_rt(2);
+            let in_place = contender.ends_with("block_in_place");
+            let (sleeps, done) = (sleeps.clone(), done.clone());
+            rt.block_on(async move {
+                let sleepers: Vec<_> = (0..SLEEPERS)
+                    .map(|_| {
+                        let (s, d) = (sleeps.clone(), done.clone());
+                        tokio::spawn(async move {
+                            while !d.load(Ordering::Relaxed) {
+                                if in_place {
+                                    tokio::task::block_in_place(nanosleep_1ms);
+                                } else {
+                                    tokio::task::spawn_blocking(nanosleep_1ms).await.unwrap();
+                                }
+                                s.fetch_add(1, Ordering::Relaxed);
+                            }
+                        })
+                    })
+                    .collect();
+                let t = Instant::now();
+                let cpu: Vec<_> = (0..2)
+                    .map(|_| tokio::spawn(async move { cpu_work(iters) }))
+                    .collect();
+                let mut a = 0u64;
+                for h in cpu {
+                    a = a.wrapping_add(h.await.unwrap());
+                }
+                let work = t.elapsed();
+                done.store(true, Ordering::Relaxed);
+                for h in sleepers {
+                    h.await.unwrap();
+                }
+                (a, work)
+            })
+        }
+        "may" => {
+            may_config(2);
+            let (sleeps, done) = (sleeps.clone(), done.clone());
+            let sleepers: Vec<_> = (0..SLEEPERS)
+                .map(|_| {
+                    let (s, d) = (sleeps.clone(), done.clone());
+                    // SAFETY: may's spawn is unsafe because coroutines must not use thread-locals
+                    // across yields; this one uses none.
+                    unsafe {
+                        may::coroutine::spawn(move || {
+                            while !d.load(Ordering::Relaxed) {
+                                nanosleep_1ms();
+                                s.fetch_add(1, Ordering::Relaxed);
+                            }
+                        })
+                    }
+                })
+                .collect();
+            let t = Instant::now();
+            // SAFETY: as above.
+            let cpu: Vec<_> = (0..2)
+                .map(|_| unsafe { may::coroutine::spawn(move || cpu_work(iters)) })
+                .collect();
+            let a = cpu
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .fold(0, u64::wrapping_add);
+            let work = t.elapsed();
+            done.store(true, Ordering::Relaxed);
+            sleepers.into_iter().for_each(|h| h.join().unwrap());
+            (a, work)
+        }
+        "threads" => {
+            let sleepers: Vec<_> = (0..SLEEPERS)
+                .map(|_| {
+                    let (s, d) = (sleeps.clone(), done.clone());
+                    std::thread::Builder::new()
+                        .stack_size(64 * 1024)
+                        .spawn(move || {
+                            while !d.load(Ordering::Relaxed) {
+                                nanosleep_1ms();
+                                s.fetch_add(1, Ordering::Relaxed);
+                            }
+                        })
+                        .unwrap()
+                })
+                .collect();
+            let t = Instant::now();
+            let cpu: Vec<_> = (0..2)
+                .map(|_| std::thread::spawn(move || cpu_work(iters)))
+                .collect();
+            let a = cpu
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .fold(0, u64::wrapping_add);
+            let work = t.elapsed();
+            done.store(true, Ordering::Relaxed);
+            sleepers.into_iter().for_each(|h| h.join().unwrap());
+            (a, work)
+        }
+        _ => unreachable!(),
+    });
+    let slowdown = work.as_secs_f64() / alone.as_secs_f64();
+    let rate = sleeps.load(Ordering::Relaxed) as f64 / work.as_secs_f64();
+    Outcome {
+        figures: vec![
+            ("slowdown", slowdown),
+            ("sleeps/s", rate),
+            ("peak threads", peak as f64),
+        ],
+        answer,
+    }
+}
+
+// ---- 4. short-syscalls: one-byte writes to /dev/null ----
+
+pub fn short_syscalls(contender: &str, tasks: usize, writes: usize) -> Outcome {
+    let open = || {
+        std::fs::File::options()
+            .write(true)
+            .open("/dev/null")
+            .unwrap()
+    };
+    let total = Arc::new(AtomicUsize::new(0));
+    let t = Instant::now();
+    match contender {
+        "goro" => {
+            let total = total.clone();
+            goro_rt(2).run(move || {
+                let hs: Vec<_> = (0..tasks)
+                    .map(|_| {
+                        let total = total.clone();
+                        goro::spawn(move || {
+                            let f = open();
+                            let n: usize = (0..writes)
+                                .map(|_| sc::write(f.as_fd(), b"x").unwrap())
+                                .sum();
+                            total.fetch_add(n, Ordering::Relaxed);
+                        })
+                    })
+                    .collect();
+                hs.into_iter().for_each(|h| h.join().unwrap());
+            });
+        }
+        "tokio-spawn_blocking" | "tokio-block_in_place" => {
+            let in_place = contender.ends_with("block_in_place");
+            let total = total.clone();
+            tokio_rt(2).block_on(async move {
+                let hs: Vec<_> = (0..tasks)
+                    .map(|_| {
+                        let total = total.clone();
+                        tokio::spawn(async move {
+                            let f = Arc::new(open());
+                            let mut n = 0;
+                            for _ in 0..writes {
+                                let f = f.clone();
+                                let w = move || rustix::io::write(&*f, b"x").unwrap();
+                                n += if in_place {
+                                    tokio::task::block_in_place(w)
+                                } else {
+                                    tokio::task::spawn_blocking(w).await.unwrap()
+                                };
+                            }
+                            total.fetch_add(n, Ordering::Relaxed);
+                        })
+                    })
+                    .collect();
+                for h in hs {
+                    h.await.unwrap();
+                }
+            });
+        }
+        "may" => {
+            may_config(2);
+            let hs: Vec<_> = (0..tasks)
+                .map(|_| {
+                    let total = total.clone();
+                    // SAFETY: no thread-locals across yields.
+                    unsafe {
+                        may::coroutine::spawn(move || {
+                            let f = open();
+                            let n: usize = (0..writes)
+                                .map(|_| rustix::io::write(&f, b"x").unwrap())
+                                .sum();
+                            total.fetch_add(n, Ordering::Relaxed);
+                        })
+                    }
+                })
+                .collect();
+            hs.into_iter().for_each(|h| h.join().unwrap());
+        }
+        "one-thread" => {
+            let f = open();
+            let n: usize = (0..tasks * writes)
+                .map(|_| rustix::io::write(&f, b"x").unwrap())
+                .sum();
+            total.fetch_add(n, Ordering::Relaxed);
+        }
+        _ => unreachable!(),
+    }
+    let d = t.elapsed();
+    let n = total.load(Ordering::Relaxed);
+    Outcome {
+        figures: vec![("calls/s", n as f64 / d.as_secs_f64())],
+        answer: n as u64,
+    }
+}
+
+// ---- 6. spawn: spawn and join N ----
+
+pub fn spawn(contender: &str, n: u64) -> Outcome {
+    let t = Instant::now();
+    let answer = match contender {
+        "goro" => goro_rt(2).run(move || {
+            let hs: Vec<_> = (0..n).map(|i| goro::spawn(move || i)).collect();
+            hs.into_iter()
+                .map(|h| h.join().unwrap())
+                .fold(0, u64::wrapping_add)
+        }),
+        "tokio" => tokio_rt(2).block_on(async move {
+            let hs: Vec<_> = (0..n).map(|i| tokio::spawn(async move { i })).collect();
+            let mut s = 0u64;
+            for h in hs {
+                s = s.wrapping_add(h.await.unwrap());
+            }
+            s
+        }),
+        "may" => {
+            may_config(2);
+            // SAFETY: no thread-locals across yields.
+            let hs: Vec<_> = (0..n)
+                .map(|i| unsafe { may::coroutine::spawn(move || i) })
+                .collect();
+            hs.into_iter()
+                .map(|h| h.join().unwrap())
+                .fold(0, u64::wrapping_add)
+        }
+        _ => unreachable!(),
+    };
+    let d = t.elapsed();
+    Outcome {
+        figures: vec![
+            ("seconds", d.as_secs_f64()),
+            ("peak RSS MiB", proc_status("VmHWM:") as f64 / 1024.0),
+        ],
+        answer,
+    }
+}
+
+/// How many goroutines can be parked on a channel at once: spawns `n`, all blocked, then
+/// releases them. Exits the process (by abort) if the runtime cannot.
+pub fn alive(n: u64) -> Outcome {
+    let answer = goro_rt(2).run(move || {
+        let (tx, rx) = goro::chan::<u64>(0);
+        let wg = goro::WaitGroup::new();
+        let hs: Vec<_> = (0..n)
+            .map(|_| {
+                let (rx, wg) = (rx.clone(), wg.clone());
+                wg.add(1);
+                goro::spawn(move || {
+                    wg.done();
+                    rx.recv().unwrap_or(0)
+                })
+            })
+            .collect();
+        wg.wait(); // every one has started and is about to block
+        for i in 0..n {
+            tx.send(i).unwrap();
+        }
+        hs.into_iter()
+            .map(|h| h.join().unwrap())
+            .fold(0, u64::wrapping_add)
+    });
+    Outcome {
+        figures: vec![
+            ("alive", n as f64),
+            ("peak RSS MiB", proc_status("VmHWM:") as f64 / 1024.0),
+        ],
+        answer,
+    }
+}
+
+// ---- 7. pingpong: round trips between two goroutines ----
+
+pub fn pingpong(contender: &str, n: u64) -> Outcome {
+    let (d, answer) = match contender {
+        "goro" => goro_rt(2).run(move || {
+            let (a_tx, a_rx) = goro::chan::<u64>(0);
+            let (b_tx, b_rx) = goro::chan::<u64>(0);
+            let echo = goro::spawn(move || {
+                for v in a_rx {
+                    b_tx.send(v + 1).unwrap();
+                }
+            });
+            let t = Instant::now();
+            let mut x = 0;
+            for _ in 0..n {
+                a_tx.send(x).unwrap();
+                x = b_rx.recv().unwrap();
+            }
+            let d = t.elapsed();
+            drop(a_tx);
+            echo.join().unwrap();
+            (d, x)
+        }),
+        // Both ends are tasks on the workers (not `block_on`'s thread, which would make every
+        // round trip a cross-thread wake-up).
+        "tokio" => tokio_rt(2).block_on(async move {
+            tokio::spawn(async move {
+                let (a_tx, mut a_rx) = tokio::sync::mpsc::channel::<u64>(1);
+                let (b_tx, mut b_rx) = tokio::sync::mpsc::channel::<u64>(1);
+                let echo = tokio::spawn(async move {
+                    while let Some(v) = a_rx.recv().await {
+                        b_tx.send(v + 1).await.unwrap();
+                    }
+                });
+                let t = Instant::now();
+                let mut x = 0;
+                for _ in 0..n {
+                    a_tx.send(x).await.unwrap();
+                    x = b_rx.recv().await.unwrap();
+                }
+                let d = t.elapsed();
+                drop(a_tx);
+                echo.await.unwrap();
+                (d, x)
+            })
+            .await
+            .unwrap()
+        }),
+        "may" => {
+            may_config(2);
+            let (a_tx, a_rx) = may::sync::mpsc::channel::<u64>();
+            let (b_tx, b_rx) = may::sync::mpsc::channel::<u64>();
+            // SAFETY: no thread-locals across yields.
+            let echo = unsafe {
+                may::coroutine::spawn(move || {
+                    while let Ok(v) = a_rx.recv() {
+                        b_tx.send(v + 1).unwrap();
+                    }
+                })
+            };
+            // SAFETY: as above.
+            let main = unsafe {
+                may::coroutine::spawn(move || {
+                    let t = Instant::now();
+                    let mut x = 0;
+                    for _ in 0..n {
+                        a_tx.send(x).unwrap();
+                        x = b_rx.recv().unwrap();
+                    }
+                    (t.elapsed(), x)
+                })
+            };
+            let r = main.join().unwrap();
+            echo.join().unwrap();
+            r
+        }
+        _ => unreachable!(),
+    };
+    Outcome {
+        figures: vec![("ns/round trip", ns_per(n, d))],
+        answer,
+    }
+}
+
+// ---- 8. retake: P = 1; A blocks in read; how long until B runs ----
+
+pub fn retake(contender: &str, samples: usize) -> Outcome {
+    let mut lat: Vec<Duration> = match contender {
+        "goro" => {
+            let rt = goro_rt(1);
+            (0..samples)
+                .map(|_| {
+                    rt.run(|| {
+                        let (r, w) = sc::pipe().unwrap();
+                        let t0 = Instant::now();
+                        let ran = Arc::new(AtomicU64::new(0));
+                        let ran2 = ran.clone();
+                        let a = goro::spawn(move || {
+                            let b = goro::spawn(move || {
+                                ran2.store(t0.elapsed().as_nanos() as u64, Ordering::Release)
+                            });
+                            let entered = t0.elapsed();
+                            let mut buf = [0u8; 1];
+                            let _ = sc::read(r.as_fd(), &mut buf);
+                            b.join().unwrap();
+                            entered
+                        });
+                        goro::spawn(move || {
+                            let ts = sc::Timespec {
+                                tv_sec: 0,
+                                tv_nsec: 200_000_000,
+                            };
+                            let _ = sc::nanosleep(&ts, None);
+                            sc::write(w.as_fd(), b"x").unwrap();
+                        });
+                        let entered = a.join().unwrap();
+                        Duration::from_nanos(ran.load(Ordering::Acquire)).saturating_sub(entered)
+                    })
+                })
+                .collect()
+        }
+        "tokio-block_in_place" => {
+            let rt = tokio_rt(1);
+            (0..samples)
+                .map(|_| {
+                    rt.block_on(async {
+                        let (r, w) = rustix::pipe::pipe().unwrap();
+                        let t0 = Instant::now();
+                        let ran = Arc::new(AtomicU64::new(0));
+                        let ran2 = ran.clone();
+                        let a = tokio::spawn(async move {
+                            let b = tokio::spawn(async move {
+                                ran2.store(t0.elapsed().as_nanos() as u64, Ordering::Release)
+                            });
+                            let entered = t0.elapsed();
+                            tokio::task::block_in_place(|| {
+                                let mut buf = [0u8; 1];
+                                let _ = rustix::io::read(&r, &mut buf);
+                            });
+                            b.await.unwrap();
+                            entered
+                        });
+                        let writer = std::thread::spawn(move || {
+                            std::thread::sleep(Duration::from_millis(200));
+                            rustix::io::write(&w, b"x").unwrap();
+                        });
+                        let entered = a.await.unwrap();
+                        writer.join().unwrap();
+                        Duration::from_nanos(ran.load(Ordering::Acquire)).saturating_sub(entered)
+                    })
+                })
+                .collect()
+        }
+        _ => unreachable!(),
+    };
+    lat.sort();
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    Outcome {
+        figures: vec![
+            ("median us", us(lat[lat.len() / 2])),
+            ("max us", us(lat[lat.len() - 1])),
+        ],
+        answer: samples as u64,
+    }
+}
+
+// ---- 5. treewalk: du over a tree, one task per directory ----
+
+/// Makes (once) a tree of `dirs` x `per_dir` sparse files under `root` and returns the sum of
+/// their sizes.
+pub fn make_tree(root: &std::path::Path, dirs: usize, per_dir: usize) -> u64 {
+    let stamp = root.join(format!(".complete-{dirs}-{per_dir}"));
+    let mut sum = 0u64;
+    let build = !stamp.exists();
+    if build {
+        let _ = std::fs::remove_dir_all(root);
+    }
+    for d in 0..dirs {
+        let dir = root
+            .join(format!("d{:03}", d / 100))
+            .join(format!("e{d:05}"));
+        if build {
+            std::fs::create_dir_all(&dir).unwrap();
+        }
+        for f in 0..per_dir {
+            let size = ((d * per_dir + f) * 37 % 10_000) as u64;
+            sum += size;
+            if build {
+                std::fs::File::create(dir.join(format!("f{f:04}")))
+                    .unwrap()
+                    .set_len(size)
+                    .unwrap();
+            }
+        }
+    }
+    if build {
+        std::fs::write(&stamp, b"").unwrap();
+    }
+    sum
+}
+
+/// Sizes of the regular files in `dir`, and its subdirectories, through goro's wrappers.
+fn goro_dir(dir: &std::path::Path) -> (u64, Vec<std::path::PathBuf>) {
+    use linux_raw_sys::general::{
+        AT_SYMLINK_NOFOLLOW, O_CLOEXEC, O_DIRECTORY, O_RDONLY, S_IFDIR, S_IFMT,
+    };
+    let fd = sc::open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0).unwrap();
+    let mut buf = vec![0u8; 32 * 1024];
+    let (mut sum, mut subdirs) = (0u64, Vec::new());
+    let mut st = <sc::Stat as sc::Pod>::zeroed();
+    loop {
+        let n = sc::getdents64(fd.as_fd(), &mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        let mut off = 0;
+        while off < n {
+            let reclen = u16::from_ne_bytes([buf[off + 16], buf[off + 17]]) as usize;
+            let name = &buf[off + 19..off + reclen];
+            let name = &name[..name.iter().position(|&c| c == 0).unwrap()];
+            off += reclen;
+            if name == b"." || name == b".." || name.starts_with(b".complete") {
+                continue;
+            }
+            let cname = std::ffi::CString::new(name).unwrap();
+            sc::fstatat(fd.as_fd(), cname.as_c_str(), &mut st, AT_SYMLINK_NOFOLLOW).unwrap();
+            if st.st_mode & S_IFMT == S_IFDIR {
+                subdirs.push(dir.join(std::ffi::OsStr::new(std::str::from_utf8(name).unwrap())));
+            } else {
+                sum += st.st_size as u64;
+            }
+        }
+    }
+    (sum, subdirs)
+}
+
+fn std_dir(dir: &std::path::Path) -> (u64, Vec<std::path::PathBuf>) {
+    let (mut sum, mut subdirs) = (0u64, Vec::new());
+    for e in std::fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        if e.file_name().to_string_lossy().starts_with(".complete") {
+            continue;
+        }
+        let md = std::fs::symlink_metadata(e.path()).unwrap();
+        if md.is_dir() {
+            subdirs.push(e.path());
+        } else {
+            sum += md.len();
+        }
+    }
+    (sum, subdirs)
+}
+
+pub fn treewalk(contender: &str, root: &std::path::Path) -> Outcome {
+    let t = Instant::now();
+    let root = root.to_path_buf();
+    let answer = match contender {
+        "goro" => goro_rt(2).run(move || {
+            fn walk(dir: std::path::PathBuf) -> u64 {
+                let (sum, subdirs) = goro_dir(&dir);
+                let hs: Vec<_> = subdirs
+                    .into_iter()
+                    .map(|d| goro::spawn(move || walk(d)))
+                    .collect();
+                sum + hs.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+            }
+            walk(root)
+        }),
+        "tokio" => tokio_rt(2).block_on(async move {
+            fn walk(
+                dir: std::path::PathBuf,
+            ) -> std::pin::Pin<Box<dyn std::future::Future<Output = u64> + Send>> {
+                Box::pin(async move {
+                    let (sum, subdirs) = tokio::task::spawn_blocking(move || std_dir(&dir))
+                        .await
+                        .unwrap();
+                    let hs: Vec<_> = subdirs.into_iter().map(|d| tokio::spawn(walk(d))).collect();
+                    let mut s = sum;
+                    for h in hs {
+                        s += h.await.unwrap();
+                    }
+                    s
+                })
+            }
+            walk(root).await
+        }),
+        "may" => {
+            may_config(2);
+            fn walk(dir: std::path::PathBuf) -> u64 {
+                let (sum, subdirs) = std_dir(&dir);
+                // SAFETY: no thread-locals across yields.
+                let hs: Vec<_> = subdirs
+                    .into_iter()
+                    .map(|d| unsafe { may::coroutine::spawn(move || walk(d)) })
+                    .collect();
+                sum + hs.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+            }
+            // SAFETY: as above.
+            unsafe { may::coroutine::spawn(move || walk(root)) }
+                .join()
+                .unwrap()
+        }
+        _ => unreachable!(),
+    };
+    Outcome {
+        figures: vec![("seconds", t.elapsed().as_secs_f64())],
+        answer,
+    }
+}
