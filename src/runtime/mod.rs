@@ -37,9 +37,16 @@ pub(crate) fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
 }
 
 /// A fatal runtime error (Go's `throw`): writes `fatal error: ` and the parts to standard
-/// error, without allocating, and aborts the process.
+/// error, without allocating, and aborts the process. If several threads throw at once, the
+/// first one's message is printed and the others wait for the end.
 #[cold]
 pub(crate) fn throw(parts: &[&str]) -> ! {
+    static THROWING: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+    if THROWING.swap(true, core::sync::atomic::Ordering::AcqRel) {
+        loop {
+            let _ = sys::nanosleep(core::time::Duration::from_secs(1));
+        }
+    }
     let _ = sys::write(2, b"fatal error: ");
     for p in parts {
         let _ = sys::write(2, p.as_bytes());

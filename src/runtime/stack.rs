@@ -49,6 +49,8 @@ impl Stack {
             Err(e) => super::throw(&[
                 "goroutine stack allocation failed: ",
                 e.message().unwrap_or("?"),
+                " (each started goroutine takes 2 of the process's vm.max_map_count mappings; \
+                 raise that sysctl for more)",
             ]),
         };
         // SAFETY: the first page of the mapping just made; nothing uses it.

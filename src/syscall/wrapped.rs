@@ -1,6 +1,9 @@
 //! Calls written on top of others, as Go writes them: `rename` is `renameat(AT_FDCWD, ...)`,
 //! `pipe` is `pipe2(0)`; and the safe faces of declarations whose raw form takes pointers
 //! (`accept4`, `getsockopt`, `execve`).
+//!
+//! They are `#[inline(always)]` like the generated wrappers, so no `ret` to a frame older than
+//! the system call follows the kernel's return (see `mksyscall.rs`).
 
 use core::ffi::CStr;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd};
@@ -24,88 +27,105 @@ use super::types::*;
 use crate::linux::errno::Errno;
 
 /// Renames `old` to `new` (Go's `Rename`).
+#[inline(always)]
 pub fn rename(old: impl PathArg, new: impl PathArg) -> Result<(), Errno> {
     renameat(AT_FDCWD, old, AT_FDCWD, new)
 }
 
 /// Checks access to `path` with the real ids, `mode` a mask of `R_OK`, `W_OK`, `X_OK` or
 /// `F_OK` (Go's `Access`).
+#[inline(always)]
 pub fn access(path: impl PathArg, mode: u32) -> Result<(), Errno> {
     faccessat(AT_FDCWD, path, mode)
 }
 
 /// Changes `path`'s mode (Go's `Chmod`).
+#[inline(always)]
 pub fn chmod(path: impl PathArg, mode: u32) -> Result<(), Errno> {
     fchmodat(AT_FDCWD, path, mode)
 }
 
 /// Changes `path`'s owner, following symbolic links (Go's `Chown`).
+#[inline(always)]
 pub fn chown(path: impl PathArg, uid: u32, gid: u32) -> Result<(), Errno> {
     fchownat(AT_FDCWD, path, uid, gid, 0)
 }
 
 /// Changes the owner of `path` itself, not following a final symbolic link (Go's `Lchown`).
+#[inline(always)]
 pub fn lchown(path: impl PathArg, uid: u32, gid: u32) -> Result<(), Errno> {
     fchownat(AT_FDCWD, path, uid, gid, AT_SYMLINK_NOFOLLOW)
 }
 
 /// Opens `path` (Go's `Open`).
+#[inline(always)]
 pub fn open(path: impl PathArg, flags: u32, mode: u32) -> Result<OwnedFd, Errno> {
     openat(AT_FDCWD, path, flags, mode)
 }
 
 /// Creates or truncates `path` for writing (Go's `Creat`).
+#[inline(always)]
 pub fn creat(path: impl PathArg, mode: u32) -> Result<OwnedFd, Errno> {
     open(path, O_CREAT | O_WRONLY | O_TRUNC, mode)
 }
 
 /// Makes a hard link (Go's `Link`).
+#[inline(always)]
 pub fn link(old: impl PathArg, new: impl PathArg) -> Result<(), Errno> {
     linkat(AT_FDCWD, old, AT_FDCWD, new, 0)
 }
 
 /// Creates a directory (Go's `Mkdir`).
+#[inline(always)]
 pub fn mkdir(path: impl PathArg, mode: u32) -> Result<(), Errno> {
     mkdirat(AT_FDCWD, path, mode)
 }
 
 /// Creates a file node (Go's `Mknod`).
+#[inline(always)]
 pub fn mknod(path: impl PathArg, mode: u32, dev: u64) -> Result<(), Errno> {
     mknodat(AT_FDCWD, path, mode, dev)
 }
 
 /// Reads a symbolic link into `buf`; returns its length (Go's `Readlink`).
+#[inline(always)]
 pub fn readlink(path: impl PathArg, buf: &mut [u8]) -> Result<usize, Errno> {
     readlinkat(AT_FDCWD, path, buf)
 }
 
 /// Removes an empty directory (Go's `Rmdir`).
+#[inline(always)]
 pub fn rmdir(path: impl PathArg) -> Result<(), Errno> {
     unlinkat(AT_FDCWD, path, AT_REMOVEDIR)
 }
 
 /// Makes a symbolic link `link` pointing at `target` (Go's `Symlink`).
+#[inline(always)]
 pub fn symlink(target: impl PathArg, link: impl PathArg) -> Result<(), Errno> {
     symlinkat(target, AT_FDCWD, link)
 }
 
 /// Removes a name that is not a directory (Go's `Unlink`).
+#[inline(always)]
 pub fn unlink(path: impl PathArg) -> Result<(), Errno> {
     unlinkat(AT_FDCWD, path, 0)
 }
 
 /// The status of `path`, following symbolic links (Go's `Stat`).
+#[inline(always)]
 pub fn stat(path: impl PathArg, st: &mut Stat) -> Result<(), Errno> {
     fstatat(AT_FDCWD, path, st, 0)
 }
 
 /// The status of `path` itself (Go's `Lstat`).
+#[inline(always)]
 pub fn lstat(path: impl PathArg, st: &mut Stat) -> Result<(), Errno> {
     fstatat(AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW)
 }
 
 /// Closes `fd`, reporting the error that dropping it would ignore (Go's `Close`). The
 /// descriptor is gone whatever the result, as close(2) says of Linux.
+#[inline(always)]
 pub fn close(fd: OwnedFd) -> Result<(), Errno> {
     // SAFETY: the descriptor is ours, given up by `into_raw_fd`.
     unsafe { close_raw(fd.into_raw_fd()) }
@@ -113,6 +133,7 @@ pub fn close(fd: OwnedFd) -> Result<(), Errno> {
 
 /// Makes `new` refer to `old`'s open file, with `flags` (`O_CLOEXEC`) (Go's `Dup3`);
 /// `new` keeps its number.
+#[inline(always)]
 pub fn dup3(old: BorrowedFd<'_>, new: &mut OwnedFd, flags: u32) -> Result<(), Errno> {
     // SAFETY: `new` is owned by the caller and stays owned: dup3 replaces its open file.
     unsafe { dup3_raw(old, new.as_raw_fd(), flags) }.map(drop)
@@ -120,6 +141,7 @@ pub fn dup3(old: BorrowedFd<'_>, new: &mut OwnedFd, flags: u32) -> Result<(), Er
 
 /// [`dup3`] without flags, where `old` and `new` being the same descriptor is not an error
 /// (Go's `Dup2`).
+#[inline(always)]
 pub fn dup2(old: BorrowedFd<'_>, new: &mut OwnedFd) -> Result<(), Errno> {
     if old.as_raw_fd() == new.as_raw_fd() {
         // dup2 of a descriptor onto itself only checks that it is open; an `OwnedFd` is.
@@ -130,6 +152,7 @@ pub fn dup2(old: BorrowedFd<'_>, new: &mut OwnedFd) -> Result<(), Errno> {
 
 /// A pipe: (read end, write end), with `flags` (`O_CLOEXEC`, `O_NONBLOCK`, `O_DIRECT`)
 /// (Go's `Pipe2`).
+#[inline(always)]
 pub fn pipe2(flags: u32) -> Result<(OwnedFd, OwnedFd), Errno> {
     let mut fds = [-1; 2];
     pipe2_raw(&mut fds, flags)?;
@@ -138,11 +161,13 @@ pub fn pipe2(flags: u32) -> Result<(OwnedFd, OwnedFd), Errno> {
 }
 
 /// A pipe without flags (Go's `Pipe`).
+#[inline(always)]
 pub fn pipe() -> Result<(OwnedFd, OwnedFd), Errno> {
     pipe2(0)
 }
 
 /// A connected socket pair (Go's `Socketpair`).
+#[inline(always)]
 pub fn socketpair(domain: u32, ty: u32, proto: u32) -> Result<(OwnedFd, OwnedFd), Errno> {
     let mut fds = [-1; 2];
     socketpair_raw(domain, ty, proto, &mut fds)?;
@@ -151,24 +176,28 @@ pub fn socketpair(domain: u32, ty: u32, proto: u32) -> Result<(OwnedFd, OwnedFd)
 }
 
 /// The process group of the caller (Go's `Getpgrp`).
+#[inline(always)]
 pub fn getpgrp() -> i32 {
     // getpgid(0) cannot fail: the caller exists and is in its own session.
     getpgid(0).unwrap_or_else(|e| unreachable!("getpgid(0): {e}"))
 }
 
 /// A resource limit of the calling process (Go's `Getrlimit`).
+#[inline(always)]
 pub fn getrlimit(resource: u32) -> Result<Rlimit, Errno> {
     let mut old = Rlimit::zeroed();
     prlimit(0, resource, None, Some(&mut old)).map(|()| old)
 }
 
 /// Sets a resource limit of the calling process (Go's `Setrlimit`).
+#[inline(always)]
 pub fn setrlimit(resource: u32, limit: &Rlimit) -> Result<(), Errno> {
     prlimit(0, resource, Some(limit), None)
 }
 
 /// The supplementary group ids, into `list`; with an empty `list`, only their number
 /// (Go's `Getgroups`).
+#[inline(always)]
 pub fn getgroups(list: &mut [u32]) -> Result<usize, Errno> {
     // SAFETY: `list` is valid for writing `list.len()` ids.
     unsafe { getgroups_raw(list.len(), list.as_mut_ptr()) }
@@ -176,18 +205,21 @@ pub fn getgroups(list: &mut [u32]) -> Result<usize, Errno> {
 
 /// The CPUs `pid` (0: the caller) may run on, as a bit mask into `mask`; returns the bytes
 /// the kernel wrote.
+#[inline(always)]
 pub fn sched_getaffinity(pid: i32, mask: &mut [u8]) -> Result<usize, Errno> {
     // SAFETY: `mask` is valid for writing its length.
     unsafe { sched_getaffinity_raw(pid, mask.len(), mask.as_mut_ptr()) }
 }
 
 /// Restricts `pid` (0: the caller) to the CPUs in the bit mask `mask`.
+#[inline(always)]
 pub fn sched_setaffinity(pid: i32, mask: &[u8]) -> Result<(), Errno> {
     // SAFETY: `mask` is valid for reading its length.
     unsafe { sched_setaffinity_raw(pid, mask.len(), mask.as_ptr()) }
 }
 
 /// Accepts a connection, returning it and the peer's address (Go's `Accept4`).
+#[inline(always)]
 pub fn accept4(fd: BorrowedFd<'_>, flags: u32) -> Result<(OwnedFd, SockaddrStorage), Errno> {
     let mut addr = SockaddrStorage::zeroed();
     let mut len = size_of::<SockaddrStorage>() as u32;
@@ -197,11 +229,13 @@ pub fn accept4(fd: BorrowedFd<'_>, flags: u32) -> Result<(OwnedFd, SockaddrStora
 }
 
 /// [`accept4`] without flags (Go's `Accept`).
+#[inline(always)]
 pub fn accept(fd: BorrowedFd<'_>) -> Result<(OwnedFd, SockaddrStorage), Errno> {
     accept4(fd, 0)
 }
 
 /// The address a socket is bound to (Go's `Getsockname`).
+#[inline(always)]
 pub fn getsockname(fd: BorrowedFd<'_>) -> Result<SockaddrStorage, Errno> {
     let mut addr = SockaddrStorage::zeroed();
     let mut len = size_of::<SockaddrStorage>() as u32;
@@ -210,6 +244,7 @@ pub fn getsockname(fd: BorrowedFd<'_>) -> Result<SockaddrStorage, Errno> {
 }
 
 /// The address of a socket's peer (Go's `Getpeername`).
+#[inline(always)]
 pub fn getpeername(fd: BorrowedFd<'_>) -> Result<SockaddrStorage, Errno> {
     let mut addr = SockaddrStorage::zeroed();
     let mut len = size_of::<SockaddrStorage>() as u32;
@@ -218,6 +253,7 @@ pub fn getpeername(fd: BorrowedFd<'_>) -> Result<SockaddrStorage, Errno> {
 }
 
 /// A socket option into `val`; returns how many bytes the kernel wrote (Go's `getsockopt`).
+#[inline(always)]
 pub fn getsockopt(
     fd: BorrowedFd<'_>,
     level: u32,
@@ -230,6 +266,7 @@ pub fn getsockopt(
 }
 
 /// Receives into `buf`; returns the length and the sender's address (Go's `Recvfrom`).
+#[inline(always)]
 pub fn recvfrom(
     fd: BorrowedFd<'_>,
     buf: &mut [u8],
@@ -243,17 +280,20 @@ pub fn recvfrom(
 }
 
 /// Sends on a connected socket.
+#[inline(always)]
 pub fn send(fd: BorrowedFd<'_>, buf: &[u8], flags: u32) -> Result<usize, Errno> {
     sendto(fd, buf, flags, None::<&SockaddrStorage>)
 }
 
 /// Receives on a connected socket.
+#[inline(always)]
 pub fn recv(fd: BorrowedFd<'_>, buf: &mut [u8], flags: u32) -> Result<usize, Errno> {
     // SAFETY: null address and length: the kernel reports no address.
     unsafe { recvfrom_raw(fd, buf, flags, core::ptr::null_mut(), core::ptr::null_mut()) }
 }
 
 /// A new descriptor that reads the signals of `mask` (Go's `Signalfd`).
+#[inline(always)]
 pub fn signalfd(mask: &Sigset, flags: u32) -> Result<OwnedFd, Errno> {
     // SAFETY: -1 asks for a new descriptor.
     let fd = unsafe { signalfd4_raw(-1, mask, size_of::<Sigset>(), flags) }?;
@@ -291,6 +331,7 @@ pub fn exit(code: i32) -> ! {
 /// `F_NOTIFY`, `F_GETPIPE_SZ`, `F_SETPIPE_SZ`, `F_ADD_SEALS`, `F_GET_SEALS`, and `F_DUPFD` /
 /// `F_DUPFD_CLOEXEC` (whose result is a new descriptor number the caller then owns). Any other
 /// command is `EINVAL`: those that take pointers are [`fcntl_lock`] or [`fcntl_raw`].
+#[inline(always)]
 pub fn fcntl(fd: BorrowedFd<'_>, cmd: u32, arg: usize) -> Result<i32, Errno> {
     const INT_COMMANDS: [u32; 17] = [
         F_DUPFD,
@@ -320,6 +361,7 @@ pub fn fcntl(fd: BorrowedFd<'_>, cmd: u32, arg: usize) -> Result<i32, Errno> {
 
 /// A record lock command (`F_GETLK`, `F_SETLK`, `F_SETLKW`, `F_OFD_GETLK`, `F_OFD_SETLK`,
 /// `F_OFD_SETLKW`) on `lock`; any other command is `EINVAL`.
+#[inline(always)]
 pub fn fcntl_lock(fd: BorrowedFd<'_>, cmd: u32, lock: &mut Flock) -> Result<(), Errno> {
     const LOCK_COMMANDS: [u32; 6] = [
         F_GETLK,
