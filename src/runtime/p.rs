@@ -14,7 +14,10 @@
 
 use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
+use core::cell::UnsafeCell;
+
 use super::atomic::AtomicU32 as StatusWord;
+use super::stack::Stack;
 
 use super::g::G;
 use super::m::M;
@@ -46,7 +49,17 @@ pub(crate) struct P {
     /// the owner.
     pub(crate) fast: AtomicU64,
     pub(crate) pidle: AtomicU64,
+    /// Stacks kept by this P for its next goroutines, so starting and ending goroutines takes
+    /// no lock in the common case. Only the owner touches it.
+    stacks: UnsafeCell<Vec<Stack>>,
 }
+
+/// Stacks a P keeps before giving them to the runtime's pool.
+pub(crate) const P_STACKS: usize = 32;
+
+// SAFETY: every field is atomic except `stacks`, which only the P's owner touches (the M that
+// holds the P, on its g0).
+unsafe impl Sync for P {}
 
 impl P {
     pub(crate) fn new(id: usize) -> P {
@@ -61,7 +74,33 @@ impl P {
             exited: AtomicU64::new(0),
             fast: AtomicU64::new(0),
             pidle: AtomicU64::new(0),
+            stacks: UnsafeCell::new(Vec::new()),
         }
+    }
+
+    /// Owner only: a stack from this P's cache.
+    pub(crate) fn take_stack(&self) -> Option<Stack> {
+        // SAFETY: only the owner calls this, on g0; no reference to the cache outlives the call.
+        unsafe { (*self.stacks.get()).pop() }
+    }
+
+    /// Owner only: keeps `s` if there is room, else hands it back.
+    pub(crate) fn keep_stack(&self, s: Stack) -> Option<Stack> {
+        // SAFETY: as above.
+        let cache = unsafe { &mut *self.stacks.get() };
+        if cache.len() < P_STACKS {
+            cache.push(s);
+            None
+        } else {
+            Some(s)
+        }
+    }
+
+    /// Stacks in the cache (read racily, for statistics).
+    pub(crate) fn cached_stacks(&self) -> usize {
+        // SAFETY: a racy length read of a Vec the owner may be changing; only a number comes
+        // out, used for statistics after the runtime is idle.
+        unsafe { (*self.stacks.get()).len() }
     }
 
     /// Counts one for the owner: a plain load and store, as only the owner writes.

@@ -660,7 +660,7 @@ fn execute(m: &M, gp: *mut G) -> Next {
     // SAFETY: owned by this M (above), and the goroutine is not running.
     let owned = unsafe { g.owned() };
     if owned.stack.is_none() {
-        let stack = sched.stacks.get();
+        let stack = p.take_stack().unwrap_or_else(|| sched.stacks.get());
         // SAFETY: a fresh or pooled stack nobody runs on; its top is page aligned.
         owned.sp = unsafe { prepare(stack.top(), goentry, gp as usize) };
         owned.stack = Some(stack);
@@ -720,11 +720,15 @@ fn gfree(m: &M, gp: *mut G) {
     let g = unsafe { Box::from_raw(gp) };
     g.casstatus(GRUNNING, GDEAD);
     // SAFETY: as above.
-    if let Some(stack) = unsafe { g.owned() }.stack.take() {
-        sched.stacks.put(stack);
-    }
     // SAFETY: the M holds a P.
-    P::bump(&unsafe { &*m.p() }.exited);
+    let p = unsafe { &*m.p() };
+    // SAFETY: as above.
+    if let Some(stack) = unsafe { g.owned() }.stack.take()
+        && let Some(spill) = p.keep_stack(stack)
+    {
+        sched.stacks.put(spill);
+    }
+    P::bump(&p.exited);
 }
 
 /// The first function on every goroutine stack.
