@@ -46,19 +46,11 @@ impl Stack {
         };
         let base = match base {
             Ok(p) => p as usize,
-            Err(e) => super::throw(&[
-                "goroutine stack allocation failed: ",
-                e.message().unwrap_or("?"),
-                " (each started goroutine takes 2 of the process's vm.max_map_count mappings; \
-                 raise that sysctl for more)",
-            ]),
+            Err(e) => out_of_mappings("goroutine stack allocation failed: ", e),
         };
         // SAFETY: the first page of the mapping just made; nothing uses it.
         if let Err(e) = unsafe { sys::mprotect(base as *mut c_void, PAGE, PROT_NONE) } {
-            super::throw(&[
-                "goroutine stack guard page failed: ",
-                e.message().unwrap_or("?"),
-            ]);
+            out_of_mappings("goroutine stack guard page failed: ", e);
         }
         Stack { base, len }
     }
@@ -72,6 +64,17 @@ impl Stack {
     pub(crate) fn guard(&self) -> (usize, usize) {
         (self.base, self.base + PAGE)
     }
+}
+
+/// A stack could not be mapped: fatal, with the likely cause.
+#[cold]
+fn out_of_mappings(what: &str, e: crate::linux::errno::Errno) -> ! {
+    super::throw(&[
+        what,
+        e.message().unwrap_or("?"),
+        " (each started goroutine takes 2 of the process's vm.max_map_count mappings; raise \
+         that sysctl for more)",
+    ])
 }
 
 impl Drop for Stack {
