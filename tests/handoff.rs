@@ -17,6 +17,13 @@ fn rt(procs: usize) -> Runtime {
     Runtime::builder().max_procs(procs).build()
 }
 
+/// The tests here assert latencies (a goroutine runs within 50 ms, a median under 1 ms); on a
+/// 2-CPU machine they would measure each other if run at once, so each holds this lock.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn nanosleep(d: Duration) {
     let ts = Timespec {
         tv_sec: d.as_secs() as i64,
@@ -29,6 +36,7 @@ fn nanosleep(d: Duration) {
 /// must run and write to that pipe. Only finishes if the P is retaken.
 #[test]
 fn a_blocked_read_lets_the_writer_run() {
+    let _serial = serial();
     watchdog(30, "read and write on one P", || {
         let rt = rt(1);
         rt.run(|| {
@@ -49,6 +57,7 @@ fn a_blocked_read_lets_the_writer_run() {
 
 #[test]
 fn a_blocked_std_read_in_blocking_lets_the_writer_run() {
+    let _serial = serial();
     watchdog(30, "std read in blocking()", || {
         let rt = rt(1);
         rt.run(|| {
@@ -76,6 +85,7 @@ fn a_blocked_std_read_in_blocking_lets_the_writer_run() {
 /// within 1 ms (the retake latency; median and max printed).
 #[test]
 fn retake_latency() {
+    let _serial = serial();
     watchdog(60, "retake latency", || {
         let rt = rt(1);
         let mut lat: Vec<Duration> = (0..10)
@@ -113,6 +123,7 @@ fn retake_latency() {
 /// 50 ms, and the first still finishes with the right result.
 #[test]
 fn a_compute_bound_goroutine_is_preempted_by_handoff() {
+    let _serial = serial();
     watchdog(60, "compute preemption", || {
         let rt = rt(1);
         rt.run(|| {
@@ -156,6 +167,7 @@ fn a_compute_bound_goroutine_is_preempted_by_handoff() {
 
 #[test]
 fn a_goroutine_in_std_sleep_is_preempted_by_handoff() {
+    let _serial = serial();
     watchdog(60, "std sleep preemption", || {
         let rt = rt(1);
         rt.run(|| {
@@ -183,6 +195,7 @@ fn a_goroutine_in_std_sleep_is_preempted_by_handoff() {
 /// P or through the scheduler; a known-blocking call hands off at once.
 #[test]
 fn each_path_is_taken() {
+    let _serial = serial();
     watchdog(60, "paths", || {
         let rt = rt(2);
         rt.run(|| {
@@ -217,6 +230,7 @@ fn each_path_is_taken() {
 /// 100 us and 1 ms all see a stop flag within 5 s.
 #[test]
 fn preemption_after_syscall() {
+    let _serial = serial();
     for d in [
         Duration::from_micros(10),
         Duration::from_micros(100),
@@ -252,6 +266,7 @@ fn preemption_after_syscall() {
 
 #[test]
 fn the_world_stops_around_goroutines_in_blocking_calls() {
+    let _serial = serial();
     watchdog(30, "stop the world", || {
         let rt = rt(2);
         rt.run(|| {
@@ -280,6 +295,7 @@ fn the_world_stops_around_goroutines_in_blocking_calls() {
 
 #[test]
 fn set_max_procs_under_load_loses_no_goroutine() {
+    let _serial = serial();
     watchdog(60, "set_max_procs", || {
         let rt = rt(2);
         rt.run(|| {
@@ -316,6 +332,7 @@ fn set_max_procs_under_load_loses_no_goroutine() {
 
 #[test]
 fn locked_goroutines_keep_their_thread() {
+    let _serial = serial();
     watchdog(30, "lock_os_thread", || {
         let rt = rt(2);
         rt.run(|| {
@@ -404,6 +421,7 @@ fn exhaustion_child() {
 
 #[test]
 fn thread_exhaustion_is_a_clear_fatal_error() {
+    let _serial = serial();
     let out = watchdog(60, "thread exhaustion child", || {
         std::process::Command::new(std::env::current_exe().unwrap())
             .args(["--exact", "exhaustion_child", "--nocapture"])
