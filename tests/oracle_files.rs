@@ -996,24 +996,6 @@ fn flock_and_data_movement() {
     );
 }
 
-/// Runs `f` in a forked child and returns its exit status. `f` must not allocate or take
-/// locks (the parent has other threads); every wrapper it calls with borrowed C strings
-/// obeys that.
-fn in_child(f: impl FnOnce() -> i32) -> i32 {
-    // SAFETY: the child runs only `f`, which makes system calls, then `_exit`s.
-    unsafe {
-        let pid = libc::fork();
-        assert!(pid >= 0);
-        if pid == 0 {
-            libc::_exit(f());
-        }
-        let mut status = 0;
-        assert_eq!(libc::waitpid(pid, &mut status, 0), pid);
-        assert!(libc::WIFEXITED(status), "child died: {status:#x}");
-        libc::WEXITSTATUS(status)
-    }
-}
-
 fn code(r: Result<(), Errno>) -> i32 {
     match r {
         Ok(()) => 0,

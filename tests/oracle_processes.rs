@@ -94,23 +94,6 @@ fn resuid_groups_pgid_sid() {
     assert_eq!(ours(sc::getsid(i32::MAX)), Err(Errno::ESRCH));
 }
 
-/// Runs `f` in a forked child and returns its exit status. `f` must not allocate or take
-/// locks (the parent has other threads).
-fn in_child(f: impl FnOnce() -> i32) -> i32 {
-    // SAFETY: the child runs only `f`, which makes system calls, then `_exit`s.
-    unsafe {
-        let pid = libc::fork();
-        assert!(pid >= 0);
-        if pid == 0 {
-            libc::_exit(f());
-        }
-        let mut status = 0;
-        assert_eq!(libc::waitpid(pid, &mut status, 0), pid);
-        assert!(libc::WIFEXITED(status), "child died: {status:#x}");
-        libc::WEXITSTATUS(status)
-    }
-}
-
 fn code<T>(r: Result<T, Errno>) -> i32 {
     r.map_or_else(|e| i32::from(e.0), |_| 0)
 }

@@ -237,19 +237,25 @@ pub fn accept(fd: BorrowedFd<'_>) -> Result<(OwnedFd, SockaddrStorage), Errno> {
 /// The address a socket is bound to (Go's `Getsockname`).
 #[inline(always)]
 pub fn getsockname(fd: BorrowedFd<'_>) -> Result<SockaddrStorage, Errno> {
+    // SAFETY: `sockaddr_of` passes storage valid for the length beside it.
+    sockaddr_of(|a, l| unsafe { getsockname_raw(fd, a, l) })
+}
+
+/// Runs a call that writes a socket address and its length into fresh storage.
+#[inline(always)]
+fn sockaddr_of(
+    call: impl FnOnce(*mut SockaddrStorage, *mut u32) -> Result<(), Errno>,
+) -> Result<SockaddrStorage, Errno> {
     let mut addr = SockaddrStorage::zeroed();
     let mut len = size_of::<SockaddrStorage>() as u32;
-    // SAFETY: as in `accept4`.
-    unsafe { getsockname_raw(fd, &mut addr, &mut len) }.map(|()| addr)
+    call(&mut addr, &mut len).map(|()| addr)
 }
 
 /// The address of a socket's peer (Go's `Getpeername`).
 #[inline(always)]
 pub fn getpeername(fd: BorrowedFd<'_>) -> Result<SockaddrStorage, Errno> {
-    let mut addr = SockaddrStorage::zeroed();
-    let mut len = size_of::<SockaddrStorage>() as u32;
-    // SAFETY: as in `accept4`.
-    unsafe { getpeername_raw(fd, &mut addr, &mut len) }.map(|()| addr)
+    // SAFETY: as in `getsockname`.
+    sockaddr_of(|a, l| unsafe { getpeername_raw(fd, a, l) })
 }
 
 /// A socket option into `val`; returns how many bytes the kernel wrote (Go's `getsockopt`).
