@@ -148,6 +148,12 @@ impl<T> RunQueue<T> {
             let n = len - len / 2;
             if n == 0 {
                 if take_next {
+                    // The owner is likely about to run its `runnext` (a goroutine it just
+                    // readied, as in a ping-pong): give it a few microseconds first, as Go
+                    // does, rather than pull the pair apart onto two CPUs.
+                    if !self.runnext.load(Ordering::Acquire).is_null() {
+                        pause_briefly();
+                    }
                     let next = self.runnext.load(Ordering::Acquire);
                     if !next.is_null()
                         && self
@@ -187,6 +193,17 @@ impl<T> RunQueue<T> {
             dst.tail.store(last, Ordering::Release);
         }
         Some(g)
+    }
+}
+
+/// About 3 us of spinning (Go's `usleep(3)` before stealing `runnext`); no-op under loom.
+fn pause_briefly() {
+    #[cfg(not(loom))]
+    {
+        let t = std::time::Instant::now();
+        while t.elapsed() < std::time::Duration::from_micros(3) {
+            core::hint::spin_loop();
+        }
     }
 }
 
