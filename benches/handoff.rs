@@ -12,6 +12,9 @@ use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group};
+
+#[path = "common/paired.rs"]
+mod paired;
 use goro::Runtime;
 use goro::syscall as sc;
 
@@ -94,32 +97,15 @@ fn pair(c: &mut Criterion) {
 fn paired_difference() {
     let rt = Runtime::builder().max_procs(2).build();
     let (raw, full, diff) = rt.run(|| {
-        const N: u32 = 100_000;
-        let time = |f: &dyn Fn()| {
-            let t = Instant::now();
-            for _ in 0..N {
-                f();
-            }
-            t.elapsed().as_nanos() as f64 / f64::from(N)
+        // SAFETY: getpid touches no memory.
+        let raw = || {
+            black_box(unsafe { sc::raw_syscall(black_box(NR_GETPID), 0, 0, 0) });
         };
-        let (mut raw, mut full, mut diff) = (vec![], vec![], vec![]);
-        for _ in 0..41 {
-            // SAFETY: getpid touches no memory.
-            let r = time(&|| {
-                black_box(unsafe { sc::raw_syscall(black_box(NR_GETPID), 0, 0, 0) });
-            });
-            // SAFETY: as above.
-            let f = time(&|| {
-                black_box(unsafe { sc::syscall(black_box(NR_GETPID), 0, 0, 0) });
-            });
-            raw.push(r);
-            full.push(f);
-            diff.push(f - r);
-        }
-        for v in [&mut raw, &mut full, &mut diff] {
-            v.sort_by(f64::total_cmp);
-        }
-        (raw[20], full[20], diff[20])
+        // SAFETY: as above.
+        let full = || {
+            black_box(unsafe { sc::syscall(black_box(NR_GETPID), 0, 0, 0) });
+        };
+        paired::paired(100_000, &raw, &full)
     });
     println!(
         "paired, in a goroutine: raw_syscall(getpid) {raw:.1} ns, syscall(getpid) {full:.1} ns, \

@@ -8,6 +8,9 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group};
+
+#[path = "common/paired.rs"]
+mod paired;
 use goro::syscall::{self as sc, Vdso};
 
 const NR_GETPID: usize = libc::SYS_getpid as usize;
@@ -90,34 +93,18 @@ fn vdso(c: &mut Criterion) {
 /// `raw_syscall(getpid)` against the bare instruction, paired: alternating rounds, the median of
 /// the per-round differences (separate criterion means drift by more than the difference).
 fn paired_raw_vs_bare() {
-    const N: u32 = 200_000;
-    let time = |f: &dyn Fn()| {
-        let t = std::time::Instant::now();
-        for _ in 0..N {
-            f();
-        }
-        t.elapsed().as_nanos() as f64 / f64::from(N)
+    let bare = || {
+        black_box(bare_getpid(black_box(NR_GETPID)));
     };
-    let (mut bare, mut raw, mut diff) = (vec![], vec![], vec![]);
-    for _ in 0..41 {
-        let b = time(&|| {
-            black_box(bare_getpid(black_box(NR_GETPID)));
-        });
-        // SAFETY: getpid takes no arguments and touches no memory.
-        let r = time(&|| {
-            black_box(unsafe { sc::raw_syscall(black_box(NR_GETPID), 0, 0, 0) });
-        });
-        bare.push(b);
-        raw.push(r);
-        diff.push((r - b) / b * 100.0);
-    }
-    for v in [&mut bare, &mut raw, &mut diff] {
-        v.sort_by(f64::total_cmp);
-    }
+    // SAFETY: getpid takes no arguments and touches no memory.
+    let raw = || {
+        black_box(unsafe { sc::raw_syscall(black_box(NR_GETPID), 0, 0, 0) });
+    };
+    let (b, r, d) = paired::paired(200_000, &bare, &raw);
     println!(
-        "paired: bare syscall {:.1} ns, raw_syscall {:.1} ns, difference {:.2}% (median of 41 \
-         rounds of 200,000)",
-        bare[20], raw[20], diff[20]
+        "paired: bare syscall {b:.1} ns, raw_syscall {r:.1} ns, difference {:.2}% (median of \
+         41 rounds of 200,000)",
+        d / b * 100.0
     );
 }
 
