@@ -17,7 +17,7 @@
 //! Gsyscall), or the wait queue that will ready it (Gwaiting).
 
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 
 use super::m::M;
 use super::sched::Sched;
@@ -52,6 +52,10 @@ pub(crate) struct G {
     /// leaves it alone then. Only its own thread writes it, so a compiler fence orders it
     /// against the handler.
     pub(crate) in_runtime: AtomicU32,
+    /// The goroutine's stack, `[guard page start, top)`, once it has one (0, 0 before): for
+    /// the signal handlers, which must not borrow the owner's fields.
+    pub(crate) stack_lo: AtomicUsize,
+    pub(crate) stack_hi: AtomicUsize,
     /// Set by the preemption signal when it put the goroutine into the system-call state on
     /// its behalf; its next runtime entry goes through `exitsyscall` (see `proc_syscall.rs`).
     pub(crate) handoff: AtomicBool,
@@ -91,6 +95,8 @@ impl G {
             schedlink: UnsafeCell::new(core::ptr::null_mut()),
             lockedm: AtomicPtr::new(core::ptr::null_mut()),
             in_runtime: AtomicU32::new(0),
+            stack_lo: AtomicUsize::new(0),
+            stack_hi: AtomicUsize::new(0),
             handoff: AtomicBool::new(false),
         })
     }

@@ -12,7 +12,7 @@
 //!  any ── set_max_procs shrinks ──> Pdead
 //! ```
 
-use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use core::cell::UnsafeCell;
 
@@ -52,13 +52,15 @@ pub(crate) struct P {
     /// Stacks kept by this P for its next goroutines, so starting and ending goroutines takes
     /// no lock in the common case. Only the owner touches it.
     stacks: UnsafeCell<Vec<Stack>>,
+    /// How many `stacks` holds, for others to read (the owner writes it).
+    ncached: AtomicUsize,
 }
 
 /// Stacks a P keeps before giving them to the runtime's pool.
 pub(crate) const P_STACKS: usize = 32;
 
 // SAFETY: every field is atomic except `stacks`, which only the P's owner touches (the M that
-// holds the P, on its g0).
+// holds the P, on its g0); others read its size through `ncached`.
 unsafe impl Sync for P {}
 
 impl P {
@@ -75,13 +77,17 @@ impl P {
             fast: AtomicU64::new(0),
             pidle: AtomicU64::new(0),
             stacks: UnsafeCell::new(Vec::new()),
+            ncached: AtomicUsize::new(0),
         }
     }
 
     /// Owner only: a stack from this P's cache.
     pub(crate) fn take_stack(&self) -> Option<Stack> {
         // SAFETY: only the owner calls this, on g0; no reference to the cache outlives the call.
-        unsafe { (*self.stacks.get()).pop() }
+        let cache = unsafe { &mut *self.stacks.get() };
+        let s = cache.pop();
+        self.ncached.store(cache.len(), Ordering::Relaxed);
+        s
     }
 
     /// Owner only: keeps `s` if there is room, else hands it back.
@@ -90,17 +96,16 @@ impl P {
         let cache = unsafe { &mut *self.stacks.get() };
         if cache.len() < P_STACKS {
             cache.push(s);
+            self.ncached.store(cache.len(), Ordering::Relaxed);
             None
         } else {
             Some(s)
         }
     }
 
-    /// Stacks in the cache (read racily, for statistics).
+    /// Stacks in the cache, as its owner last counted them (any thread).
     pub(crate) fn cached_stacks(&self) -> usize {
-        // SAFETY: a racy length read of a Vec the owner may be changing; only a number comes
-        // out, used for statistics after the runtime is idle.
-        unsafe { (*self.stacks.get()).len() }
+        self.ncached.load(Ordering::Relaxed)
     }
 
     /// Counts one for the owner: a plain load and store, as only the owner writes.

@@ -663,6 +663,8 @@ fn execute(m: &M, gp: *mut G) -> Next {
         let stack = p.take_stack().unwrap_or_else(|| sched.stacks.get());
         // SAFETY: a fresh or pooled stack nobody runs on; its top is page aligned.
         owned.sp = unsafe { prepare(stack.top(), goentry, gp as usize) };
+        g.stack_lo.store(stack.guard().0, Ordering::Relaxed);
+        g.stack_hi.store(stack.top(), Ordering::Relaxed);
         owned.stack = Some(stack);
     }
     let sp = owned.sp;

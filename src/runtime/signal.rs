@@ -107,12 +107,11 @@ unsafe extern "C" fn on_preempt(_sig: c_int, _info: *mut siginfo, ctx: *mut c_vo
     }
     // SAFETY: the kernel passes the interrupted context.
     let rsp = unsafe { *(ctx.cast::<u8>().add(UC_RSP).cast::<usize>()) };
-    // SAFETY: the goroutine is running (on this thread or suspended under g0), so its stack
-    // is not being replaced.
-    let on_its_stack = unsafe { g.owned() }
-        .stack
-        .as_ref()
-        .is_some_and(|s| (s.guard().1..s.top()).contains(&rsp));
+    let (lo, hi) = (
+        g.stack_lo.load(Ordering::Relaxed),
+        g.stack_hi.load(Ordering::Relaxed),
+    );
+    let on_its_stack = lo != 0 && (lo + super::stack::PAGE..hi).contains(&rsp);
     if on_its_stack {
         // SAFETY: interrupted in its own code, with a P: the function's contract.
         unsafe { super::proc_syscall::entersyscall_preempted(m, g) };
@@ -171,20 +170,15 @@ unsafe extern "C" fn on_fault(sig: c_int, info: *mut siginfo, ctx: *mut c_void) 
     let m = current_m();
     if !m.is_null() {
         // SAFETY: this thread's M; its current goroutine, if any, is the one that faulted or is
-        // suspended under g0, and either way its stack does not change during the handler.
-        unsafe {
-            let gp = (*m).curg.load(Ordering::Relaxed);
-            if !gp.is_null()
-                && let Some(stack) = &(*gp).owned().stack
-            {
-                let (lo, hi) = stack.guard();
-                if (lo..hi).contains(&addr) {
-                    let mut buf = [0u8; 20];
-                    let _ = sys::write(2, b"goroutine ");
-                    let _ = sys::write(2, super::decimal((*gp).goid, &mut buf));
-                    let _ = sys::write(2, b" stack overflow\n");
-                    std::process::abort();
-                }
+        // suspended under g0, and lives while its thread is in this handler.
+        if let Some(g) = unsafe { (*m).curg.load(Ordering::Relaxed).as_ref() } {
+            let lo = g.stack_lo.load(Ordering::Relaxed);
+            if (lo..lo + super::stack::PAGE).contains(&addr) && lo != 0 {
+                let mut buf = [0u8; 20];
+                let _ = sys::write(2, b"goroutine ");
+                let _ = sys::write(2, super::decimal(g.goid, &mut buf));
+                let _ = sys::write(2, b" stack overflow\n");
+                std::process::abort();
             }
         }
     }
