@@ -31,7 +31,7 @@ pub(crate) const FORCE_PREEMPT: Duration = Duration::from_millis(10);
 const SYSCALL_GRACE: Duration = Duration::from_millis(10);
 
 /// What sysmon saw of one P at its last round (Go's `sysmontick`).
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 struct PData {
     schedtick: u32,
     schedwhen: u64,
@@ -39,6 +39,20 @@ struct PData {
     syscallwhen: u64,
     /// A preemption signal went to its M: retake it as soon as it is in `Psyscall`.
     sysretake: bool,
+}
+
+impl Default for PData {
+    /// Ticks no P can have yet, so the first sighting of a P in a system call records it
+    /// instead of finding it "unchanged" since time zero and retaking it at once.
+    fn default() -> PData {
+        PData {
+            schedtick: u32::MAX,
+            schedwhen: 0,
+            syscalltick: u32::MAX,
+            syscallwhen: 0,
+            sysretake: false,
+        }
+    }
 }
 
 /// Starts the monitor thread of `sched`.
