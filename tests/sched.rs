@@ -179,21 +179,24 @@ fn close_wakes_every_waiter() {
             let (tx, rx) = chan::<u32>(0);
             let wg = WaitGroup::new();
             let woke = Arc::new(AtomicUsize::new(0));
+            let started = Arc::new(AtomicUsize::new(0));
             for _ in 0..50 {
-                let (rx, wg, woke) = (rx.clone(), wg.clone(), woke.clone());
+                let (rx, wg, woke, started) =
+                    (rx.clone(), wg.clone(), woke.clone(), started.clone());
                 wg.add(1);
                 goro::spawn(move || {
+                    started.fetch_add(1, Ordering::Relaxed);
                     assert_eq!(rx.recv(), None);
                     woke.fetch_add(1, Ordering::Relaxed);
                     wg.done();
                 });
             }
-            // Let them all block, then close.
-            while goro::stats().unwrap().live_goroutines > 1 && woke.load(Ordering::Relaxed) == 0 {
+            // Let them all reach `recv` and block (the watchdog bounds this), then close.
+            while started.load(Ordering::Relaxed) < 50 {
                 goro::yield_now();
-                if goro::stats().unwrap().live_goroutines == 51 {
-                    break;
-                }
+            }
+            for _ in 0..10 {
+                goro::yield_now();
             }
             tx.close();
             wg.wait();

@@ -104,7 +104,7 @@ pub(crate) fn next_goid() -> u64 {
 
 impl Sched {
     pub(crate) fn new(nprocs: usize, stack_size: usize) -> Arc<Sched> {
-        Arc::new_cyclic(|this| Sched {
+        let sched = Arc::new_cyclic(|this| Sched {
             lock: Mutex::new(Locked {
                 runq_head: core::ptr::null_mut(),
                 runq_tail: core::ptr::null_mut(),
@@ -131,8 +131,21 @@ impl Sched {
             allm: Mutex::new(MList(Vec::new())),
             mnext: AtomicU64::new(0),
             this: this.clone(),
-        })
-        .tap_init()
+        });
+        sched.idle_all_ps();
+        sched
+    }
+
+    /// The first `nprocs` Ps start idle; the rest, allocated for `set_max_procs`, dead.
+    fn idle_all_ps(&self) {
+        let mut l = self.locked();
+        let n = self.nprocs.load(Ordering::Relaxed);
+        for p in self.allp[..n].iter().rev() {
+            self.pidleput_locked(&mut l, p as *const P as *mut P);
+        }
+        for p in &self.allp[n..] {
+            p.status.store(super::p::PDEAD, Ordering::Relaxed);
+        }
     }
 
     pub(crate) fn locked(&self) -> MutexGuard<'_, Locked> {
@@ -398,26 +411,6 @@ impl Drop for Sched {
 /// Every runtime has at least this many Ps allocated, so `set_max_procs` can raise the count
 /// up to it (or up to the initial count, if larger).
 pub(crate) const MAX_PROCS_FLOOR: usize = 64;
-
-trait TapInit {
-    fn tap_init(self) -> Self;
-}
-impl TapInit for Arc<Sched> {
-    /// Every P starts idle.
-    fn tap_init(self) -> Self {
-        {
-            let mut l = self.locked();
-            let n = self.nprocs.load(Ordering::Relaxed);
-            for p in self.allp[..n].iter().rev() {
-                self.pidleput_locked(&mut l, p as *const P as *mut P);
-            }
-            for p in &self.allp[n..] {
-                p.status.store(super::p::PDEAD, Ordering::Relaxed);
-            }
-        }
-        self
-    }
-}
 
 /// The stack of an M's own thread, on which the scheduler (g0) runs.
 const G0_STACK: usize = 256 * 1024;

@@ -49,16 +49,20 @@ pub(crate) fn pid() -> i32 {
 fn install() {
     install_handler(PREEMPT_SIGNAL, on_preempt, SA_RESTART);
     for (i, sig) in [SIGSEGV, SIGBUS].into_iter().enumerate() {
-        let old = install_handler(sig, on_fault, 0);
-        // SAFETY: written once, inside `call_once`, before any fault can reach `on_fault`
-        // through our action... which is already installed, so the first faults may see None
-        // and take the default action; `PREVIOUS` is only ever read by copy.
+        // Read the action in place first, so `PREVIOUS` is written before `on_fault` can run.
+        // SAFETY: a query (no new action) changes nothing.
+        let old = unsafe { sys::rt_sigaction(sig, None) }.unwrap_or_else(|e| {
+            super::throw(&["cannot read a signal action: ", e.message().unwrap_or("?")])
+        });
+        // SAFETY: written once, inside `call_once`, before our handler is installed just below;
+        // `on_fault` only ever reads it, by copy, after that.
         unsafe { PREVIOUS[i] = Some(old) };
+        install_handler(sig, on_fault, 0);
     }
 }
 
-/// Installs `handler` for `sig` on the signal stack, returning the old action.
-fn install_handler(sig: u32, handler: SigactionFn, flags: u32) -> kernel_sigaction {
+/// Installs `handler` for `sig`, to run on the signal stack.
+fn install_handler(sig: u32, handler: SigactionFn, flags: u32) {
     // SAFETY: plain data; all-zero is valid.
     let mut act: kernel_sigaction = unsafe { core::mem::zeroed() };
     // SAFETY: the kernel calls an SA_SIGINFO handler with three arguments; the field's
@@ -69,12 +73,11 @@ fn install_handler(sig: u32, handler: SigactionFn, flags: u32) -> kernel_sigacti
     act.sa_restorer = Some(sigreturn_restorer);
     // SAFETY: both handlers touch only this thread's M and G with atomic operations, write to
     // standard error, abort, or pass the signal on; the restorer is rt_sigreturn.
-    match unsafe { sys::rt_sigaction(sig, Some(&act)) } {
-        Ok(old) => old,
-        Err(e) => super::throw(&[
+    if let Err(e) = unsafe { sys::rt_sigaction(sig, Some(&act)) } {
+        super::throw(&[
             "cannot install a signal handler: ",
             e.message().unwrap_or("?"),
-        ]),
+        ]);
     }
 }
 
