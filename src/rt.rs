@@ -307,6 +307,10 @@ pub fn unlock_os_thread() {
 /// other goroutines keep running, and taken back (or another one) when `f` returns. Go's
 /// `entersyscallblock`; tokio's `block_in_place`. Outside a goroutine it just runs `f`.
 ///
+/// `f` may use goro freely: `sys` wrappers inside it need no P and run as plain calls, nested
+/// `blocking` calls are part of the outer one, and a channel operation or `spawn` inside it
+/// takes a P back first (the rest of `f` then runs holding it, like ordinary code).
+///
 /// ```
 /// goro::run(|| {
 ///     let text = goro::blocking(|| std::fs::read_to_string("/proc/self/status")).unwrap();
@@ -321,8 +325,8 @@ pub fn blocking<R>(f: impl FnOnce() -> R) -> R {
             crate::runtime::exitsyscall();
         }
     }
-    crate::runtime::proc_syscall::entersyscallblock();
-    let _exit = Exit;
+    // Nested inside another `blocking`, the outer one's end leaves the state.
+    let _exit = crate::runtime::proc_syscall::entersyscallblock().then_some(Exit);
     f()
 }
 

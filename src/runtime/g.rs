@@ -71,6 +71,8 @@ pub(crate) struct GOwned {
     pub(crate) entry: Option<Entry>,
     /// `lock_os_thread` nesting depth.
     pub(crate) locks: u32,
+    /// Wired to its thread while it unwinds a panic (see `lockosthread::pin_while_unwinding`).
+    pub(crate) unwinding: bool,
 }
 
 // SAFETY: a G moves between threads by design; every field is atomic, or owned by one party
@@ -91,6 +93,7 @@ impl G {
                 stack: None,
                 entry: Some(entry),
                 locks: 0,
+                unwinding: false,
             }),
             schedlink: UnsafeCell::new(core::ptr::null_mut()),
             lockedm: AtomicPtr::new(core::ptr::null_mut()),

@@ -26,9 +26,13 @@ pub(crate) enum Pending {
     None,
     /// `gosched`: put the goroutine on the global queue.
     Yield,
-    /// `gopark`: mark it waiting, then run the closure (which releases the lock its waker
-    /// takes); a `false` from the closure resumes it at once.
-    Park(*mut dyn FnMut() -> bool),
+    /// `gopark`: mark it waiting, then run `call(data)`, which moves the goroutine's unlock
+    /// closure out of its stack and runs it (releasing the lock its waker takes); a `false`
+    /// resumes the goroutine at once.
+    Park {
+        data: *mut u8,
+        call: unsafe fn(*mut u8) -> bool,
+    },
     /// `goexit`: the goroutine has finished; free it.
     Exit,
     /// `exitsyscall`'s slow path (`exitsyscall0`): no P could be had on the goroutine's
@@ -54,6 +58,17 @@ pub(crate) struct M {
     pub(crate) park: Note,
     /// The kernel thread id, once started.
     pub(crate) tid: AtomicI32,
+    /// Set by sysmon or a stop-the-world just before it sends this M the preemption signal;
+    /// the handler takes it, so a SIGURG it does not find set is someone else's and is passed
+    /// on to the handler installed before ours.
+    pub(crate) preempt_sent: AtomicBool,
+    /// Set by the handler when our preemption signal arrived; cleared as a system call
+    /// begins. A call that then fails with `EINTR` was interrupted by the runtime, not by the
+    /// program, and is made again (see `syscall::syscall`).
+    pub(crate) sigeintr: AtomicBool,
+    /// A goroutine has locked itself to this thread, and may have changed its state: new
+    /// threads are not started from it (see `threads::spawn`). Never cleared.
+    tainted: AtomicBool,
     /// The goroutine locked to this thread (`lock_os_thread`), or null. Such an M runs no
     /// other goroutine.
     pub(crate) lockedg: AtomicPtr<G>,
@@ -87,6 +102,9 @@ impl M {
             spinning: AtomicBool::new(false),
             park: Note::new(),
             tid: AtomicI32::new(0),
+            preempt_sent: AtomicBool::new(false),
+            sigeintr: AtomicBool::new(false),
+            tainted: AtomicBool::new(false),
             lockedg: AtomicPtr::new(core::ptr::null_mut()),
             owned: UnsafeCell::new(MOwned {
                 g0_sp: 0,
@@ -106,6 +124,15 @@ impl M {
     pub(crate) unsafe fn owned(&self) -> &mut MOwned {
         // SAFETY: the caller's contract.
         unsafe { &mut *self.owned.get() }
+    }
+
+    /// See the field. Only the M's own thread writes it.
+    pub(crate) fn tainted(&self) -> bool {
+        self.tainted.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn taint(&self) {
+        self.tainted.store(true, Ordering::Relaxed);
     }
 
     pub(crate) fn p(&self) -> *mut P {

@@ -20,7 +20,7 @@ pub(crate) mod sys;
 mod sysmon;
 pub(crate) mod threads;
 
-pub(crate) use proc_syscall::{entersyscall, exitsyscall, exitsyscall_from};
+pub(crate) use proc_syscall::{InSyscall, entersyscall, exitsyscall, exitsyscall_from};
 
 /// Writes `n` in decimal into `buf`, returning the digits (no allocation: for fatal paths and
 /// signal handlers).

@@ -12,7 +12,7 @@
 //!  any ── set_max_procs shrinks ──> Pdead
 //! ```
 
-use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use core::cell::UnsafeCell;
 
@@ -39,6 +39,10 @@ pub(crate) struct P {
     pub(crate) runq: RunQueue<G>,
     /// Incremented by every scheduling round on this P; sysmon watches it.
     pub(crate) schedtick: AtomicU32,
+    /// Set by sysmon when the goroutines on this P have run one time slice too long while
+    /// others wait; the next goroutine that would inherit the slice goes to the global queue
+    /// instead (the owner clears it).
+    pub(crate) preempt: AtomicBool,
     /// Incremented by every system call that keeps its P; sysmon watches it.
     pub(crate) syscalltick: AtomicU32,
     /// Goroutines started and ended on this P (the owner counts; others read).
@@ -71,6 +75,7 @@ impl P {
             m: AtomicPtr::new(core::ptr::null_mut()),
             runq: RunQueue::new(),
             schedtick: AtomicU32::new(0),
+            preempt: AtomicBool::new(false),
             syscalltick: AtomicU32::new(0),
             spawned: AtomicU64::new(0),
             exited: AtomicU64::new(0),

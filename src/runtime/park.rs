@@ -60,9 +60,8 @@ impl WaitNode {
     pub(crate) fn park(&self, unlock: impl FnOnce()) {
         match self.waiter {
             Waiter::G(_) => {
-                let mut unlock = Some(unlock);
                 gopark(|| {
-                    (unlock.take().expect("gopark calls its closure once"))();
+                    unlock();
                     true
                 });
                 debug_assert!(self.woken.load(Ordering::Acquire));

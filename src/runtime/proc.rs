@@ -79,13 +79,27 @@ pub(crate) fn newproc(sched: &Sched, entry: Entry) -> u64 {
 /// Parks the calling goroutine. On g0, after the goroutine is marked waiting and its state
 /// saved, `unlock` runs: it releases whatever lock its waker takes, and returns `true` to stay
 /// parked or `false` to resume at once. Returns when someone calls [`goready`].
-pub(crate) fn gopark(mut unlock: impl FnMut() -> bool) {
+///
+/// g0 first moves `unlock` out of the goroutine's stack into its own frame and runs it there:
+/// once it releases the lock another M may resume the goroutine and reuse that stack, so no
+/// reference into it may be alive by then.
+pub(crate) fn gopark<F: FnOnce() -> bool>(unlock: F) {
+    /// Runs on g0: takes ownership of the closure at `data` and calls it.
+    ///
+    /// # Safety
+    /// `data` points to an `F` that nobody else will use or drop.
+    unsafe fn call<F: FnOnce() -> bool>(data: *mut u8) -> bool {
+        // SAFETY: the caller's contract; from here the closure lives in this frame.
+        let f = unsafe { core::ptr::read(data.cast::<F>()) };
+        f()
+    }
     let _rt = enter().expect("gopark outside a goroutine");
-    let f: &mut dyn FnMut() -> bool = &mut unlock;
-    // SAFETY: only the lifetime is erased; `execute` calls the closure while this frame is
-    // suspended and alive.
-    let f: *mut (dyn FnMut() -> bool + 'static) = unsafe { core::mem::transmute(f) };
-    mcall(Pending::Park(f));
+    // Owned by g0 from the switch on: never dropped here.
+    let mut unlock = core::mem::ManuallyDrop::new(unlock);
+    mcall(Pending::Park {
+        data: (&raw mut *unlock).cast::<u8>(),
+        call: call::<F>,
+    });
 }
 
 /// Makes a parked goroutine runnable: next on the caller's P when the caller runs on the same

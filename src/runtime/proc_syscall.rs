@@ -80,20 +80,35 @@ pub(crate) struct InSyscall {
 #[inline(always)]
 pub(crate) fn entersyscall() -> Option<InSyscall> {
     let (m, g) = this_goroutine()?;
-    let oldp = reentersyscall(m, g);
+    let oldp = reentersyscall(m, g)?;
+    m.sigeintr.store(false, Ordering::Relaxed);
     Some(InSyscall { m, g, oldp })
+}
+
+impl InSyscall {
+    /// Whether the runtime's own preemption signal arrived during the call: its `EINTR` is
+    /// then ours, not the program's. (sysmon signals only Ms that hold a P, but an M may enter
+    /// a call between sysmon's look and the signal.)
+    #[cold]
+    pub(crate) fn interrupted_by_runtime(&self) -> bool {
+        self.m.sigeintr.swap(false, Ordering::Relaxed)
+    }
 }
 
 /// Go's `reentersyscall`: the goroutine goes `Grunning -> Gsyscall`, its P `Prunning ->
 /// Psyscall` with no M, and the M remembers the P as `oldp` with its `syscalltick`. A few
-/// plain stores and one release store; no lock, no allocation, no system call. Returns the P.
+/// plain stores and one release store; no lock, no allocation, no system call. Returns the P,
+/// or `None` if the goroutine is inside [`blocking`](crate::blocking), whose end takes a P back.
 #[inline(always)]
-fn reentersyscall(m: &M, g: &G) -> *mut P {
+fn reentersyscall(m: &M, g: &G) -> Option<*mut P> {
     lock_preemption(g);
-    if take_handoff(g) {
-        // The preemption signal already did all of this on our behalf.
+    if g.status.load(Ordering::Relaxed) == GSYSCALL {
+        // Already in the system-call state, without a P: put there by the preemption signal
+        // (which did all of what follows on our behalf; this call's return takes the P
+        // back), or inside `blocking` (whose end does).
+        let preempted = take_handoff(g);
         unlock_preemption(g);
-        return m.oldp.load(Ordering::Relaxed);
+        return preempted.then(|| m.oldp.load(Ordering::Relaxed));
     }
     g.status.store(GSYSCALL, Ordering::Relaxed);
     let pp = m.p.load(Ordering::Relaxed);
@@ -115,7 +130,7 @@ fn reentersyscall(m: &M, g: &G) -> *mut P {
         entersyscall_gcwait(sched, p);
     }
     unlock_preemption(g);
-    pp
+    Some(pp)
 }
 
 /// sysmon sleeps deeply when every P is idle; a goroutine in a system call may need it.
@@ -134,24 +149,25 @@ fn entersyscall_gcwait(sched: &Sched, p: &P) {
             .compare_exchange(PSYSCALL, PGCSTOP, Ordering::AcqRel, Ordering::Relaxed)
             .is_ok()
     {
-        l.stopwait -= 1;
-        if l.stopwait == 0 {
-            sched.stopnote.wakeup();
-        }
+        sched.stopwait_done_locked(&mut l);
     }
 }
 
 /// Go's `entersyscallblock`: the call is known to block, so hand the P off at once instead of
-/// waiting for sysmon.
-pub(crate) fn entersyscallblock() {
+/// waiting for sysmon. Returns whether the caller must end the region with `exitsyscall`:
+/// `false` on a thread that is not a goroutine, and inside another such region (nested
+/// [`blocking`](crate::blocking)), whose end takes the P back.
+pub(crate) fn entersyscallblock() -> bool {
     let Some((m, g)) = this_goroutine() else {
-        return;
+        return false;
     };
     lock_preemption(g);
-    if take_handoff(g) {
-        // Already without a P, by the preemption signal; `exitsyscall` finds one.
+    if g.status.load(Ordering::Relaxed) == GSYSCALL {
+        // Preempted by handoff: already without a P (sysmon retakes the old one at its next
+        // tick), and this region's end takes one back. Otherwise nested: the outer region's.
+        let preempted = take_handoff(g);
         unlock_preemption(g);
-        return;
+        return preempted;
     }
     g.status.store(GSYSCALL, Ordering::Relaxed);
     let sched = m.sched();
@@ -167,6 +183,7 @@ pub(crate) fn entersyscallblock() {
     sched.counters.handoffs.fetch_add(1, Ordering::Relaxed);
     handoffp(sched, pp);
     unlock_preemption(g);
+    true
 }
 
 /// The goroutine has returned from the raw call `entersyscall` prepared (Go's
@@ -255,8 +272,6 @@ fn exitsyscallfast_pidle(m: &M, sched: &Sched) -> bool {
             acquirep(m, pp);
             // SAFETY: just acquired.
             P::bump(&unsafe { &*pp }.pidle);
-            let _l = sched.locked();
-            sched.wake_sysmon_locked();
             true
         }
         None => false,
@@ -273,6 +288,9 @@ pub(crate) fn exitsyscall0(m: &M, gp: *mut G) -> Next {
     g.m.store(core::ptr::null_mut(), Ordering::Relaxed);
     g.casstatus(GSYSCALL, GRUNNABLE);
     sched.counters.slow.fetch_add(1, Ordering::Relaxed);
+    // Read before the goroutine is queued: once it is on the global queue another M may run
+    // it to its end and free it (Go reads `lockedm` under the lock for the same reason).
+    let locked = core::ptr::eq(g.lockedm.load(Ordering::Relaxed), m);
     let mut l = sched.locked();
     let p = if sched.gcwaiting.load(Ordering::Relaxed) {
         None
@@ -288,7 +306,7 @@ pub(crate) fn exitsyscall0(m: &M, gp: *mut G) -> Next {
         acquirep(m, p);
         return Next::Run(gp);
     }
-    if core::ptr::eq(g.lockedm.load(Ordering::Relaxed), m) {
+    if locked {
         // Whoever finds the goroutine on the global queue hands it back to us with a P.
         return if super::lockosthread::stoplockedm(m) {
             Next::Run(gp)
@@ -322,19 +340,12 @@ pub(crate) fn handoffp(sched: &Sched, pp: *mut P) {
         return;
     }
     let mut l = sched.locked();
-    if sched.gcwaiting.load(Ordering::Acquire) {
-        p.status.store(PGCSTOP, Ordering::Release);
-        l.stopwait -= 1;
-        if l.stopwait == 0 {
-            sched.stopnote.wakeup();
-        }
-        return;
-    }
-    if sched.runqsize.load(Ordering::Acquire) != 0 {
+    if sched.runqsize.load(Ordering::Acquire) != 0 && !sched.gcwaiting.load(Ordering::Acquire) {
         drop(l);
         sched.startm(Some(pp), false);
         return;
     }
+    // Idle, or stopped if a stop-the-world is pending.
     sched.pidleput_locked(&mut l, pp);
 }
 

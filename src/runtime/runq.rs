@@ -110,9 +110,15 @@ impl<T> RunQueue<T> {
 
     /// Owner only. The next G: `runnext` first, then the head of the ring.
     pub(crate) fn pop(&self) -> Option<*mut T> {
+        self.runqget().map(|(g, _)| g)
+    }
+
+    /// Owner only. As [`pop`](Self::pop), and whether the G came from `runnext`: it then
+    /// inherits the rest of the current time slice (Go's `runqget`'s `inheritTime`).
+    pub(crate) fn runqget(&self) -> Option<(*mut T, bool)> {
         let next = self.runnext.swap(core::ptr::null_mut(), Ordering::AcqRel);
         if !next.is_null() {
-            return Some(next);
+            return Some((next, true));
         }
         loop {
             let h = self.head.load(Ordering::Acquire);
@@ -128,7 +134,7 @@ impl<T> RunQueue<T> {
                 .compare_exchange(h, h.wrapping_add(1), Ordering::AcqRel, Ordering::Relaxed)
                 .is_ok()
             {
-                return Some(g);
+                return Some((g, false));
             }
         }
     }

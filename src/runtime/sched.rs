@@ -13,7 +13,7 @@ use super::context::{prepare, switch};
 use super::g::{G, GDEAD, GRUNNABLE, GRUNNING, GWAITING};
 use super::m::{M, Pending, set_current_m};
 use super::note::Note;
-use super::p::{P, PIDLE, PRUNNING};
+use super::p::{P, PGCSTOP, PIDLE, PRUNNING};
 use super::proc_syscall::handoffp;
 use super::stack::StackPool;
 use super::{signal, sys};
@@ -82,6 +82,9 @@ pub(crate) struct Locked {
     runq_tail: *mut G,
     pidle: Vec<*mut P>,
     midle: Vec<*mut M>,
+    /// Locked Ms asleep in `stoplockedm` until their goroutine is handed back (Go's
+    /// `nmidlelocked`): woken at shutdown.
+    pub(crate) mlocked: Vec<*mut M>,
     /// Ps a stop-the-world still waits for.
     pub(crate) stopwait: usize,
 }
@@ -110,6 +113,7 @@ impl Sched {
                 runq_tail: core::ptr::null_mut(),
                 pidle: Vec::new(),
                 midle: Vec::new(),
+                mlocked: Vec::new(),
                 stopwait: 0,
             }),
             allp: (0..nprocs.max(MAX_PROCS_FLOOR)).map(P::new).collect(),
@@ -244,17 +248,40 @@ impl Sched {
 
     // ---- idle Ps and Ms ----
 
+    /// Puts `p`, which the caller owns and no M holds, on the idle list; or, while a
+    /// stop-the-world is pending, hands it to the stop-the-world instead. The check is made here,
+    /// under the lock, because a stop-the-world collects idle Ps once, under the lock, when it
+    /// begins: a P idled after that would never be collected and the stop would wait for ever
+    /// (Go re-checks `gcwaiting` under `sched.lock` before `pidleput` for the same reason).
     pub(crate) fn pidleput_locked(&self, l: &mut Locked, p: *mut P) {
+        if self.gcwaiting.load(Ordering::Acquire) {
+            // SAFETY: Ps live as long as the runtime.
+            unsafe { (*p).status.store(PGCSTOP, Ordering::Release) };
+            self.stopwait_done_locked(l);
+            return;
+        }
         // SAFETY: Ps live as long as the runtime.
         unsafe { (*p).status.store(PIDLE, Ordering::Release) };
         l.pidle.push(p);
         self.npidle.fetch_add(1, Ordering::Release);
     }
 
+    /// Takes a P off the idle list. sysmon may be in its deep sleep, which it enters only when
+    /// every P is idle (checked under the lock): a P leaving the list wakes it.
     pub(crate) fn pidleget_locked(&self, l: &mut Locked) -> Option<*mut P> {
         let p = l.pidle.pop()?;
         self.npidle.fetch_sub(1, Ordering::Release);
+        self.wake_sysmon_locked();
         Some(p)
+    }
+
+    /// One more P has stopped for the stop-the-world under way; the last one wakes its caller.
+    pub(crate) fn stopwait_done_locked(&self, l: &mut Locked) {
+        debug_assert!(l.stopwait > 0, "a P stopped for no stop-the-world");
+        l.stopwait -= 1;
+        if l.stopwait == 0 {
+            self.stopnote.wakeup();
+        }
     }
 
     /// Any idle P, for `exitsyscallfast_pidle` and the like.
@@ -288,6 +315,19 @@ impl Sched {
     /// caller has counted the M in `nmspinning`.
     pub(crate) fn startm(&self, p: Option<*mut P>, spinning: bool) {
         let mut l = self.locked();
+        if self.shutdown.load(Ordering::Acquire) {
+            // The runtime is ending: start nothing. A P handed to us goes idle; without this
+            // an M exiting at shutdown hands its P to a new M, which exits and hands it on, for
+            // ever.
+            if let Some(p) = p {
+                self.pidleput_locked(&mut l, p);
+            }
+            drop(l);
+            if spinning {
+                self.nmspinning.fetch_sub(1, Ordering::AcqRel);
+            }
+            return;
+        }
         let p = match p.or_else(|| self.pidleget_locked(&mut l)) {
             Some(p) => p,
             None => {
@@ -339,13 +379,9 @@ impl Sched {
         self.mlive.fetch_add(1, Ordering::AcqRel);
         self.counters.threads.fetch_add(1, Ordering::Relaxed);
         let mp = m as usize;
-        let spawned = std::thread::Builder::new()
-            .name(format!("goro-m{id}"))
-            .stack_size(G0_STACK)
-            .spawn(move || mstart(sched, mp as *mut M));
-        if let Err(e) = spawned {
-            super::throw(&["newm: cannot create thread: ", &e.to_string()]);
-        }
+        super::threads::spawn(format!("goro-m{id}"), G0_STACK, move || {
+            mstart(sched, mp as *mut M)
+        });
     }
 
     /// Parks the calling M until `startm` hands it a P; returns false at shutdown (Go's
@@ -373,7 +409,8 @@ impl Sched {
         self.shutdown.store(true, Ordering::Release);
         let mut l = self.locked();
         self.wake_sysmon_locked();
-        let idle = core::mem::take(&mut l.midle);
+        let mut idle = core::mem::take(&mut l.midle);
+        idle.append(&mut l.mlocked);
         drop(l);
         for m in idle {
             // SAFETY: an idle M waits on its note; a null nextp tells it to exit.
@@ -386,7 +423,8 @@ impl Sched {
     /// Wakes sysmon from its deep sleep, if it is in one. Under the lock, so a wake-up is never
     /// doubled (Go's `entersyscall_sysmon` body).
     pub(crate) fn wake_sysmon_locked(&self) {
-        if self.sysmonwait.swap(false, Ordering::AcqRel) {
+        if self.sysmonwait.load(Ordering::Relaxed) && self.sysmonwait.swap(false, Ordering::AcqRel)
+        {
             self.sysmon_note.wakeup();
         }
     }
@@ -455,8 +493,10 @@ fn mstart(sched: Arc<Sched>, m: *mut M) {
 
 /// What `execute` tells the scheduler loop after the goroutine switched back.
 pub(crate) enum Next {
-    /// Run this goroutine now (it kept or regained a P for it).
+    /// Run this goroutine now (it kept or regained a P for it), in a time slice of its own.
     Run(*mut G),
+    /// Run it again at once, in the rest of the time slice it was in.
+    Resume(*mut G),
     /// Find something to run.
     Schedule,
     /// End this M's thread (its locked goroutine exited).
@@ -469,7 +509,7 @@ fn schedule(m: &M) {
     let sched = m.sched();
     let mut next = None;
     loop {
-        let gp = match next.take() {
+        let (gp, inherit) = match next.take() {
             Some(gp) => gp,
             None => {
                 let locked = m.lockedg.load(Ordering::Relaxed);
@@ -478,7 +518,7 @@ fn schedule(m: &M) {
                     if !super::lockosthread::stoplockedm(m) {
                         return;
                     }
-                    locked
+                    (locked, false)
                 } else {
                     match findrunnable(m) {
                         Some(gp) => gp,
@@ -497,17 +537,18 @@ fn schedule(m: &M) {
             }
             continue;
         }
-        match execute(m, gp) {
-            Next::Run(gp) => next = Some(gp),
+        match execute(m, gp, inherit) {
+            Next::Run(gp) => next = Some((gp, false)),
+            Next::Resume(gp) => next = Some((gp, true)),
             Next::Schedule => {}
             Next::ExitThread => return,
         }
     }
 }
 
-/// A runnable goroutine for `m`, which holds a P; parks the M when there is none. `None` at
-/// shutdown (Go's `findRunnable`).
-fn findrunnable(m: &M) -> Option<*mut G> {
+/// A runnable goroutine for `m`, which holds a P, and whether it inherits the current time
+/// slice; parks the M when there is none. `None` at shutdown (Go's `findRunnable`).
+fn findrunnable(m: &M) -> Option<(*mut G, bool)> {
     let sched = m.sched();
     loop {
         if sched.shutdown.load(Ordering::Acquire) {
@@ -526,15 +567,15 @@ fn findrunnable(m: &M) -> Option<*mut G> {
             && sched.runqsize.load(Ordering::Acquire) > 0
             && let Some(gp) = sched.globrunqget(p, 1)
         {
-            return Some(found(m, gp));
+            return Some((found(m, gp), false));
         }
-        if let Some(gp) = p.runq.pop() {
-            return Some(found(m, gp));
+        if let Some((gp, inherit)) = p.runq.runqget() {
+            return Some((found(m, gp), inherit));
         }
         if sched.runqsize.load(Ordering::Acquire) > 0
             && let Some(gp) = sched.globrunqget(p, 0)
         {
-            return Some(found(m, gp));
+            return Some((found(m, gp), false));
         }
         // Steal, if spinning is worth it: at most half the busy Ps' worth of spinning Ms.
         let nprocs = sched.nprocs.load(Ordering::Relaxed);
@@ -547,7 +588,7 @@ fn findrunnable(m: &M) -> Option<*mut G> {
                 sched.nmspinning.fetch_add(1, Ordering::AcqRel);
             }
             if let Some(gp) = steal_work(sched, p, nprocs) {
-                return Some(found(m, gp));
+                return Some((found(m, gp), false));
             }
         }
         // Nothing: give up the P, stop spinning, check once more, sleep.
@@ -555,7 +596,7 @@ fn findrunnable(m: &M) -> Option<*mut G> {
             let mut l = sched.locked();
             if let Some(gp) = sched.globrunqget_locked(&mut l, p, 0) {
                 drop(l);
-                return Some(found(m, gp));
+                return Some((found(m, gp), false));
             }
             let p = releasep(m);
             sched.pidleput_locked(&mut l, p);
@@ -628,6 +669,7 @@ pub(crate) fn mcall(pending: Pending) {
     // switch saves this stack and resumes g0 on the same thread.
     unsafe {
         let gp = (*m).curg.load(Ordering::Relaxed);
+        super::lockosthread::pin_while_unwinding(&*m, &*gp);
         (*m).owned().pending = pending;
         let g0_sp = (*m).owned().g0_sp;
         switch(&raw mut (*gp).owned().sp, g0_sp);
@@ -636,20 +678,34 @@ pub(crate) fn mcall(pending: Pending) {
 }
 
 /// Runs `gp` on `m` until it switches back, then does what it asked (Go's `execute` and the
-/// g0 half of `mcall`).
-fn execute(m: &M, gp: *mut G) -> Next {
+/// g0 half of `mcall`). With `inherit`, `gp` runs in the current time slice: `schedtick` does
+/// not move, so sysmon sees a pair of goroutines that hand the P to each other through
+/// `runnext` as one long runner, and asks for the slice to end (`P::preempt`).
+fn execute(m: &M, gp: *mut G, inherit: bool) -> Next {
     let sched = m.sched();
     // SAFETY: `gp` came off a run queue, so this M owns it now.
     let g = unsafe { &*gp };
+    // SAFETY: the M holds a P while it runs goroutines.
+    let p = unsafe { &*m.p() };
+    if inherit {
+        if p.preempt.load(Ordering::Relaxed) {
+            // The slice is over: to the back of the global queue, behind those waiting.
+            p.preempt.store(false, Ordering::Relaxed);
+            sched.globrunqput(gp);
+            return Next::Schedule;
+        }
+    } else {
+        p.schedtick.store(
+            p.schedtick.load(Ordering::Relaxed).wrapping_add(1),
+            Ordering::Relaxed,
+        );
+        if p.preempt.load(Ordering::Relaxed) {
+            p.preempt.store(false, Ordering::Relaxed);
+        }
+    }
     g.casstatus(GRUNNABLE, GRUNNING);
     g.m.store(m as *const M as *mut M, Ordering::Relaxed);
     m.curg.store(gp, Ordering::Relaxed);
-    // SAFETY: the M holds a P while it runs goroutines.
-    let p = unsafe { &*m.p() };
-    p.schedtick.store(
-        p.schedtick.load(Ordering::Relaxed).wrapping_add(1),
-        Ordering::Relaxed,
-    );
     // SAFETY: owned by this M (above), and the goroutine is not running.
     let owned = unsafe { g.owned() };
     if owned.stack.is_none() {
@@ -679,16 +735,17 @@ fn execute(m: &M, gp: *mut G) -> Next {
             sched.wakep();
             Next::Schedule
         }
-        Pending::Park(unlock) => {
+        Pending::Park { data, call } => {
             g.m.store(core::ptr::null_mut(), Ordering::Relaxed);
             g.casstatus(GRUNNING, GWAITING);
-            // SAFETY: the closure lives on the parked goroutine's stack, which stays put until
-            // someone readies it, and that happens only after `unlock` releases their lock.
-            if unsafe { (*unlock)() } {
+            // SAFETY: `gopark` left its closure at `data` for us alone; `call` moves it into
+            // g0's frame before running it, so nothing refers to the goroutine's stack once
+            // the closure releases its lock and a waker may resume the goroutine.
+            if unsafe { call(data) } {
                 Next::Schedule
             } else {
                 g.casstatus(GWAITING, GRUNNABLE);
-                Next::Run(gp)
+                Next::Resume(gp)
             }
         }
         Pending::ExitSyscall => super::proc_syscall::exitsyscall0(m, gp),

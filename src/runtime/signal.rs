@@ -23,9 +23,18 @@ use crate::linux::arch::sigreturn_restorer;
 /// Size of each M's signal stack.
 const ALTSTACK: usize = 64 * 1024;
 
-/// The actions that were installed before ours, for faults that are not ours. Written once,
-/// before our handler is installed.
-static mut PREVIOUS: [Option<kernel_sigaction>; 2] = [None, None];
+/// The actions that were installed before ours (SIGSEGV, SIGBUS, SIGURG), for signals that
+/// are not ours. Written once, each before our handler for it is installed.
+static mut PREVIOUS: [Option<kernel_sigaction>; 3] = [None, None, None];
+
+/// Where a signal's previous action is kept in `PREVIOUS`.
+fn previous_index(sig: u32) -> usize {
+    match sig {
+        SIGSEGV => 0,
+        SIGBUS => 1,
+        _ => 2,
+    }
+}
 static INSTALL: Once = Once::new();
 
 type SigactionFn = unsafe extern "C" fn(c_int, *mut siginfo, *mut c_void);
@@ -47,18 +56,49 @@ pub(crate) fn pid() -> i32 {
 }
 
 fn install() {
-    install_handler(PREEMPT_SIGNAL, on_preempt, SA_RESTART);
-    for (i, sig) in [SIGSEGV, SIGBUS].into_iter().enumerate() {
-        // Read the action in place first, so `PREVIOUS` is written before `on_fault` can run.
+    for (sig, handler, flags) in [
+        (PREEMPT_SIGNAL, on_preempt as SigactionFn, SA_RESTART),
+        (SIGSEGV, on_fault, 0),
+        (SIGBUS, on_fault, 0),
+    ] {
+        // Read the action in place first, so `PREVIOUS` is written before our handler can run.
         // SAFETY: a query (no new action) changes nothing.
         let old = unsafe { sys::rt_sigaction(sig, None) }.unwrap_or_else(|e| {
             super::throw(&["cannot read a signal action: ", e.message().unwrap_or("?")])
         });
         // SAFETY: written once, inside `call_once`, before our handler is installed just below;
-        // `on_fault` only ever reads it, by copy, after that.
-        unsafe { PREVIOUS[i] = Some(old) };
-        install_handler(sig, on_fault, 0);
+        // the handlers only ever read it, by copy, after that.
+        unsafe { PREVIOUS[previous_index(sig)] = Some(old) };
+        install_handler(sig, handler, flags);
     }
+}
+
+/// Passes a signal that is not ours to the handler installed before ours. Returns `false` if
+/// there was none to call (the default action, or ignore).
+///
+/// # Safety
+/// Called from a signal handler with the arguments the kernel passed it.
+unsafe fn forward(sig: c_int, info: *mut siginfo, ctx: *mut c_void) -> bool {
+    // SAFETY: `PREVIOUS` was written before our handler was installed and never since.
+    let prev = unsafe { PREVIOUS[previous_index(sig as u32)] };
+    let Some(p) = prev else { return false };
+    let Some(h) = p.sa_handler_kernel else {
+        return false; // SIG_DFL
+    };
+    if h as usize == 1 {
+        return false; // SIG_IGN
+    }
+    if p.sa_flags & SA_SIGINFO as u64 != 0 {
+        // SAFETY: an SA_SIGINFO handler takes these three arguments.
+        unsafe {
+            let f: SigactionFn = core::mem::transmute(h);
+            f(sig, info, ctx);
+        }
+    } else {
+        // SAFETY: a plain handler takes the signal number.
+        unsafe { h(sig) };
+    }
+    true
 }
 
 /// Installs `handler` for `sig`, to run on the signal stack.
@@ -90,12 +130,21 @@ const UC_RSP: usize = 40 + 15 * 8;
 /// SIGURG from sysmon: if the goroutine on this thread is running its own code (not the
 /// runtime's) on its own stack while its M holds a P, put it into the system-call state so
 /// sysmon can retake the P.
-unsafe extern "C" fn on_preempt(_sig: c_int, _info: *mut siginfo, ctx: *mut c_void) {
+///
+/// A SIGURG that sysmon did not send (TCP urgent data, another program's `kill`) goes to the
+/// handler installed before ours and preempts nothing.
+unsafe extern "C" fn on_preempt(sig: c_int, info: *mut siginfo, ctx: *mut c_void) {
     let m = current_m();
     // SAFETY: this thread's M, alive with its runtime.
-    let Some(m) = (unsafe { m.as_ref() }) else {
+    let m = unsafe { m.as_ref() };
+    // Acquire: pairs with `preemptone`'s Release.
+    let Some(m) = m.filter(|m| m.preempt_sent.swap(false, Ordering::Acquire)) else {
+        // SAFETY: the kernel's arguments, passed on.
+        unsafe { forward(sig, info, ctx) };
         return;
     };
+    // Whatever the goroutine was doing, a system call it was in returns EINTR because of us.
+    m.sigeintr.store(true, Ordering::Relaxed);
     let gp = m.curg.load(Ordering::Relaxed);
     // SAFETY: the current goroutine of this thread, which the handler interrupted (or g0 ran
     // beside it); it cannot go away while its thread is in this handler.
@@ -185,25 +234,14 @@ unsafe extern "C" fn on_fault(sig: c_int, info: *mut siginfo, ctx: *mut c_void) 
             }
         }
     }
-    // Not ours: hand the fault to whoever handled it before, or to the default action.
-    let i = usize::from(sig as u32 != SIGSEGV);
-    // SAFETY: `PREVIOUS` was written before our handler was installed and never since.
-    let prev = unsafe { PREVIOUS[i] };
-    match prev {
-        Some(p) if p.sa_flags & SA_SIGINFO as u64 != 0 && p.sa_handler_kernel.is_some() => {
-            // SAFETY: an SA_SIGINFO handler takes these three arguments.
-            unsafe {
-                let f: SigactionFn = core::mem::transmute(p.sa_handler_kernel);
-                f(sig, info, ctx);
-            }
-        }
-        _ => {
-            // SIG_DFL (or a handler we cannot call the same way): restore the default and
-            // return, so the fault happens again and takes the default action.
-            // SAFETY: all-zero is SIG_DFL with no flags.
-            let dfl: kernel_sigaction = unsafe { core::mem::zeroed() };
-            // SAFETY: SIG_DFL needs no restorer.
-            let _ = unsafe { sys::rt_sigaction(sig as u32, Some(&dfl)) };
-        }
+    // Not ours: hand the fault to whoever handled it before.
+    // SAFETY: the kernel's arguments, passed on.
+    if !unsafe { forward(sig, info, ctx) } {
+        // SIG_DFL (or SIG_IGN, which the kernel overrides for a fault): restore the default
+        // and return, so the fault happens again and takes the default action.
+        // SAFETY: all-zero is SIG_DFL with no flags.
+        let dfl: kernel_sigaction = unsafe { core::mem::zeroed() };
+        // SAFETY: SIG_DFL needs no restorer.
+        let _ = unsafe { sys::rt_sigaction(sig as u32, Some(&dfl)) };
     }
 }

@@ -39,18 +39,18 @@ pub(crate) fn stop_the_world(sched: &Sched) -> Stopped<'_> {
         l.stopwait = nprocs;
         if let Some(rt) = &caller {
             rt.p().status.store(PGCSTOP, Ordering::Release);
-            l.stopwait -= 1;
+            sched.stopwait_done_locked(&mut l);
         }
         for p in &sched.allp[..nprocs] {
             if retake_syscall(p, PGCSTOP) {
-                l.stopwait -= 1;
+                sched.stopwait_done_locked(&mut l);
                 from_syscalls += 1;
             }
         }
         while let Some(p) = sched.pidleget_locked(&mut l) {
             // SAFETY: Ps live with the runtime.
             unsafe { (*p).status.store(PGCSTOP, Ordering::Release) };
-            l.stopwait -= 1;
+            sched.stopwait_done_locked(&mut l);
         }
     }
     loop {
@@ -73,7 +73,7 @@ pub(crate) fn stop_the_world(sched: &Sched) -> Stopped<'_> {
         let mut l = sched.locked();
         for p in &sched.allp[..nprocs] {
             if l.stopwait > 0 && retake_syscall(p, PGCSTOP) {
-                l.stopwait -= 1;
+                sched.stopwait_done_locked(&mut l);
                 from_syscalls += 1;
             }
         }
@@ -95,6 +95,8 @@ pub(crate) fn start_the_world(w: Stopped<'_>) {
     {
         let mut l = sched.locked();
         sched.gcwaiting.store(false, Ordering::Release);
+        // sysmon sleeps deeply through a stop-the-world; the world runs again.
+        sched.wake_sysmon_locked();
         let nprocs = sched.nprocs.load(Ordering::Acquire);
         for p in &sched.allp[..nprocs] {
             if Some(p as *const P) == caller_p {
@@ -130,10 +132,7 @@ pub(crate) fn gcstopm(m: &M) -> bool {
         let p = releasep(m);
         // SAFETY: the P this M held.
         unsafe { (*p).status.store(PGCSTOP, Ordering::Release) };
-        l.stopwait -= 1;
-        if l.stopwait == 0 {
-            sched.stopnote.wakeup();
-        }
+        sched.stopwait_done_locked(&mut l);
     }
     sched.stopm(m)
 }

@@ -58,13 +58,7 @@ impl Default for PData {
 /// Starts the monitor thread of `sched`.
 pub(crate) fn start(sched: Arc<Sched>) {
     super::threads::add_thread();
-    let spawned = std::thread::Builder::new()
-        .name("goro-sysmon".into())
-        .stack_size(128 * 1024)
-        .spawn(move || sysmon(&sched));
-    if let Err(e) = spawned {
-        super::throw(&["sysmon: cannot create thread: ", &e.to_string()]);
-    }
+    super::threads::spawn("goro-sysmon".into(), 128 * 1024, move || sysmon(&sched));
 }
 
 /// Monotonic nanoseconds.
@@ -91,18 +85,23 @@ fn sysmon(sched: &Sched) {
         } else {
             delay
         };
-        let all_idle = sched.gcwaiting.load(Ordering::Acquire)
-            || sched.npidle.load(Ordering::Acquire) as usize
-                == sched.nprocs.load(Ordering::Acquire);
-        if all_idle || delay >= WAKE_ON_SYSCALL {
-            // Sleep on the note, so `entersyscall` (or a P starting) can cut it short.
-            {
-                let _l = sched.locked();
-                if sched.shutdown.load(Ordering::Acquire) {
-                    break;
-                }
-                sched.sysmonwait.store(true, Ordering::Release);
+        // Decided under the lock, as Go's sysmon does: whoever takes a P off the idle list or
+        // ends a stop-the-world holds it too and wakes us, so a deep sleep is never entered
+        // just after the last reason for it went away.
+        let sleep = {
+            let _l = sched.locked();
+            if sched.shutdown.load(Ordering::Acquire) {
+                break;
             }
+            let all_idle = sched.gcwaiting.load(Ordering::Acquire)
+                || sched.npidle.load(Ordering::Acquire) as usize
+                    == sched.nprocs.load(Ordering::Acquire);
+            let long = all_idle || delay >= WAKE_ON_SYSCALL;
+            // Sleep on the note, so `entersyscall` (or a P starting) can cut it short.
+            sched.sysmonwait.store(long, Ordering::Release);
+            long.then_some(all_idle)
+        };
+        if let Some(all_idle) = sleep {
             let woken = sched.sysmon_note.sleep_for(if all_idle {
                 Duration::from_secs(60)
             } else {
@@ -132,7 +131,7 @@ fn sysmon(sched: &Sched) {
 }
 
 /// One round over the Ps (Go's `retake`): preempt long runners, retake Ps stuck in system
-/// calls. Returns how many Ps it retook.
+/// calls. Returns how many Ps it retook or preempted.
 fn retake(sched: &Sched, pd: &mut [PData], now: u64) -> usize {
     let mut n = 0;
     let nprocs = sched.nprocs.load(Ordering::Acquire);
@@ -151,9 +150,18 @@ fn retake(sched: &Sched, pd: &mut [PData], now: u64) -> usize {
                 if sched.npidle.load(Ordering::Acquire) > 0 {
                     // An idle P can take the waiting work: wake it rather than preempt.
                     sched.wakep();
-                } else if preemptone(sched, p) {
-                    d.sysretake = true;
-                    d.schedwhen = now;
+                } else {
+                    // Ends the slice at the next switch on the P even if the signal finds the
+                    // goroutine in the runtime (Go's `gp.preempt`): a pair handing the P to
+                    // each other through `runnext` would never leave it otherwise.
+                    p.preempt.store(true, Ordering::Relaxed);
+                    if preemptone(sched, p) {
+                        d.sysretake = true;
+                        d.schedwhen = now;
+                        // Short ticks from here: the P is retaken as soon as the handler has
+                        // put the goroutine into the system-call state.
+                        n += 1;
+                    }
                 }
             }
         }
@@ -201,7 +209,12 @@ pub(crate) fn preemptone(sched: &Sched, p: &P) -> bool {
         return false;
     };
     let tid = m.tid.load(Ordering::Relaxed);
-    if tid == 0 || sys::tgkill(signal::pid(), tid, signal::PREEMPT_SIGNAL).is_err() {
+    if tid == 0 {
+        return false;
+    }
+    // Release: the handler's Acquire swap sees the request with the signal.
+    m.preempt_sent.store(true, Ordering::Release);
+    if sys::tgkill(signal::pid(), tid, signal::PREEMPT_SIGNAL).is_err() {
         return false;
     }
     sched

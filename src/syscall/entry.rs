@@ -9,6 +9,11 @@
 //! Results follow Go: a kernel result in `[-4095, -1]` is an error, returned as
 //! `(usize::MAX, 0, errno)`; anything else is `(rax, rdx, Errno(0))`.
 //!
+//! `EINTR` is the program's own: a call that `syscall` / `syscall6` see interrupted by the
+//! runtime's preemption signal is made again (Go's `syscall` package instead lets its users see
+//! those, and its `os` package retries). An `EINTR` from a signal the program handles itself is
+//! returned as it is, as Go's `syscall` returns it.
+//!
 //! ```
 //! use goro::syscall::{raw_syscall, Errno};
 //! use linux_raw_sys::general::{__NR_close, __NR_getpid};
@@ -23,7 +28,7 @@
 
 use crate::linux::arch;
 use crate::linux::errno::Errno;
-use crate::runtime::{entersyscall, exitsyscall_from};
+use crate::runtime::{InSyscall, entersyscall, exitsyscall_from};
 
 use super::arg::Words;
 
@@ -47,11 +52,38 @@ fn convention(rax: usize, rdx: usize) -> (usize, usize, Errno) {
 /// no memory or descriptor the program still uses freed or closed behind its back.
 #[inline(always)]
 pub unsafe fn syscall(trap: usize, a1: usize, a2: usize, a3: usize) -> (usize, usize, Errno) {
-    let s = entersyscall();
-    // SAFETY: the caller's contract.
-    let r = unsafe { raw_syscall(trap, a1, a2, a3) };
-    exitsyscall_from(s);
-    r
+    loop {
+        let s = entersyscall();
+        // SAFETY: the caller's contract.
+        let r = unsafe { raw_syscall(trap, a1, a2, a3) };
+        if r.2 == Errno::EINTR && interrupted_by_runtime(&s) {
+            exitsyscall_from(s);
+            match restart(trap) {
+                Some(done) => return done,
+                None => continue,
+            }
+        }
+        exitsyscall_from(s);
+        return r;
+    }
+}
+
+/// Whether an `EINTR` came from the runtime's own preemption signal rather than the program's.
+#[cold]
+fn interrupted_by_runtime(s: &Option<InSyscall>) -> bool {
+    s.as_ref().is_some_and(InSyscall::interrupted_by_runtime)
+}
+
+/// What a call the runtime interrupted returns: nothing, it is made again (`None`), as
+/// `SA_RESTART` would for the calls the kernel restarts itself; the kernel does not for
+/// `nanosleep`, `poll`, `epoll_wait` and the like, which are made again with their arguments
+/// as they were (a sleep may last as long as it did before the signal, a few microseconds:
+/// the signal is sent just as the call begins). `close` has released the descriptor anyway
+/// (Linux), so making it again could close a descriptor another thread has just opened: it
+/// succeeded.
+#[cold]
+fn restart(trap: usize) -> Option<(usize, usize, Errno)> {
+    (trap == linux_raw_sys::general::__NR_close as usize).then_some((0, 0, Errno(0)))
 }
 
 /// Makes system call `trap` with six arguments, telling the scheduler (Go's `Syscall6`).
@@ -70,11 +102,20 @@ pub unsafe fn syscall6(
     a5: usize,
     a6: usize,
 ) -> (usize, usize, Errno) {
-    let s = entersyscall();
-    // SAFETY: the caller's contract.
-    let r = unsafe { raw_syscall6(trap, a1, a2, a3, a4, a5, a6) };
-    exitsyscall_from(s);
-    r
+    loop {
+        let s = entersyscall();
+        // SAFETY: the caller's contract.
+        let r = unsafe { raw_syscall6(trap, a1, a2, a3, a4, a5, a6) };
+        if r.2 == Errno::EINTR && interrupted_by_runtime(&s) {
+            exitsyscall_from(s);
+            match restart(trap) {
+                Some(done) => return done,
+                None => continue,
+            }
+        }
+        exitsyscall_from(s);
+        return r;
+    }
 }
 
 /// Makes system call `trap` with three arguments without telling the scheduler (Go's
