@@ -21,7 +21,8 @@ use goro::syscall as sc;
 const NR_GETPID: usize = libc::SYS_getpid as usize;
 
 fn pair(c: &mut Criterion) {
-    let rt = Runtime::builder().max_procs(2).build();
+    // SAFETY: no goroutine keeps thread-local state across a switch.
+    let rt = unsafe { Runtime::builder().max_procs(2).build() };
     let mut g = c.benchmark_group("in a goroutine");
     g.bench_function("entersyscall + exitsyscall", |b| {
         b.iter_custom(|iters| {
@@ -95,7 +96,8 @@ fn pair(c: &mut Criterion) {
 /// median of the per-round differences. On a noisy machine the two separate criterion means
 /// differ by more than the pair costs; pairing cancels the drift.
 fn paired_difference() {
-    let rt = Runtime::builder().max_procs(2).build();
+    // SAFETY: no goroutine keeps thread-local state across a switch.
+    let rt = unsafe { Runtime::builder().max_procs(2).build() };
     let (raw, full, diff) = rt.run(|| {
         // SAFETY: getpid touches no memory.
         let raw = || {

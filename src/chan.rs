@@ -15,14 +15,16 @@
 use core::cell::UnsafeCell;
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
-use crate::runtime::park::{NodeRef, WaitNode};
+use crate::runtime::park::{NodeRef, WaitGuard, WaitLock, WaitNode};
 
 /// Creates a channel with room for `cap` values (0: unbuffered).
 ///
 /// ```
-/// goro::run(|| {
+/// // SAFETY: no goroutine keeps thread-local state across a switch.
+/// let rt = unsafe { goro::Runtime::new() };
+/// rt.run(|| {
 ///     let (tx, rx) = goro::chan(1);
 ///     tx.send("buffered").unwrap(); // room for one: does not block
 ///     assert_eq!(rx.recv(), Some("buffered"));
@@ -34,7 +36,7 @@ use crate::runtime::park::{NodeRef, WaitNode};
 pub fn chan<T: Send>(cap: usize) -> (Sender<T>, Receiver<T>) {
     let c = Arc::new(Chan {
         cap,
-        state: Mutex::new(State {
+        state: WaitLock::new(State {
             buf: VecDeque::with_capacity(cap.min(1024)),
             closed: false,
             recvq: VecDeque::new(),
@@ -48,7 +50,7 @@ pub fn chan<T: Send>(cap: usize) -> (Sender<T>, Receiver<T>) {
 
 struct Chan<T> {
     cap: usize,
-    state: Mutex<State<T>>,
+    state: WaitLock<State<T>>,
 }
 
 struct State<T> {
@@ -74,14 +76,13 @@ unsafe impl<T: Send> Send for Chan<T> {}
 unsafe impl<T: Send> Sync for Chan<T> {}
 
 impl<T> Chan<T> {
-    fn lock(&self) -> MutexGuard<'_, State<T>> {
-        // No user code runs under the lock, so it is never poisoned mid-update.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> WaitGuard<'_, State<T>> {
+        self.state.lock()
     }
 
     /// Wakes every waiter: they find the slot as they left it (a sender its value, a receiver
     /// nothing).
-    fn wake_all(mut st: MutexGuard<'_, State<T>>, senders_only: bool) {
+    fn wake_all(mut st: WaitGuard<'_, State<T>>, senders_only: bool) {
         let mut woken: Vec<NodeRef> = st
             .sendq
             .drain(..)
@@ -158,7 +159,7 @@ impl<T: Send> Sender<T> {
             slot: UnsafeCell::new(Some(v)),
         };
         st.sendq.push_back(&me);
-        me.node.park(move || drop(st));
+        me.node.park(st);
         // A receiver took the value, or close left it for us to return.
         match me.slot.into_inner() {
             None => Ok(()),
@@ -212,7 +213,7 @@ impl<T: Send> Receiver<T> {
             slot: UnsafeCell::new(None),
         };
         st.recvq.push_back(&me);
-        me.node.park(move || drop(st));
+        me.node.park(st);
         me.slot.into_inner()
     }
 }

@@ -8,39 +8,61 @@
 //!   declared blocking or not.
 //!
 //! ```
+//! // SAFETY: no goroutine keeps thread-local state across a switch.
+//! let rt = unsafe { goro::Runtime::new() };
 //! let (tx, rx) = goro::chan::<u32>(0);
-//! let total = goro::run(move || {
+//! let total = rt.run(move || {
 //!     goro::spawn(move || (1..=10).for_each(|i| tx.send(i).unwrap()));
 //!     rx.into_iter().sum::<u32>()
 //! });
 //! assert_eq!(total, 55);
 //! ```
 //!
-//! # What is safe inside a goroutine
+//! # The goroutine contract
 //!
-//! A goroutine may move to another OS thread whenever it enters the runtime (a channel
-//! operation, `join`, `yield_now`, a `sys` system call). So:
-//! - `thread_local!` values are those of whichever thread the goroutine runs on *now*: reading
-//!   one, switching, and reading again may see two different threads' values, and a reference
-//!   into one must not be held across a runtime call. (The runtime itself never holds a
-//!   thread-local address across a switch; an optimised build would otherwise keep the old
-//!   thread's address in a register.)
+//! A goroutine may move to another OS thread whenever it calls into goro in a way that can
+//! block or yield: a channel operation, `join`, `WaitGroup::wait`, `yield_now`, a `sys`
+//! system-call wrapper, leaving [`blocking`]. Rust cannot see this, and no migrating stackful
+//! runtime can make it safe: in optimised builds the compiler computes a `thread_local!`'s
+//! address once per function, so code that reads one, switches, and reads it again (even
+//! through two separate `with` calls) touches the *old* thread's value while another goroutine
+//! uses it there, which is a data race. So creating a runtime ([`Runtime::new`],
+//! [`Builder::build`], or [`run`], which does both) is `unsafe`, once, with this contract for
+//! every goroutine it will run; everything after that is safe:
+//!
+//! > Code running in a goroutine keeps nothing tied to its OS thread across such a call: no
+//! > `thread_local!` access on both sides of it in one function, no reference, pointer or
+//! > guard into thread-local state (a `RefCell` borrow of a thread-local, `rand::ThreadRng`,
+//! > `std::io::stdout().lock()`), unless the goroutine is locked to its thread with
+//! > [`lock_os_thread`].
+//!
+//! What this leaves: thread-locals used within one stretch of code that makes no such call
+//! are fine (as in most libraries: a logger, an allocator's cache); per-goroutine state goes in
+//! [`local!`], which moves with the goroutine. goro keeps to the rule itself: the runtime reads
+//! its thread's state afresh after every switch, a goroutine unwinding a panic is kept on its
+//! thread until the unwinding ends (std counts panics per thread), and no std lock is held
+//! across a switch.
+//!
+//! Besides:
 //! - Holding a `std::sync::Mutex` guard across a runtime call is allowed but blocks the other
 //!   goroutines that want it on their threads; prefer channels.
 //! - Blocking calls that bypass goro's wrappers (`std::fs`, `std::thread::sleep`, DNS) block
-//!   the thread and, until the runtime retakes its processor, the goroutines queued behind.
+//!   the thread and, until the runtime retakes its processor (~10 ms), the goroutines queued
+//!   behind; wrap them in [`blocking`].
 
 #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
 compile_error!("goro supports x86_64 Linux only");
 
 mod chan;
 mod linux;
+mod local;
 mod rt;
 mod runtime;
 pub mod syscall;
 mod waitgroup;
 
 pub use chan::{Receiver, SendError, Sender, chan};
+pub use local::LocalKey;
 pub use rt::{
     Builder, JoinHandle, Runtime, Stats, blocking, current, lock_os_thread, max_procs, run,
     set_max_procs, set_max_threads, spawn, stats, unlock_os_thread, yield_now,

@@ -3,27 +3,33 @@
 use core::sync::atomic::Ordering;
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::runtime::park::{NodeRef, WaitNode};
+use crate::runtime::park::{NodeRef, WaitLock, WaitNode};
 use crate::runtime::proc::{current_sched, goid, gosched, newproc};
 use crate::runtime::sched::Sched;
 use crate::runtime::stack::DEFAULT_STACK;
 
 /// Runs `f` as the main goroutine of a new runtime with the default configuration and returns
-/// its result, like Go's `main`. A panic in `f` is resumed on the caller. Goroutines still
-/// running when `f` returns are abandoned, as Go's are when `main` returns.
+/// its result, like Go's `main`: `Runtime::new().run(f)`. A panic in `f` is resumed on the
+/// caller. Goroutines still running when `f` returns are abandoned, as Go's are when `main`
+/// returns.
 ///
 /// ```
-/// let sum = goro::run(|| {
+/// let main = || {
 ///     let handles: Vec<_> = (0..10u64).map(|i| goro::spawn(move || i * i)).collect();
 ///     handles.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
-/// });
-/// assert_eq!(sum, 285);
+/// };
+/// // SAFETY: no goroutine keeps thread-local state across a switch.
+/// assert_eq!(unsafe { goro::run(main) }, 285);
 /// ```
-pub fn run<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    Runtime::new().run(f)
+///
+/// # Safety
+/// The goroutine contract: see [the crate documentation](crate#the-goroutine-contract).
+pub unsafe fn run<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    // SAFETY: the caller's contract.
+    unsafe { Runtime::new() }.run(f)
 }
 
 /// A goroutine runtime: Ps, the threads (Ms) that run them, and the goroutines.
@@ -37,7 +43,8 @@ pub struct Runtime {
 /// Configures a [`Runtime`].
 ///
 /// ```
-/// let rt = goro::Runtime::builder().max_procs(2).build();
+/// // SAFETY: no goroutine keeps thread-local state across a switch.
+/// let rt = unsafe { goro::Runtime::builder().max_procs(2).build() };
 /// assert_eq!(rt.max_procs(), 2);
 /// assert_eq!(rt.run(|| goro::max_procs()), 2);
 /// ```
@@ -104,7 +111,11 @@ impl Builder {
     }
 
     /// Creates the runtime. Threads start when the first goroutine does.
-    pub fn build(self) -> Runtime {
+    ///
+    /// # Safety
+    /// Every goroutine the runtime runs keeps the goroutine contract: see [the crate
+    /// documentation](crate#the-goroutine-contract).
+    pub unsafe fn build(self) -> Runtime {
         let n = self.max_procs.unwrap_or_else(default_procs);
         Runtime {
             sched: Sched::new(n, self.stack_size),
@@ -121,16 +132,15 @@ fn default_procs() -> usize {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
-impl Default for Runtime {
-    fn default() -> Runtime {
-        Runtime::new()
-    }
-}
-
 impl Runtime {
     /// A runtime with the default configuration.
-    pub fn new() -> Runtime {
-        Builder::default().build()
+    ///
+    /// # Safety
+    /// As for [`Builder::build`].
+    #[allow(clippy::new_without_default, reason = "creating a runtime is unsafe")]
+    pub unsafe fn new() -> Runtime {
+        // SAFETY: the caller's contract.
+        unsafe { Builder::default().build() }
     }
 
     /// A [`Builder`] to configure one.
@@ -212,7 +222,9 @@ impl Drop for Runtime {
 /// When called outside a goroutine: use [`Runtime::spawn`] there.
 ///
 /// ```
-/// goro::run(|| {
+/// // SAFETY: no goroutine keeps thread-local state across a switch.
+/// let rt = unsafe { goro::Runtime::new() };
+/// rt.run(|| {
 ///     let h = goro::spawn(|| "hello from a goroutine");
 ///     assert_eq!(h.join().unwrap(), "hello from a goroutine");
 /// });
@@ -228,13 +240,14 @@ fn spawn_on<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> JoinHandle<T> {
     let packet = Arc::new(Packet {
-        state: Mutex::new((None, None)),
+        state: WaitLock::new((None, None)),
     });
     let theirs = packet.clone();
     let id = newproc(
         sched,
         Box::new(move || {
             let result = catch_unwind(AssertUnwindSafe(f));
+            crate::local::clear_current();
             theirs.complete(result);
         }),
     );
@@ -285,7 +298,9 @@ pub fn set_max_threads(n: usize) -> usize {
 /// that ends while locked ends its thread too. Outside a goroutine it does nothing.
 ///
 /// ```
-/// goro::run(|| {
+/// // SAFETY: no goroutine keeps thread-local state across a switch.
+/// let rt = unsafe { goro::Runtime::new() };
+/// rt.run(|| {
 ///     goro::lock_os_thread();
 ///     let tid = goro::syscall::gettid();
 ///     goro::yield_now();
@@ -312,7 +327,9 @@ pub fn unlock_os_thread() {
 /// takes a P back first (the rest of `f` then runs holding it, like ordinary code).
 ///
 /// ```
-/// goro::run(|| {
+/// // SAFETY: no goroutine keeps thread-local state across a switch.
+/// let rt = unsafe { goro::Runtime::new() };
+/// rt.run(|| {
 ///     let text = goro::blocking(|| std::fs::read_to_string("/proc/self/status")).unwrap();
 ///     assert!(text.contains("Name:"));
 /// });
@@ -337,12 +354,12 @@ pub fn stats() -> Option<Stats> {
 
 /// Where a goroutine leaves its result for its [`JoinHandle`].
 struct Packet<T> {
-    state: Mutex<(Option<std::thread::Result<T>>, Option<NodeRef>)>,
+    state: WaitLock<(Option<std::thread::Result<T>>, Option<NodeRef>)>,
 }
 
 impl<T> Packet<T> {
     fn complete(&self, r: std::thread::Result<T>) {
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut st = self.state.lock();
         st.0 = Some(r);
         let waiter = st.1.take();
         drop(st);
@@ -363,12 +380,12 @@ impl<T> JoinHandle<T> {
     /// Waits for the goroutine and returns its result, or the payload of its panic, as
     /// `std::thread::JoinHandle::join` does. In a goroutine, parks only the goroutine.
     pub fn join(self) -> Result<T, Box<dyn Any + Send + 'static>> {
-        let mut st = self.packet.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut st = self.packet.state.lock();
         if st.0.is_none() {
             let node = WaitNode::new();
             st.1 = Some(node.as_ref());
-            node.park(move || drop(st));
-            st = self.packet.state.lock().unwrap_or_else(|e| e.into_inner());
+            node.park(st);
+            st = self.packet.state.lock();
         }
         st.0.take().expect("a woken join finds the result")
     }
@@ -380,11 +397,6 @@ impl<T> JoinHandle<T> {
 
     /// Whether the goroutine has finished.
     pub fn is_finished(&self) -> bool {
-        self.packet
-            .state
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .0
-            .is_some()
+        self.packet.state.lock().0.is_some()
     }
 }

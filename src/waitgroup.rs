@@ -1,13 +1,15 @@
 //! Go's `sync.WaitGroup`: wait for a set of goroutines to finish.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use crate::runtime::park::{NodeRef, WaitNode};
+use crate::runtime::park::{NodeRef, WaitGuard, WaitLock, WaitNode};
 
 /// A counter that [`wait`](WaitGroup::wait) blocks on until it is zero. Clones share it.
 ///
 /// ```
-/// goro::run(|| {
+/// // SAFETY: no goroutine keeps thread-local state across a switch.
+/// let rt = unsafe { goro::Runtime::new() };
+/// rt.run(|| {
 ///     let wg = goro::WaitGroup::new();
 ///     let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
 ///     for _ in 0..8 {
@@ -22,9 +24,9 @@ use crate::runtime::park::{NodeRef, WaitNode};
 ///     assert_eq!(done.load(std::sync::atomic::Ordering::Relaxed), 8);
 /// });
 /// ```
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct WaitGroup {
-    inner: Arc<Mutex<Inner>>,
+    inner: Arc<WaitLock<Inner>>,
 }
 
 #[derive(Default)]
@@ -33,13 +35,22 @@ struct Inner {
     waiters: Vec<NodeRef>,
 }
 
+impl Default for WaitGroup {
+    fn default() -> WaitGroup {
+        WaitGroup {
+            inner: Arc::new(WaitLock::new(Inner::default())),
+        }
+    }
+}
+
 impl WaitGroup {
+    /// A group with a zero counter.
     pub fn new() -> WaitGroup {
         WaitGroup::default()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> WaitGuard<'_, Inner> {
+        self.inner.lock()
     }
 
     /// Adds `n` to the counter.
@@ -73,6 +84,6 @@ impl WaitGroup {
         }
         let node = WaitNode::new();
         st.waiters.push(node.as_ref());
-        node.park(move || drop(st));
+        node.park(st);
     }
 }

@@ -10,7 +10,8 @@ use common::watchdog;
 use goro::{Runtime, WaitGroup, chan};
 
 fn rt(procs: usize) -> Runtime {
-    Runtime::builder().max_procs(procs).build()
+    // SAFETY: no goroutine keeps thread-local state across a switch.
+    unsafe { Runtime::builder().max_procs(procs).build() }
 }
 
 /// Go's TestGoroutineParallelism: P goroutines take turns on a counter, each waiting for its
@@ -268,11 +269,14 @@ fn overflow_child() {
             deep(n + 1) + pad[3]
         }
     }
-    goro::Runtime::builder()
-        .max_procs(1)
-        .stack_size(64 * 1024)
-        .build()
-        .run(|| deep(0));
+    // SAFETY: no goroutine keeps thread-local state across a switch.
+    unsafe {
+        goro::Runtime::builder()
+            .max_procs(1)
+            .stack_size(64 * 1024)
+            .build()
+    }
+    .run(|| deep(0));
 }
 
 #[test]

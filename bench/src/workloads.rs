@@ -51,7 +51,8 @@ fn with_thread_peak<T>(f: impl FnOnce() -> T) -> (T, u64) {
 }
 
 fn goro_rt(procs: usize) -> goro::Runtime {
-    goro::Runtime::builder().max_procs(procs).build()
+    // SAFETY: no goroutine keeps thread-local state across a switch.
+    unsafe { goro::Runtime::builder().max_procs(procs).build() }
 }
 
 fn tokio_rt(workers: usize) -> tokio::runtime::Runtime {

@@ -73,6 +73,8 @@ pub(crate) struct GOwned {
     pub(crate) locks: u32,
     /// Wired to its thread while it unwinds a panic (see `lockosthread::pin_while_unwinding`).
     pub(crate) unwinding: bool,
+    /// Its goroutine-local values (`goro::local!`).
+    pub(crate) locals: crate::local::Locals,
 }
 
 // SAFETY: a G moves between threads by design; every field is atomic, or owned by one party
@@ -94,6 +96,7 @@ impl G {
                 entry: Some(entry),
                 locks: 0,
                 unwinding: false,
+                locals: crate::local::Locals::default(),
             }),
             schedlink: UnsafeCell::new(core::ptr::null_mut()),
             lockedm: AtomicPtr::new(core::ptr::null_mut()),

@@ -8,11 +8,53 @@
 //! in whatever result the structure passes, and calls [`WaitNode::wake`] after releasing the
 //! lock. After `wake` the node may be gone at any moment, so nothing touches it afterwards.
 
+use core::ops::{Deref, DerefMut};
 use core::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
 use std::thread::Thread;
 
 use super::g::G;
-use super::proc::{current_g, gopark, goready};
+use super::proc::{InRuntime, current_g, enter, gopark, goready};
+
+/// The lock of a structure goroutines wait on (a channel, a `WaitGroup`, a join packet).
+pub(crate) struct WaitLock<T>(Mutex<T>);
+
+/// Holds a [`WaitLock`]; for a goroutine, also marks it as in the runtime.
+pub(crate) struct WaitGuard<'a, T> {
+    // Dropped in this order: the lock, then the runtime mark.
+    guard: MutexGuard<'a, T>,
+    rt: Option<InRuntime>,
+}
+
+impl<T> WaitLock<T> {
+    pub(crate) const fn new(v: T) -> WaitLock<T> {
+        WaitLock(Mutex::new(v))
+    }
+
+    /// Takes the lock. A goroutine first enters the runtime: if it was running without a P
+    /// (preempted by handoff, or inside `blocking`) it takes one back now, which may park it,
+    /// rather than later under the lock, where parking would stall every other user of the
+    /// structure; and the preemption signal leaves it alone while it holds the lock.
+    pub(crate) fn lock(&self) -> WaitGuard<'_, T> {
+        let rt = enter();
+        // No user code runs under these locks, so they are never poisoned mid-update.
+        let guard = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        WaitGuard { guard, rt }
+    }
+}
+
+impl<T> Deref for WaitGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.guard
+    }
+}
+
+impl<T> DerefMut for WaitGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.guard
+    }
+}
 
 enum Waiter {
     G(*mut G),
@@ -55,19 +97,21 @@ impl WaitNode {
         NodeRef(self)
     }
 
-    /// Waits until woken. `unlock` releases the lock the waker takes; it runs after the caller
-    /// is ready to be woken.
-    pub(crate) fn park(&self, unlock: impl FnOnce()) {
+    /// Waits until woken, releasing `guard` (the lock the waker takes) once the caller is
+    /// ready to be woken.
+    pub(crate) fn park<T>(&self, guard: WaitGuard<'_, T>) {
+        // The runtime mark stays with the goroutine; only the lock goes to g0 to be released.
+        let WaitGuard { guard, rt } = guard;
         match self.waiter {
             Waiter::G(_) => {
                 gopark(|| {
-                    unlock();
+                    drop(guard);
                     true
                 });
                 debug_assert!(self.woken.load(Ordering::Acquire));
             }
             Waiter::Thread(_) => {
-                unlock();
+                drop(guard);
                 // Acquire: synchronizes with the Release in `wake`, so the result the waker
                 // wrote is visible.
                 while !self.woken.load(Ordering::Acquire) {
@@ -75,6 +119,7 @@ impl WaitNode {
                 }
             }
         }
+        drop(rt);
     }
 
     /// Wakes the waiter of `node`.
