@@ -17,6 +17,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 
+use crate::runtime::g::WaitReason;
 use crate::runtime::park::{NodeRef, WaitGuard, WaitLock, WaitNode};
 
 /// Creates a channel with room for `cap` values (0: unbuffered).
@@ -159,7 +160,7 @@ impl<T: Send> Sender<T> {
             slot: UnsafeCell::new(Some(v)),
         };
         st.sendq.push_back(&me);
-        me.node.park(st);
+        me.node.park(st, WaitReason::ChanSend);
         // A receiver took the value, or close left it for us to return.
         match me.slot.into_inner() {
             None => Ok(()),
@@ -213,7 +214,7 @@ impl<T: Send> Receiver<T> {
             slot: UnsafeCell::new(None),
         };
         st.recvq.push_back(&me);
-        me.node.park(st);
+        me.node.park(st, WaitReason::ChanReceive);
         me.slot.into_inner()
     }
 }

@@ -6,6 +6,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::runtime::g::WaitReason;
 use crate::runtime::park::{NodeRef, WaitLock, WaitNode};
 use crate::runtime::proc::{current_sched, goid, gosched, newproc};
 use crate::runtime::sched::Sched;
@@ -384,7 +385,7 @@ impl<T> JoinHandle<T> {
         if st.0.is_none() {
             let node = WaitNode::new();
             st.1 = Some(node.as_ref());
-            node.park(st);
+            node.park(st, WaitReason::Join);
             st = self.packet.state.lock();
         }
         st.0.take().expect("a woken join finds the result")

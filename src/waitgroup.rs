@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::runtime::g::WaitReason;
 use crate::runtime::park::{NodeRef, WaitGuard, WaitLock, WaitNode};
 
 /// A counter that [`wait`](WaitGroup::wait) blocks on until it is zero. Clones share it.
@@ -84,6 +85,6 @@ impl WaitGroup {
         }
         let node = WaitNode::new();
         st.waiters.push(node.as_ref());
-        node.park(st);
+        node.park(st, WaitReason::WaitGroup);
     }
 }

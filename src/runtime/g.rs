@@ -17,7 +17,7 @@
 //! Gsyscall), or the wait queue that will ready it (Gwaiting).
 
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU32, AtomicUsize, Ordering};
 
 use super::m::M;
 use super::sched::Sched;
@@ -29,6 +29,36 @@ pub(crate) const GRUNNING: u32 = 2;
 pub(crate) const GSYSCALL: u32 = 3;
 pub(crate) const GWAITING: u32 = 4;
 pub(crate) const GDEAD: u32 = 5;
+
+/// Why a goroutine is parked (Go's `waitReason`), for the deadlock report.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
+pub(crate) enum WaitReason {
+    ChanSend,
+    ChanReceive,
+    Join,
+    WaitGroup,
+}
+
+impl WaitReason {
+    pub(crate) const COUNT: usize = 4;
+    pub(crate) const ALL: [WaitReason; Self::COUNT] = [
+        WaitReason::ChanSend,
+        WaitReason::ChanReceive,
+        WaitReason::Join,
+        WaitReason::WaitGroup,
+    ];
+
+    /// Go's words for it, where Go has the same wait.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            WaitReason::ChanSend => "chan send",
+            WaitReason::ChanReceive => "chan receive",
+            WaitReason::Join => "join",
+            WaitReason::WaitGroup => "sync.WaitGroup.Wait",
+        }
+    }
+}
 
 /// The body of a goroutine: runs once, on its own stack, and must not unwind.
 pub(crate) type Entry = Box<dyn FnOnce() + Send>;
@@ -59,6 +89,9 @@ pub(crate) struct G {
     /// Set by the preemption signal when it put the goroutine into the system-call state on
     /// its behalf; its next runtime entry goes through `exitsyscall` (see `proc_syscall.rs`).
     pub(crate) handoff: AtomicBool,
+    /// Why it is parked (a `WaitReason`), while Gwaiting. Written by the goroutine before it
+    /// parks; read by whoever readies it.
+    pub(crate) waitreason: AtomicU8,
 }
 
 /// Fields only the G's current owner touches (see the module doc).
@@ -104,6 +137,7 @@ impl G {
             stack_lo: AtomicUsize::new(0),
             stack_hi: AtomicUsize::new(0),
             handoff: AtomicBool::new(false),
+            waitreason: AtomicU8::new(0),
         })
     }
 
@@ -116,6 +150,10 @@ impl G {
     pub(crate) unsafe fn owned(&self) -> &mut GOwned {
         // SAFETY: the caller's contract.
         unsafe { &mut *self.owned.get() }
+    }
+
+    pub(crate) fn waitreason(&self) -> WaitReason {
+        WaitReason::ALL[usize::from(self.waitreason.load(Ordering::Relaxed))]
     }
 
     /// Moves the status from `from` to `to`; anything else is a runtime bug (Go's

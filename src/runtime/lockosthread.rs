@@ -96,6 +96,7 @@ pub(crate) fn stoplockedm(m: &M) -> bool {
         // already (it sets `nextp` under the lock before waking us).
         if m.nextp.load(Ordering::Relaxed).is_null() {
             l.mlocked.push(m as *const M as *mut M);
+            sched.checkdead_locked(&l);
         }
     }
     m.park.sleep();

@@ -2,6 +2,7 @@
 //! public wrappers in `syscall/`; both stand on `linux/`.
 
 pub(crate) mod atomic;
+pub(crate) mod checkdead;
 mod context;
 pub(crate) mod g;
 pub(crate) mod lockosthread;

@@ -12,14 +12,16 @@
 //!  any ── set_max_procs shrinks ──> Pdead
 //! ```
 
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{
+    AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering,
+};
 
 use core::cell::UnsafeCell;
 
 use super::atomic::AtomicU32 as StatusWord;
 use super::stack::Stack;
 
-use super::g::G;
+use super::g::{G, WaitReason};
 use super::m::M;
 use super::runq::RunQueue;
 
@@ -53,6 +55,10 @@ pub(crate) struct P {
     /// the owner.
     pub(crate) fast: AtomicU64,
     pub(crate) pidle: AtomicU64,
+    /// Goroutines parked, less those readied, by each `WaitReason`, as counted on this P (by
+    /// its owner; a goroutine may park on one P and be readied on another, so only the sum
+    /// over the Ps and `Sched::waits_outside` means anything).
+    pub(crate) waits: [AtomicI64; WaitReason::COUNT],
     /// Stacks kept by this P for its next goroutines, so starting and ending goroutines takes
     /// no lock in the common case. Only the owner touches it.
     stacks: UnsafeCell<Vec<Stack>>,
@@ -81,6 +87,7 @@ impl P {
             exited: AtomicU64::new(0),
             fast: AtomicU64::new(0),
             pidle: AtomicU64::new(0),
+            waits: Default::default(),
             stacks: UnsafeCell::new(Vec::new()),
             ncached: AtomicUsize::new(0),
         }
@@ -117,5 +124,12 @@ impl P {
     #[inline(always)]
     pub(crate) fn bump(counter: &AtomicU64) {
         counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    }
+
+    /// Owner only: counts a goroutine parking (`+1`) or readied (`-1`) for `why`.
+    #[inline(always)]
+    pub(crate) fn count_wait(&self, why: WaitReason, n: i64) {
+        let c = &self.waits[why as usize];
+        c.store(c.load(Ordering::Relaxed) + n, Ordering::Relaxed);
     }
 }

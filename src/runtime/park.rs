@@ -9,11 +9,11 @@
 //! lock. After `wake` the node may be gone at any moment, so nothing touches it afterwards.
 
 use core::ops::{Deref, DerefMut};
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::thread::Thread;
 
-use super::g::G;
+use super::g::{G, WaitReason};
 use super::proc::{InRuntime, current_g, enter, gopark, goready};
 
 /// The lock of a structure goroutines wait on (a channel, a `WaitGroup`, a join packet).
@@ -55,6 +55,10 @@ impl<T> DerefMut for WaitGuard<'_, T> {
         &mut self.guard
     }
 }
+
+/// Plain threads (not goroutines) parked here, in any runtime: they can wake nobody until a
+/// goroutine wakes them, which the deadlock check (`checkdead`) relies on.
+pub(crate) static PARKED_THREADS: AtomicUsize = AtomicUsize::new(0);
 
 enum Waiter {
     G(*mut G),
@@ -98,20 +102,23 @@ impl WaitNode {
     }
 
     /// Waits until woken, releasing `guard` (the lock the waker takes) once the caller is
-    /// ready to be woken.
-    pub(crate) fn park<T>(&self, guard: WaitGuard<'_, T>) {
+    /// ready to be woken. `why` says what it waits for, for the deadlock report.
+    pub(crate) fn park<T>(&self, guard: WaitGuard<'_, T>, why: WaitReason) {
         // The runtime mark stays with the goroutine; only the lock goes to g0 to be released.
         let WaitGuard { guard, rt } = guard;
         match self.waiter {
             Waiter::G(_) => {
-                gopark(|| {
+                gopark(why, || {
                     drop(guard);
                     true
                 });
                 debug_assert!(self.woken.load(Ordering::Acquire));
             }
             Waiter::Thread(_) => {
+                // Counted until its waker uncounts it, before it can be woken.
+                PARKED_THREADS.fetch_add(1, Ordering::AcqRel);
                 drop(guard);
+                super::checkdead::checkdead_all();
                 // Acquire: synchronizes with the Release in `wake`, so the result the waker
                 // wrote is visible.
                 while !self.woken.load(Ordering::Acquire) {
@@ -139,6 +146,8 @@ impl WaitNode {
             }
             Waiter::Thread(t) => {
                 let t = t.clone();
+                // Uncounted by the waker, not the thread: from here it may run on.
+                PARKED_THREADS.fetch_sub(1, Ordering::AcqRel);
                 // Release: publishes what the waker wrote before; after this store the waiter
                 // may return and free the node, so `t` was cloned first.
                 n.woken.store(true, Ordering::Release);

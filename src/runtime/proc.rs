@@ -3,7 +3,7 @@
 
 use core::sync::atomic::Ordering;
 
-use super::g::{Entry, G, GRUNNABLE, GWAITING};
+use super::g::{Entry, G, GRUNNABLE, GWAITING, WaitReason};
 use super::m::{M, Pending, current_m};
 use super::p::P;
 use super::proc_syscall::{exit_handoff, lock_preemption, unlock_preemption};
@@ -83,7 +83,7 @@ pub(crate) fn newproc(sched: &Sched, entry: Entry) -> u64 {
 /// g0 first moves `unlock` out of the goroutine's stack into its own frame and runs it there:
 /// once it releases the lock another M may resume the goroutine and reuse that stack, so no
 /// reference into it may be alive by then.
-pub(crate) fn gopark<F: FnOnce() -> bool>(unlock: F) {
+pub(crate) fn gopark<F: FnOnce() -> bool>(why: WaitReason, unlock: F) {
     /// Runs on g0: takes ownership of the closure at `data` and calls it.
     ///
     /// # Safety
@@ -93,7 +93,8 @@ pub(crate) fn gopark<F: FnOnce() -> bool>(unlock: F) {
         let f = unsafe { core::ptr::read(data.cast::<F>()) };
         f()
     }
-    let _rt = enter().expect("gopark outside a goroutine");
+    let rt = enter().expect("gopark outside a goroutine");
+    rt.g().waitreason.store(why as u8, Ordering::Relaxed);
     // Owned by g0 from the switch on: never dropped here.
     let mut unlock = core::mem::ManuallyDrop::new(unlock);
     mcall(Pending::Park {
@@ -113,10 +114,18 @@ pub(crate) unsafe fn goready(gp: *mut G) {
     let g = unsafe { &*gp };
     // SAFETY: a G's runtime outlives it.
     let sched = unsafe { &*g.sched };
+    let why = g.waitreason();
     g.casstatus(GWAITING, GRUNNABLE);
     match enter() {
-        Some(rt) if core::ptr::eq(rt.m().sched, g.sched) => sched.runqput(rt.p(), gp, true),
-        _ => sched.globrunqput(gp),
+        Some(rt) if core::ptr::eq(rt.m().sched, g.sched) => {
+            let p = rt.p();
+            p.count_wait(why, -1);
+            sched.runqput(p, gp, true);
+        }
+        _ => {
+            sched.waits_outside[why as usize].fetch_sub(1, Ordering::Relaxed);
+            sched.globrunqput(gp);
+        }
     }
     sched.wakep();
 }

@@ -10,7 +10,7 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::context::{prepare, switch};
-use super::g::{G, GDEAD, GRUNNABLE, GRUNNING, GWAITING};
+use super::g::{G, GDEAD, GRUNNABLE, GRUNNING, GWAITING, WaitReason};
 use super::m::{M, Pending, set_current_m};
 use super::note::Note;
 use super::p::{P, PGCSTOP, PIDLE, PRUNNING};
@@ -58,6 +58,8 @@ pub(crate) struct Sched {
     pub(crate) mlive: AtomicUsize,
     /// Goroutines spawned from outside the runtime (inside, each P counts its own).
     pub(crate) spawned_outside: AtomicU64,
+    /// Goroutines readied from outside the runtime, by `WaitReason` (see `P::waits`).
+    pub(crate) waits_outside: [core::sync::atomic::AtomicI64; WaitReason::COUNT],
     pub(crate) counters: Counters,
     /// A stop-the-world is under way or pending: Ps go to Pgcstop instead of running.
     pub(crate) gcwaiting: AtomicBool,
@@ -81,7 +83,7 @@ pub(crate) struct Locked {
     runq_head: *mut G,
     runq_tail: *mut G,
     pidle: Vec<*mut P>,
-    midle: Vec<*mut M>,
+    pub(crate) midle: Vec<*mut M>,
     /// Locked Ms asleep in `stoplockedm` until their goroutine is handed back (Go's
     /// `nmidlelocked`): woken at shutdown.
     pub(crate) mlocked: Vec<*mut M>,
@@ -125,6 +127,7 @@ impl Sched {
             shutdown: AtomicBool::new(false),
             mlive: AtomicUsize::new(0),
             spawned_outside: AtomicU64::new(0),
+            waits_outside: Default::default(),
             counters: Counters::default(),
             gcwaiting: AtomicBool::new(false),
             stopnote: Note::new(),
@@ -137,6 +140,7 @@ impl Sched {
             this: this.clone(),
         });
         sched.idle_all_ps();
+        super::checkdead::register(Arc::downgrade(&sched));
         sched
     }
 
@@ -393,6 +397,7 @@ impl Sched {
                 return false;
             }
             l.midle.push(m as *const M as *mut M);
+            self.checkdead_locked(&l);
         }
         m.park.sleep();
         m.park.clear();
@@ -420,6 +425,10 @@ impl Sched {
 }
 
 impl Sched {
+    pub(crate) fn sysmon_started(&self) -> bool {
+        self.sysmon_started.load(Ordering::Acquire)
+    }
+
     /// Wakes sysmon from its deep sleep, if it is in one. Under the lock, so a wake-up is never
     /// doubled (Go's `entersyscall_sysmon` body).
     pub(crate) fn wake_sysmon_locked(&self) {
@@ -737,6 +746,9 @@ fn execute(m: &M, gp: *mut G, inherit: bool) -> Next {
         }
         Pending::Park { data, call } => {
             g.m.store(core::ptr::null_mut(), Ordering::Relaxed);
+            // Counted before the closure lets a waker find it (and count it readied).
+            // SAFETY: the M holds a P on g0 after a park.
+            unsafe { &*m.p() }.count_wait(g.waitreason(), 1);
             g.casstatus(GRUNNING, GWAITING);
             // SAFETY: `gopark` left its closure at `data` for us alone; `call` moves it into
             // g0's frame before running it, so nothing refers to the goroutine's stack once
@@ -744,6 +756,8 @@ fn execute(m: &M, gp: *mut G, inherit: bool) -> Next {
             if unsafe { call(data) } {
                 Next::Schedule
             } else {
+                // SAFETY: as above.
+                unsafe { &*m.p() }.count_wait(g.waitreason(), -1);
                 g.casstatus(GWAITING, GRUNNABLE);
                 Next::Resume(gp)
             }

@@ -44,6 +44,11 @@ fn start(name: String, stack: usize, f: impl FnOnce() + Send + 'static) {
     }
 }
 
+/// Whether the template thread exists (it lives as long as the process).
+pub(crate) fn template_started() -> bool {
+    TEMPLATE.get().is_some()
+}
+
 /// Starts the template thread if there is none, from the calling thread, which must not have
 /// been changed by a locked goroutine (it is called as the first one locks).
 pub(crate) fn start_template_thread() {
