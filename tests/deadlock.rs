@@ -31,7 +31,7 @@ fn scenario(name: &str) {
             goro::spawn(move || {
                 let _t = tx;
                 let _ = rx.recv();
-                let _ = goro::yield_now();
+                goro::yield_now();
             });
             h.join().unwrap();
             wg.done();
