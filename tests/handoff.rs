@@ -438,3 +438,77 @@ fn thread_exhaustion_is_a_clear_fatal_error() {
     );
     assert!(err.contains("fatal error: thread exhaustion"), "{err}");
 }
+
+/// The child side of `running_out_of_mappings_names_the_sysctl`: uses up all but ~300 of the
+/// process's kernel mappings, then blocks goroutines in system calls, each holding a thread.
+#[test]
+fn mappings_child() {
+    if std::env::var_os("GORO_MAPS_CHILD").is_none() {
+        return;
+    }
+    let max: usize = std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let used = std::fs::read_to_string("/proc/self/maps")
+        .unwrap()
+        .lines()
+        .count();
+    let pages = max.saturating_sub(used + 300);
+    // SAFETY: a fresh private mapping nobody else uses; every other page made readable splits
+    // it into one kernel mapping per page.
+    unsafe {
+        let base = libc::mmap(
+            core::ptr::null_mut(),
+            pages * 4096,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        );
+        assert_ne!(base, libc::MAP_FAILED);
+        for i in (0..pages).step_by(2) {
+            libc::mprotect(
+                base.cast::<u8>().add(i * 4096).cast(),
+                4096,
+                libc::PROT_READ,
+            );
+        }
+    }
+    rt(1).run(|| {
+        let pipes: Vec<_> = (0..400).map(|_| sc::pipe().unwrap()).collect();
+        let hs: Vec<_> = pipes
+            .into_iter()
+            .map(|(r, w)| {
+                goro::spawn(move || {
+                    let mut b = [0u8; 1];
+                    let _ = sc::read(r.as_fd(), &mut b);
+                    drop(w);
+                })
+            })
+            .collect();
+        hs.into_iter().for_each(|h| h.join().unwrap());
+    });
+}
+
+/// Running out of kernel mappings with goroutines blocked in system calls ends the process
+/// with a message that names `vm.max_map_count`, whichever allocation would fail first.
+#[test]
+fn running_out_of_mappings_names_the_sysctl() {
+    let _serial = serial();
+    let out = watchdog(60, "mappings child", || {
+        std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "mappings_child", "--nocapture"])
+            .env("GORO_MAPS_CHILD", "1")
+            .output()
+            .unwrap()
+    });
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "the child should have run out: {err}"
+    );
+    assert!(err.contains("fatal error: "), "{err}");
+    assert!(err.contains("vm.max_map_count"), "{err}");
+}

@@ -35,13 +35,78 @@ pub(crate) fn spawn(name: String, stack: usize, f: impl FnOnce() + Send + 'stati
 }
 
 fn start(name: String, stack: usize, f: impl FnOnce() + Send + 'static) {
+    check_mappings();
     let spawned = std::thread::Builder::new()
         .name(name)
         .stack_size(stack)
         .spawn(f);
     if let Err(e) = spawned {
-        super::throw(&["cannot create a runtime thread: ", &e.to_string()]);
+        super::throw(&[
+            "cannot create a runtime thread: ",
+            &e.to_string(),
+            " (the system's limit on threads: `ulimit -u`, kernel.threads-max, or the cgroup's \
+             pids.max; each goroutine blocked in a system call holds a thread)",
+        ]);
     }
+}
+
+/// Kernel mappings a new runtime thread takes: its stack and guard page, std's signal stack
+/// and guard page, ours, and the stack of the goroutine it will likely run.
+const MAPS_PER_THREAD: usize = 7;
+
+/// When `LIVE` reaches this, count the process's mappings again.
+static NEXT_MAPS_CHECK: AtomicUsize = AtomicUsize::new(0);
+
+/// Ends the process with a clear message before a new thread would take the process past
+/// `vm.max_map_count`: past it, the failure surfaces wherever the next mapping happens to be
+/// made (std's thread start, a signal stack, a goroutine stack), each with its own words.
+/// Counts the mappings only now and then: when the threads alive have grown by a fraction of
+/// the headroom last seen.
+fn check_mappings() {
+    let live = LIVE.load(Ordering::Relaxed);
+    if live < NEXT_MAPS_CHECK.load(Ordering::Relaxed) {
+        return;
+    }
+    let (Some(max), Some(used)) = (max_map_count(), mappings()) else {
+        return;
+    };
+    let headroom = max.saturating_sub(used);
+    if headroom < 16 * MAPS_PER_THREAD {
+        let (mut a, mut b, mut c) = ([0u8; 20], [0u8; 20], [0u8; 20]);
+        super::throw(&[
+            "cannot create another runtime thread: the process uses ",
+            digits(used, &mut a),
+            " of its vm.max_map_count = ",
+            digits(max, &mut b),
+            " kernel mappings with ",
+            digits(live, &mut c),
+            " runtime threads (each goroutine blocked in a system call holds a thread, and a \
+             thread with its stacks takes about 7 mappings); raise the vm.max_map_count sysctl, \
+             or block fewer goroutines in system calls at once",
+        ]);
+    }
+    NEXT_MAPS_CHECK.store(
+        live + (headroom / MAPS_PER_THREAD / 2).max(1),
+        Ordering::Relaxed,
+    );
+}
+
+fn digits(n: usize, buf: &mut [u8; 20]) -> &str {
+    core::str::from_utf8(super::decimal(n as u64, buf)).unwrap_or("?")
+}
+
+fn max_map_count() -> Option<usize> {
+    std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// The process's kernel mappings: the lines of `/proc/self/maps`.
+fn mappings() -> Option<usize> {
+    let maps = std::fs::read("/proc/self/maps").ok()?;
+    Some(maps.iter().filter(|&&b| b == b'\n').count())
 }
 
 /// Whether the template thread exists (it lives as long as the process).
