@@ -512,3 +512,57 @@ fn running_out_of_mappings_names_the_sysctl() {
     assert!(err.contains("fatal error: "), "{err}");
     assert!(err.contains("vm.max_map_count"), "{err}");
 }
+
+static URG_SEEN: AtomicU64 = AtomicU64::new(0);
+
+extern "C" fn count_urg(_: libc::c_int) {
+    URG_SEEN.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The child side of `a_sigurg_the_runtime_did_not_send_goes_to_the_programs_handler`.
+#[test]
+fn sigurg_child() {
+    if std::env::var_os("GORO_SIGURG_CHILD").is_none() {
+        return;
+    }
+    // SAFETY: installs a handler that only counts, before the runtime installs its own.
+    unsafe {
+        let mut act: libc::sigaction = core::mem::zeroed();
+        act.sa_sigaction = count_urg as *const () as usize;
+        assert_eq!(libc::sigaction(libc::SIGURG, &act, core::ptr::null_mut()), 0);
+    }
+    let rt = rt(1);
+    let preempted = rt.run(|| {
+        let before = goro::stats().unwrap().preempted;
+        let tid = goro::syscall::gettid();
+        for _ in 0..20 {
+            // SAFETY: sends a signal to this thread, whose handlers are installed.
+            unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid(), tid, libc::SIGURG) };
+            // A busy stretch in the goroutine's own code, where a preemption would land.
+            let t = Instant::now();
+            while t.elapsed() < Duration::from_millis(1) {
+                std::hint::spin_loop();
+            }
+        }
+        goro::stats().unwrap().preempted - before
+    });
+    assert_eq!(URG_SEEN.load(Ordering::Relaxed), 20, "the program's handler ran");
+    assert_eq!(preempted, 0, "a SIGURG the runtime did not send preempts nothing");
+}
+
+/// A SIGURG from elsewhere (TCP urgent data, `kill`) reaches the handler the program had
+/// installed, and is not taken for a preemption request.
+#[test]
+fn a_sigurg_the_runtime_did_not_send_goes_to_the_programs_handler() {
+    let out = watchdog(60, "SIGURG child", || {
+        std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "sigurg_child", "--nocapture"])
+            .env("GORO_SIGURG_CHILD", "1")
+            .output()
+            .unwrap()
+    });
+    let err = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{err}");
+    assert!(stdout.contains("1 passed"), "{stdout}");
+}
