@@ -4,7 +4,7 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use common::watchdog;
 use goro::{Runtime, WaitGroup, chan};
@@ -312,5 +312,48 @@ fn ids_and_procs() {
         });
         assert!(a > 0 && b > 0 && a != b);
         assert_eq!(p, 3);
+    });
+}
+
+goro::local! {
+    static MINE: std::cell::Cell<u64> = std::cell::Cell::new(0);
+    static DROPS: Counted = Counted;
+}
+
+/// Counts its drops in a global.
+struct Counted;
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+impl Drop for Counted {
+    fn drop(&mut self) {
+        DROPPED.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// `goro::local!` values belong to the goroutine: each sees its own across yields that move it
+/// between threads, and they are dropped when it ends, before `join` returns.
+#[test]
+fn goroutine_locals_move_with_their_goroutine() {
+    watchdog(30, "goroutine locals", || {
+        rt(2).run(|| {
+            let before = DROPPED.load(Ordering::Relaxed);
+            let hs: Vec<_> = (1..=64u64)
+                .map(|id| {
+                    goro::spawn(move || {
+                        DROPS.with(|_| ());
+                        MINE.with(|m| m.set(id));
+                        for _ in 0..50 {
+                            goro::yield_now();
+                            assert_eq!(MINE.with(|m| m.get()), id, "another goroutine's value");
+                            MINE.with(|m| m.set(id));
+                        }
+                    })
+                })
+                .collect();
+            for h in hs {
+                h.join().unwrap();
+            }
+            assert_eq!(DROPPED.load(Ordering::Relaxed) - before, 64);
+            assert_eq!(MINE.with(|m| m.get()), 0, "the main goroutine has its own");
+        });
     });
 }
