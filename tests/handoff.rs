@@ -566,3 +566,51 @@ fn a_sigurg_the_runtime_did_not_send_goes_to_the_programs_handler() {
     assert!(out.status.success(), "{stdout}\n{err}");
     assert!(stdout.contains("1 passed"), "{stdout}");
 }
+
+/// Goroutines preempted by handoff (each computes past 10 ms while others wait) that then
+/// send on a shared, full channel: a goroutine without a P must take one back before the
+/// channel's lock, not under it, or the others block on the lock in the kernel while holding
+/// their Ps and only sysmon's 10 ms preemptions move anything (a parallel `du` over /usr took
+/// minutes on 2 Ps this way; defect 11 of the review).
+#[test]
+fn preempted_senders_do_not_convoy_on_a_channel_lock() {
+    let _serial = serial();
+    let stats = watchdog(30, "preempted senders on a full channel", || {
+        rt(2).run(|| {
+            let (tx, rx) = goro::chan::<u64>(1);
+            let wg = goro::WaitGroup::new();
+            for i in 0..200u64 {
+                let (tx, wg) = (tx.clone(), wg.clone());
+                wg.add(1);
+                goro::spawn(move || {
+                    if i % 8 == 0 {
+                        // Long enough to be preempted by handoff.
+                        let t = Instant::now();
+                        while t.elapsed() < Duration::from_millis(15) {
+                            std::hint::spin_loop();
+                        }
+                    }
+                    for k in 0..50 {
+                        tx.send(i * 100 + k).unwrap();
+                    }
+                    wg.done();
+                });
+            }
+            drop(tx);
+            let mut n = 0;
+            for _ in rx {
+                n += 1;
+            }
+            wg.wait();
+            assert_eq!(n, 200 * 50);
+            goro::stats().unwrap()
+        })
+    });
+    // Only the 25 long runners hold a P for 10 ms. In a convoy, goroutines blocked in the
+    // kernel on the lock hold theirs too and are preempted in turn (182 here before the fix).
+    assert!(
+        stats.preempted <= 50,
+        "{} preemptions for 25 long runners: goroutines stalled on the channel lock",
+        stats.preempted
+    );
+}
