@@ -529,7 +529,10 @@ fn sigurg_child() {
     unsafe {
         let mut act: libc::sigaction = core::mem::zeroed();
         act.sa_sigaction = count_urg as *const () as usize;
-        assert_eq!(libc::sigaction(libc::SIGURG, &act, core::ptr::null_mut()), 0);
+        assert_eq!(
+            libc::sigaction(libc::SIGURG, &act, core::ptr::null_mut()),
+            0
+        );
     }
     let rt = rt(1);
     let preempted = rt.run(|| {
@@ -546,8 +549,15 @@ fn sigurg_child() {
         }
         goro::stats().unwrap().preempted - before
     });
-    assert_eq!(URG_SEEN.load(Ordering::Relaxed), 20, "the program's handler ran");
-    assert_eq!(preempted, 0, "a SIGURG the runtime did not send preempts nothing");
+    assert_eq!(
+        URG_SEEN.load(Ordering::Relaxed),
+        20,
+        "the program's handler ran"
+    );
+    assert_eq!(
+        preempted, 0,
+        "a SIGURG the runtime did not send preempts nothing"
+    );
 }
 
 /// A SIGURG from elsewhere (TCP urgent data, `kill`) reaches the handler the program had
