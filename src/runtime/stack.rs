@@ -29,6 +29,8 @@ pub(crate) const DEFAULT_STACK: usize = 256 * 1024;
 pub(crate) struct Stack {
     base: usize,
     len: usize,
+    /// Valgrind's id for it (see `valgrind.rs`).
+    vg_id: usize,
 }
 
 impl Stack {
@@ -52,7 +54,8 @@ impl Stack {
         if let Err(e) = unsafe { sys::mprotect(base as *mut c_void, PAGE, PROT_NONE) } {
             out_of_mappings("goroutine stack guard page failed: ", e);
         }
-        Stack { base, len }
+        let vg_id = super::valgrind::stack_register(base + PAGE, base + len);
+        Stack { base, len, vg_id }
     }
 
     /// The highest address (exclusive), 16-byte aligned.
@@ -79,6 +82,7 @@ fn out_of_mappings(what: &str, e: crate::linux::errno::Errno) -> ! {
 
 impl Drop for Stack {
     fn drop(&mut self) {
+        super::valgrind::stack_deregister(self.vg_id);
         // SAFETY: the stack is owned, so no goroutine runs on it any more.
         let _ = unsafe { sys::munmap(self.base as *mut c_void, self.len) };
     }
