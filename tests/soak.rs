@@ -16,6 +16,7 @@
 //!   one defect from another.
 //! - `GORO_SOAK_STALL`: seconds without progress before the watchdog fires (default 20).
 //! - `GORO_SOAK_MAX_THREADS`: the thread bound (default 1000).
+//! - `GORO_SOAK_PLAN`: if set, each round's full plan is printed before it runs.
 //!
 //! Each round builds a fresh `Runtime` with P in {1, 2, 4}, runs a random plan of activities
 //! as goroutines (spawn trees joined or waited for, some panicking; channels of every kind
@@ -1783,6 +1784,9 @@ fn run_round(
     let _ = write!(s, ", acts:");
     for (i, (a, _)) in plan.acts.iter().enumerate() {
         let _ = write!(s, "\n    {i}: {a}");
+    }
+    if std::env::var_os("GORO_SOAK_PLAN").is_some() {
+        eprintln!("soak: round {idx}: {s}");
     }
     *SETTINGS.lock().unwrap() = s;
     for ks in &KIND_STATE {
