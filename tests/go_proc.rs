@@ -189,6 +189,21 @@ const EXPECTED_PANIC: &str = "goro-go-proc: expected panic";
 // ---------------------------------------------------------------------------------------------
 // Ports of Go's tests.
 
+/// Goroutine `me` of `n` takes its 3 turns on `x`, spinning (without yielding) until each is
+/// due, then reports on `done`: finishes only if all `n` run at the same time.
+fn take_turns(x: &AtomicU32, n: usize, me: usize, abandon: &AtomicBool, done: &goro::Sender<bool>) {
+    for i in 0..3 {
+        let expected = (n * i + me) as u32;
+        while x.load(Ordering::SeqCst) != expected {
+            if abandon.load(Ordering::Relaxed) {
+                return;
+            }
+        }
+        x.store(expected + 1, Ordering::SeqCst);
+    }
+    done.send(true).unwrap();
+}
+
 /// Go's TestGoroutineParallelism: P = 4 goroutines take turns on a counter, each spinning
 /// (without yielding) until it is its turn, 3 rounds, 10 tries. That finishes only if all of
 /// them run at the same time. (Go disables the GC for it; goro has none.)
@@ -205,18 +220,7 @@ fn goroutine_parallelism() {
                 let x = Arc::new(AtomicU32::new(0));
                 for p in 0..P {
                     let (x, done, abandon) = (x.clone(), done_tx.clone(), abandon.clone());
-                    goro::spawn(move || {
-                        for i in 0..3 {
-                            let expected = (P * i + p) as u32;
-                            while x.load(Ordering::SeqCst) != expected {
-                                if abandon.load(Ordering::Relaxed) {
-                                    return;
-                                }
-                            }
-                            x.store(expected + 1, Ordering::SeqCst);
-                        }
-                        done.send(true).unwrap();
-                    });
+                    goro::spawn(move || take_turns(&x, P, p, &abandon, &done));
                 }
                 for _ in 0..P {
                     assert_eq!(done_rx.recv(), Some(true));
@@ -263,18 +267,7 @@ fn goroutine_parallelism2(load: bool) {
                 goro::spawn(move || {
                     for p2 in 0..2 {
                         let (x, done, abandon) = (x.clone(), done.clone(), abandon.clone());
-                        goro::spawn(move || {
-                            for i in 0..3 {
-                                let expected = (P * i + p * 2 + p2) as u32;
-                                while x.load(Ordering::SeqCst) != expected {
-                                    if abandon.load(Ordering::Relaxed) {
-                                        return;
-                                    }
-                                }
-                                x.store(expected + 1, Ordering::SeqCst);
-                            }
-                            done.send(true).unwrap();
-                        });
+                        goro::spawn(move || take_turns(&x, P, p * 2 + p2, &abandon, &done));
                     }
                 });
             }

@@ -404,32 +404,13 @@ fn exhaustion_child() {
         return;
     }
     goro::set_max_threads(10);
-    rt(1).run(|| {
-        let pipes: Vec<_> = (0..100).map(|_| sc::pipe().unwrap()).collect();
-        let hs: Vec<_> = pipes
-            .into_iter()
-            .map(|(r, w)| {
-                goro::spawn(move || {
-                    let mut b = [0u8; 1];
-                    let _ = sc::read(r.as_fd(), &mut b);
-                    drop(w);
-                })
-            })
-            .collect();
-        hs.into_iter().for_each(|h| h.join().unwrap());
-    });
+    block_in_reads(100);
 }
 
 #[test]
 fn thread_exhaustion_is_a_clear_fatal_error() {
     let _serial = serial();
-    let out = watchdog(60, "thread exhaustion child", || {
-        std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "exhaustion_child", "--nocapture"])
-            .env("GORO_EXHAUST_CHILD", "1")
-            .output()
-            .unwrap()
-    });
+    let out = run_child("exhaustion_child", "GORO_EXHAUST_CHILD");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
@@ -476,8 +457,14 @@ fn mappings_child() {
             );
         }
     }
-    rt(1).run(|| {
-        let pipes: Vec<_> = (0..400).map(|_| sc::pipe().unwrap()).collect();
+    block_in_reads(400);
+}
+
+/// On one P, blocks `n` goroutines in `read(2)` on pipes nobody writes, each holding a
+/// thread: the runtime runs out of threads or mappings first.
+fn block_in_reads(n: usize) {
+    rt(1).run(move || {
+        let pipes: Vec<_> = (0..n).map(|_| sc::pipe().unwrap()).collect();
         let hs: Vec<_> = pipes
             .into_iter()
             .map(|(r, w)| {
@@ -492,18 +479,24 @@ fn mappings_child() {
     });
 }
 
+/// Runs this binary's test `name` alone in a child process with `env` set (which the child
+/// test checks for), under a watchdog.
+fn run_child(name: &'static str, env: &'static str) -> std::process::Output {
+    watchdog(60, name, move || {
+        std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", name, "--nocapture"])
+            .env(env, "1")
+            .output()
+            .unwrap()
+    })
+}
+
 /// Running out of kernel mappings with goroutines blocked in system calls ends the process
 /// with a message that names `vm.max_map_count`, whichever allocation would fail first.
 #[test]
 fn running_out_of_mappings_names_the_sysctl() {
     let _serial = serial();
-    let out = watchdog(60, "mappings child", || {
-        std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "mappings_child", "--nocapture"])
-            .env("GORO_MAPS_CHILD", "1")
-            .output()
-            .unwrap()
-    });
+    let out = run_child("mappings_child", "GORO_MAPS_CHILD");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success(),
@@ -564,13 +557,7 @@ fn sigurg_child() {
 /// installed, and is not taken for a preemption request.
 #[test]
 fn a_sigurg_the_runtime_did_not_send_goes_to_the_programs_handler() {
-    let out = watchdog(60, "SIGURG child", || {
-        std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "sigurg_child", "--nocapture"])
-            .env("GORO_SIGURG_CHILD", "1")
-            .output()
-            .unwrap()
-    });
+    let out = run_child("sigurg_child", "GORO_SIGURG_CHILD");
     let err = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{err}");

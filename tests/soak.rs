@@ -296,6 +296,15 @@ fn where_() -> String {
 
 /// Ends the process on a broken invariant, with the seed and round.
 fn fail(msg: impl fmt::Display) -> ! {
+    fail_with(msg, false)
+}
+
+/// [`fail`], with every thread's stack.
+fn fail_stacks(msg: impl fmt::Display) -> ! {
+    fail_with(msg, true)
+}
+
+fn fail_with(msg: impl fmt::Display, stacks: bool) -> ! {
     if FAILED.swap(true, SeqCst) {
         // Someone else is reporting; wait for the exit.
         loop {
@@ -304,19 +313,9 @@ fn fail(msg: impl fmt::Display) -> ! {
     }
     end_line();
     eprintln!("soak: FAILED: {msg}\nsoak: {}", where_());
-    finish_failed()
-}
-
-/// [`fail`], with every thread's stack.
-fn fail_stacks(msg: impl fmt::Display) -> ! {
-    if FAILED.swap(true, SeqCst) {
-        loop {
-            std::thread::sleep(Duration::from_secs(1));
-        }
+    if stacks {
+        dump_stacks();
     }
-    end_line();
-    eprintln!("soak: FAILED: {msg}\nsoak: {}", where_());
-    dump_stacks();
     finish_failed()
 }
 

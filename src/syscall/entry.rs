@@ -56,16 +56,26 @@ pub unsafe fn syscall(trap: usize, a1: usize, a2: usize, a3: usize) -> (usize, u
         let s = entersyscall();
         // SAFETY: the caller's contract.
         let r = unsafe { raw_syscall(trap, a1, a2, a3) };
-        if r.2 == Errno::EINTR && interrupted_by_runtime(&s) {
-            exitsyscall_from(s);
-            match restart(trap) {
-                Some(done) => return done,
-                None => continue,
-            }
+        if let Some(r) = leave(trap, s, r) {
+            return r;
         }
-        exitsyscall_from(s);
-        return r;
     }
+}
+
+/// `exitsyscall`, and the call's result; `None` if the runtime's own signal interrupted it
+/// and it must be made again.
+#[inline(always)]
+fn leave(
+    trap: usize,
+    s: Option<InSyscall>,
+    r: (usize, usize, Errno),
+) -> Option<(usize, usize, Errno)> {
+    if r.2 == Errno::EINTR && interrupted_by_runtime(&s) {
+        exitsyscall_from(s);
+        return restart(trap);
+    }
+    exitsyscall_from(s);
+    Some(r)
 }
 
 /// Whether an `EINTR` came from the runtime's own preemption signal rather than the program's.
@@ -106,15 +116,9 @@ pub unsafe fn syscall6(
         let s = entersyscall();
         // SAFETY: the caller's contract.
         let r = unsafe { raw_syscall6(trap, a1, a2, a3, a4, a5, a6) };
-        if r.2 == Errno::EINTR && interrupted_by_runtime(&s) {
-            exitsyscall_from(s);
-            match restart(trap) {
-                Some(done) => return done,
-                None => continue,
-            }
+        if let Some(r) = leave(trap, s, r) {
+            return r;
         }
-        exitsyscall_from(s);
-        return r;
     }
 }
 
