@@ -85,21 +85,27 @@ fn sysmon(sched: &Sched) {
         } else {
             delay
         };
-        // Decided under the lock, as Go's sysmon does: whoever takes a P off the idle list or
-        // ends a stop-the-world holds it too and wakes us, so a deep sleep is never entered
-        // just after the last reason for it went away.
-        let sleep = {
+        // A long sleep is decided under the lock, as Go's sysmon does: whoever takes a P off
+        // the idle list or ends a stop-the-world holds it too and wakes us, so sysmon never
+        // goes to sleep just after the last reason for it went away. The short ticks take no
+        // lock.
+        let all_idle = || {
+            sched.gcwaiting.load(Ordering::Acquire)
+                || sched.npidle.load(Ordering::Acquire) as usize
+                    == sched.nprocs.load(Ordering::Acquire)
+        };
+        let sleep = if delay >= WAKE_ON_SYSCALL || all_idle() {
             let _l = sched.locked();
             if sched.shutdown.load(Ordering::Acquire) {
                 break;
             }
-            let all_idle = sched.gcwaiting.load(Ordering::Acquire)
-                || sched.npidle.load(Ordering::Acquire) as usize
-                    == sched.nprocs.load(Ordering::Acquire);
+            let all_idle = all_idle();
             let long = all_idle || delay >= WAKE_ON_SYSCALL;
             // Sleep on the note, so `entersyscall` (or a P starting) can cut it short.
             sched.sysmonwait.store(long, Ordering::Release);
             long.then_some(all_idle)
+        } else {
+            None
         };
         if let Some(all_idle) = sleep {
             let woken = sched.sysmon_note.sleep_for(if all_idle {
