@@ -90,6 +90,11 @@ pub mod __private {
         crate::runtime::exitsyscall_from(s);
     }
 
+    /// Every runtime's Ps and Ms, one line each, read racily: for a watchdog's report.
+    pub fn sched_dump() -> String {
+        crate::runtime::debug::dump()
+    }
+
     /// The kernel thread id of the M the runtime believes the caller runs on.
     pub fn current_m_tid() -> Option<i32> {
         crate::runtime::proc::enter()

@@ -357,3 +357,21 @@ fn goroutine_locals_move_with_their_goroutine() {
         });
     });
 }
+
+/// The watchdogs' snapshot names each P with its status and each M with its thread.
+#[test]
+fn the_sched_dump_shows_ps_and_ms() {
+    let dump = watchdog(30, "sched dump", || {
+        rt(2).run(|| {
+            let tid = goro::syscall::gettid();
+            (goro::__private::sched_dump(), tid)
+        })
+    });
+    let (d, tid) = dump;
+    assert!(d.contains("procs=2"), "{d}");
+    assert!(d.contains("P1: "), "{d}");
+    assert!(
+        d.contains(&format!("m-tid={tid} ")) && d.contains(&format!("M tid={tid}: p=Some(")),
+        "the caller's P is running on its M: {d}"
+    );
+}

@@ -2068,6 +2068,10 @@ fn watchdog(stall: Duration, max_threads: usize, peak: Arc<AtomicUsize>) {
 
 /// Every thread's stack, through gdb if there is one.
 fn dump_stacks() {
+    eprintln!(
+        "soak: the runtimes' Ps and Ms:\n{}",
+        goro::__private::sched_dump()
+    );
     let pid = std::process::id().to_string();
     let gdb = std::process::Command::new("timeout")
         .args(["120", "gdb", "-p", &pid, "-batch", "-nx"])

@@ -32,15 +32,19 @@ pub(crate) fn register(sched: Weak<Sched>) {
 /// the last thread to go to sleep, after the Ms did (a `run` whose main goroutine deadlocked
 /// before the caller got to `join`).
 pub(crate) fn checkdead_all() {
-    let all: Vec<_> = RUNTIMES
+    for sched in runtimes() {
+        sched.checkdead_locked(&sched.locked());
+    }
+}
+
+/// The runtimes alive now.
+pub(crate) fn runtimes() -> Vec<std::sync::Arc<Sched>> {
+    RUNTIMES
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .iter()
         .filter_map(Weak::upgrade)
-        .collect();
-    for sched in all {
-        sched.checkdead_locked(&sched.locked());
-    }
+        .collect()
 }
 
 impl Sched {

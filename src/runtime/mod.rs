@@ -4,6 +4,7 @@
 pub(crate) mod atomic;
 pub(crate) mod checkdead;
 mod context;
+pub(crate) mod debug;
 pub(crate) mod g;
 pub(crate) mod lockosthread;
 pub(crate) mod m;

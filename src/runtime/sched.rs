@@ -425,6 +425,15 @@ impl Sched {
 }
 
 impl Sched {
+    /// Calls `f` with each M this runtime started; skipped if the list is busy (for dumps from
+    /// a watchdog, which must not wait on a hung thread).
+    pub(crate) fn for_each_m(&self, mut f: impl FnMut(&M)) {
+        if let Ok(all) = self.allm.try_lock() {
+            // SAFETY: Ms are freed only with the runtime, which the caller holds.
+            all.0.iter().for_each(|&m| f(unsafe { &*m }));
+        }
+    }
+
     pub(crate) fn sysmon_started(&self) -> bool {
         self.sysmon_started.load(Ordering::Acquire)
     }
