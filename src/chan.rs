@@ -133,6 +133,31 @@ impl<T> fmt::Display for SendError<T> {
 impl<T> std::error::Error for SendError<T> {}
 
 impl<T: Send> Sender<T> {
+    /// Sends `v` if that needs no waiting: to a waiting receiver or into the buffer. Returns
+    /// whether it did (for timers, which fire where nothing may block).
+    pub(crate) fn offer(&self, v: T) -> Offer {
+        let mut st = self.c.lock();
+        if st.closed || st.receivers == 0 {
+            return Offer::Closed;
+        }
+        if let Some(r) = st.recvq.pop_front() {
+            // SAFETY: a queued receiver is parked; its slot is ours to fill under the lock.
+            let node = unsafe {
+                *(*r).slot.get() = Some(v);
+                (*r).node.as_ref()
+            };
+            drop(st);
+            // SAFETY: taken out of the queue under the lock.
+            unsafe { WaitNode::wake(node) };
+            return Offer::Sent;
+        }
+        if st.buf.len() < self.c.cap {
+            st.buf.push_back(v);
+            return Offer::Sent;
+        }
+        Offer::Full
+    }
+
     /// Sends `v`, blocking the goroutine while the channel is full.
     pub fn send(&self, v: T) -> Result<(), SendError<T>> {
         let c = &*self.c;
@@ -180,7 +205,20 @@ impl<T: Send> Sender<T> {
     }
 }
 
+/// What [`Sender::offer`] did.
+#[derive(PartialEq, Eq, Debug)]
+pub(crate) enum Offer {
+    Sent,
+    Full,
+    Closed,
+}
+
 impl<T: Send> Receiver<T> {
+    /// Empties the buffer (a timer's channel, as the timer is stopped or reset).
+    pub(crate) fn drain(&self) {
+        self.c.lock().buf.clear();
+    }
+
     /// Receives a value, blocking the goroutine while the channel is empty; `None` once it is
     /// closed and drained.
     pub fn recv(&self) -> Option<T> {

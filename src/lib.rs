@@ -4,6 +4,8 @@
 //!   scheduler, migrating between threads, with work stealing.
 //! - [`chan`], [`WaitGroup`]: Go's channel and wait group, parking the goroutine, never its
 //!   thread.
+//! - [`sleep`], [`time`]: timers on the scheduler's per-P heaps (`time.After`, `Timer`,
+//!   `Ticker`, `AfterFunc`).
 //! - [`syscall`]: Go's `syscall` package: entry points, `Errno`, the vDSO, and typed wrappers
 //!   declared blocking or not.
 //!
@@ -59,6 +61,7 @@ mod local;
 mod rt;
 mod runtime;
 pub mod syscall;
+pub mod time;
 mod waitgroup;
 
 pub use chan::{Receiver, SendError, Sender, chan};
@@ -67,6 +70,7 @@ pub use rt::{
     Builder, JoinHandle, Runtime, Stats, blocking, current, lock_os_thread, max_procs, run,
     set_max_procs, set_max_threads, spawn, stats, unlock_os_thread, yield_now,
 };
+pub use time::sleep;
 pub use waitgroup::WaitGroup;
 
 /// Hooks for the crate's own tests; not part of the API.

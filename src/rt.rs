@@ -236,7 +236,7 @@ pub fn spawn<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> JoinH
     spawn_on(sched, f)
 }
 
-fn spawn_on<T: Send + 'static>(
+pub(crate) fn spawn_on<T: Send + 'static>(
     sched: &Sched,
     f: impl FnOnce() -> T + Send + 'static,
 ) -> JoinHandle<T> {

@@ -7,7 +7,8 @@
 //! channel end or a `WaitGroup` and use it later. So the check counts *every* thread of the
 //! process and reports a deadlock only if each one is accounted for as unable to wake anyone:
 //! an idle M of this runtime, its sysmon, the template thread, or a plain thread parked on a
-//! goro wait (a `join`, a channel, a `WaitGroup`), which only a goroutine can wake. A thread in
+//! goro wait (a `join`, a channel, a `WaitGroup`), which only a goroutine can wake; and no
+//! timer is pending, since one would wake somebody. A thread in
 //! anything else (a `sleep`, a read, another runtime's goroutines, a test harness) might act
 //! later, so the check stays silent: it never reports a deadlock that is not one.
 
@@ -51,8 +52,12 @@ impl Sched {
     /// Called under the lock as an M goes idle. Cheap unless every M of the runtime is idle.
     pub(crate) fn checkdead_locked(&self, l: &Locked) {
         let mlive = self.mlive.load(Ordering::Acquire);
-        if l.idle_ms() < mlive || self.live_goroutines() == 0 || self.has_runnable() {
-            return;
+        if l.idle_ms() < mlive
+            || self.live_goroutines() == 0
+            || self.has_runnable()
+            || self.next_timer() != u64::MAX
+        {
+            return; // someone runs, or will: a timer wakes the sleeper
         }
         let accounted = mlive
             + usize::from(self.sysmon_started())

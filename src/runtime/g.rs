@@ -38,15 +38,17 @@ pub(crate) enum WaitReason {
     ChanReceive,
     Join,
     WaitGroup,
+    Sleep,
 }
 
 impl WaitReason {
-    pub(crate) const COUNT: usize = 4;
+    pub(crate) const COUNT: usize = 5;
     pub(crate) const ALL: [WaitReason; Self::COUNT] = [
         WaitReason::ChanSend,
         WaitReason::ChanReceive,
         WaitReason::Join,
         WaitReason::WaitGroup,
+        WaitReason::Sleep,
     ];
 
     /// Go's words for it, where Go has the same wait.
@@ -56,6 +58,7 @@ impl WaitReason {
             WaitReason::ChanReceive => "chan receive",
             WaitReason::Join => "join",
             WaitReason::WaitGroup => "sync.WaitGroup.Wait",
+            WaitReason::Sleep => "sleep",
         }
     }
 }

@@ -21,6 +21,7 @@ pub(crate) mod stw;
 pub(crate) mod sys;
 mod sysmon;
 pub(crate) mod threads;
+pub(crate) mod timers;
 mod valgrind;
 
 pub(crate) use proc_syscall::{InSyscall, entersyscall, exitsyscall, exitsyscall_from};

@@ -24,6 +24,7 @@ use super::stack::Stack;
 use super::g::{G, WaitReason};
 use super::m::M;
 use super::runq::RunQueue;
+use super::timers::TimerHeap;
 
 pub(crate) const PIDLE: u32 = 0;
 pub(crate) const PRUNNING: u32 = 1;
@@ -59,6 +60,8 @@ pub(crate) struct P {
     /// its owner; a goroutine may park on one P and be readied on another, so only the sum
     /// over the Ps and `Sched::waits_outside` means anything).
     pub(crate) waits: [AtomicI64; WaitReason::COUNT],
+    /// Its timers (see `timers.rs`).
+    pub(crate) timers: TimerHeap,
     /// Stacks kept by this P for its next goroutines, so starting and ending goroutines takes
     /// no lock in the common case. Only the owner touches it.
     stacks: UnsafeCell<Vec<Stack>>,
@@ -88,6 +91,7 @@ impl P {
             fast: AtomicU64::new(0),
             pidle: AtomicU64::new(0),
             waits: Default::default(),
+            timers: TimerHeap::new(),
             stacks: UnsafeCell::new(Vec::new()),
             ncached: AtomicUsize::new(0),
         }

@@ -16,7 +16,9 @@ use super::note::Note;
 use super::p::{P, PGCSTOP, PIDLE, PRUNNING};
 use super::proc_syscall::handoffp;
 use super::stack::StackPool;
+use super::sysmon::nanotime;
 use super::{signal, sys};
+use core::time::Duration;
 
 /// Every 61st scheduling round on a P looks at the global queue first, so it cannot starve
 /// (Go's `schedtick % 61`).
@@ -72,6 +74,9 @@ pub(crate) struct Sched {
     pub(crate) sysmonwait: AtomicBool,
     pub(crate) sysmon_note: Note,
     sysmon_started: AtomicBool,
+    /// When the timer sleeper wakes (nanotime), `u64::MAX` if there is none; written under
+    /// the lock, read racily by `timer_added`.
+    sleep_until: AtomicU64,
     /// Every M this runtime started; freed with the runtime (sysmon reads them at any time).
     allm: Mutex<MList>,
     mnext: AtomicU64,
@@ -87,6 +92,9 @@ pub(crate) struct Locked {
     /// Locked Ms asleep in `stoplockedm` until their goroutine is handed back (Go's
     /// `nmidlelocked`): woken at shutdown.
     pub(crate) mlocked: Vec<*mut M>,
+    /// The idle M asleep until the earliest timer (Go's M in `netpoll(delay)`), or null; and
+    /// when it wakes (see `Sched::sleep_until`).
+    timer_sleeper: *mut M,
     /// Ps a stop-the-world still waits for.
     pub(crate) stopwait: usize,
 }
@@ -116,6 +124,7 @@ impl Sched {
                 pidle: Vec::new(),
                 midle: Vec::new(),
                 mlocked: Vec::new(),
+                timer_sleeper: core::ptr::null_mut(),
                 stopwait: 0,
             }),
             allp: (0..nprocs.max(MAX_PROCS_FLOOR)).map(P::new).collect(),
@@ -135,6 +144,7 @@ impl Sched {
             sysmonwait: AtomicBool::new(false),
             sysmon_note: Note::new(),
             sysmon_started: AtomicBool::new(false),
+            sleep_until: AtomicU64::new(u64::MAX),
             allm: Mutex::new(MList(Vec::new())),
             mnext: AtomicU64::new(0),
             this: this.clone(),
@@ -343,6 +353,9 @@ impl Sched {
             }
         };
         let m = l.midle.pop();
+        if m.is_some_and(|m| core::ptr::eq(m, l.timer_sleeper)) {
+            self.clear_timer_sleeper_locked(&mut l);
+        }
         self.wake_sysmon_locked();
         drop(l);
         match m {
@@ -391,13 +404,52 @@ impl Sched {
     /// Parks the calling M until `startm` hands it a P; returns false at shutdown (Go's
     /// `stopm`).
     pub(crate) fn stopm(&self, m: &M) -> bool {
-        {
+        self.stopm_until(m, u64::MAX)
+    }
+
+    /// `stopm`, and if `until` (a nanotime, `u64::MAX` for none) is earlier than any other
+    /// idle M's, this M becomes the timer sleeper: it wakes then, takes an idle P and goes
+    /// back to `findrunnable` to run the timers due.
+    pub(crate) fn stopm_until(&self, m: &M, until: u64) -> bool {
+        let me = m as *const M as *mut M;
+        let timed = {
             let mut l = self.locked();
             if self.shutdown.load(Ordering::Acquire) {
                 return false;
             }
-            l.midle.push(m as *const M as *mut M);
+            l.midle.push(me);
+            let timed = until < self.sleep_until.load(Ordering::Relaxed);
+            if timed {
+                l.timer_sleeper = me;
+                self.sleep_until.store(until, Ordering::Release);
+            }
             self.checkdead_locked(&l);
+            timed
+        };
+        if timed
+            && !m
+                .park
+                .sleep_for(Duration::from_nanos(until.saturating_sub(nanotime())))
+        {
+            // Timed out. Leave the idle list ourselves, unless a waker has taken us off it
+            // already (its wake-up is on its way: wait for it below).
+            let mut l = self.locked();
+            if core::ptr::eq(l.timer_sleeper, me) {
+                self.clear_timer_sleeper_locked(&mut l);
+            }
+            if let Some(i) = l.midle.iter().position(|&x| core::ptr::eq(x, me)) {
+                l.midle.swap_remove(i);
+                let p = self.pidleget_locked(&mut l);
+                drop(l);
+                return match p {
+                    Some(p) => {
+                        acquirep(m, p);
+                        true
+                    }
+                    // Every P is busy and runs timers as it schedules.
+                    None => self.stopm(m),
+                };
+            }
         }
         m.park.sleep();
         m.park.clear();
@@ -416,6 +468,7 @@ impl Sched {
         self.wake_sysmon_locked();
         let mut idle = core::mem::take(&mut l.midle);
         idle.append(&mut l.mlocked);
+        self.clear_timer_sleeper_locked(&mut l);
         drop(l);
         for m in idle {
             // SAFETY: an idle M waits on its note; a null nextp tells it to exit.
@@ -425,6 +478,48 @@ impl Sched {
 }
 
 impl Sched {
+    /// A handle that does not keep the runtime alive.
+    pub(crate) fn weak(&self) -> std::sync::Weak<Sched> {
+        self.this.clone()
+    }
+
+    fn clear_timer_sleeper_locked(&self, l: &mut Locked) {
+        l.timer_sleeper = core::ptr::null_mut();
+        self.sleep_until.store(u64::MAX, Ordering::Release);
+    }
+
+    /// A timer due at `when` was added (Go's `wakeNetPoller`): if an M sleeps until a later
+    /// time, wake it with an idle P; if none sleeps, start one looking for work, which finds
+    /// the timer and sleeps until it (or runs it). With no idle P the busy Ps run it.
+    pub(crate) fn timer_added(&self, when: u64) {
+        if when >= self.sleep_until.load(Ordering::Acquire) {
+            return;
+        }
+        let mut l = self.locked();
+        let sleeper = l.timer_sleeper;
+        if sleeper.is_null() {
+            drop(l);
+            self.wakep();
+            return;
+        }
+        if when >= self.sleep_until.load(Ordering::Relaxed) {
+            return;
+        }
+        let Some(p) = self.pidleget_locked(&mut l) else {
+            return;
+        };
+        let i = l.midle.iter().position(|&x| core::ptr::eq(x, sleeper));
+        let i = i.expect("the timer sleeper is on the idle list");
+        l.midle.swap_remove(i);
+        self.clear_timer_sleeper_locked(&mut l);
+        drop(l);
+        // SAFETY: an idle M taken off the list under the lock; we alone wake it.
+        unsafe {
+            (*sleeper).nextp.store(p, Ordering::Relaxed);
+            (*sleeper).park.wakeup();
+        }
+    }
+
     /// Calls `f` with each M this runtime started; skipped if the list is busy (for dumps from
     /// a watchdog, which must not wait on a hung thread).
     pub(crate) fn for_each_m(&self, mut f: impl FnMut(&M)) {
@@ -491,6 +586,9 @@ pub(crate) fn releasep(m: &M) -> *mut P {
 /// The body of every M thread (Go's `mstart`).
 fn mstart(sched: Arc<Sched>, m: *mut M) {
     set_current_m(m);
+    // An M may sleep until a timer: the default 50 us of slack would make every short sleep
+    // that late.
+    sys::set_timerslack(1);
     let altstack = signal::minit();
     // SAFETY: this thread is `m` until it returns; Ms are freed with the runtime.
     let mr = unsafe { &*m };
@@ -580,6 +678,8 @@ fn findrunnable(m: &M) -> Option<(*mut G, bool)> {
         }
         // SAFETY: the M holds its P while it looks for work.
         let p = unsafe { &*m.p() };
+        // This P's due timers ready their goroutines (Go's `checkTimers`).
+        p.timers.check();
         let tick = p.schedtick.load(Ordering::Relaxed);
         if tick % GLOBAL_CHECK == 0
             && sched.runqsize.load(Ordering::Acquire) > 0
@@ -609,6 +709,10 @@ fn findrunnable(m: &M) -> Option<(*mut G, bool)> {
                 return Some((found(m, gp), false));
             }
         }
+        // Timers due on any P (one may be busy for a while), before giving up.
+        if sched.run_timers(p) > 0 {
+            continue;
+        }
         // Nothing: give up the P, stop spinning, check once more, sleep.
         {
             let mut l = sched.locked();
@@ -634,7 +738,15 @@ fn findrunnable(m: &M) -> Option<(*mut G, bool)> {
                 continue;
             }
         }
-        if !sched.stopm(m) {
+        // Sleep until the earliest timer, if this M is the one to watch it.
+        let next = sched.next_timer();
+        if next != u64::MAX && next <= nanotime() {
+            if let Some(p) = sched.pidleget() {
+                acquirep(m, p);
+                continue;
+            }
+        }
+        if !sched.stopm_until(m, next) {
             return None;
         }
     }

@@ -146,11 +146,12 @@ pub(crate) fn set_max_procs(sched: &Sched, n: usize) -> usize {
     if n != old {
         let mut l = sched.locked();
         for p in &sched.allp[n.min(old)..old] {
-            // Retiring: its queued goroutines move to the global queue.
+            // Retiring: its queued goroutines move to the global queue, its timers to P 0.
             while let Some(gp) = p.runq.pop() {
                 Sched::globrunqput_locked(&mut l, gp);
                 sched.runqsize.fetch_add(1, Ordering::Release);
             }
+            p.timers.move_to(&sched.allp[0].timers);
             p.status.store(PDEAD, Ordering::Release);
         }
         for p in &sched.allp[old..n.max(old)] {

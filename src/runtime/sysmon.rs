@@ -127,10 +127,19 @@ fn sysmon(sched: &Sched) {
         } else {
             let _ = sys::nanosleep(delay);
         }
-        if retake(sched, &mut pd, nanotime()) > 0 {
+        let now = nanotime();
+        if retake(sched, &mut pd, now) > 0 {
             idle = 0;
         } else {
             idle += 1;
+        }
+        // Overdue timers while Ps sit idle and nobody looks for work: the timer sleeper
+        // should have run them; start an M in case it could not (Go's sysmon does the same).
+        if sched.next_timer() <= now
+            && sched.npidle.load(Ordering::Acquire) > 0
+            && sched.nmspinning.load(Ordering::Acquire) == 0
+        {
+            sched.wakep();
         }
     }
     super::threads::remove_thread();

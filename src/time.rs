@@ -1,0 +1,234 @@
+//! Go's `time` package, the parts that wait: [`sleep`], timers whose channel delivers the
+//! time when they fire ([`after`], [`Timer`]), tickers ([`tick`], [`Ticker`]) and functions run
+//! after a delay ([`after_fn`]). They park the goroutine, never its thread: timers live in the
+//! scheduler's per-P heaps and are fired by whichever thread looks for work (see
+//! `runtime/timers.rs`). On a thread that is not a goroutine they block the thread.
+//!
+//! Go 1.23's semantics: after [`Timer::stop`] or [`Timer::reset`] returns, the channel holds
+//! no value from before, so a receive never sees a stale time; a [`Ticker`] whose receiver is
+//! slow drops ticks rather than queueing them.
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//!
+//! // SAFETY: no goroutine keeps thread-local state across a switch.
+//! let rt = unsafe { goro::Runtime::new() };
+//! rt.run(|| {
+//!     let start = Instant::now();
+//!     goro::time::sleep(Duration::from_millis(5));
+//!     let fired = goro::time::after(Duration::from_millis(5)).recv().unwrap();
+//!     assert!(fired - start >= Duration::from_millis(10));
+//! });
+//! ```
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::chan::{Offer, Receiver, Sender, chan};
+use crate::runtime::g::WaitReason;
+use crate::runtime::park::{NodeRef, WaitLock, WaitNode};
+use crate::runtime::timers::{Action, Timer as RawTimer};
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Pauses the calling goroutine for at least `d` (Go's `time.Sleep`); its thread runs other
+/// goroutines meanwhile. A zero duration returns at once. On a thread that is not a goroutine,
+/// sleeps the thread.
+pub fn sleep(d: Duration) {
+    if crate::runtime::proc::current_sched().is_none() {
+        std::thread::sleep(d);
+        return;
+    }
+    if d.is_zero() {
+        return;
+    }
+    /// Fired, and the goroutine to wake if it is already parked.
+    type Slot = WaitLock<(bool, Option<NodeRef>)>;
+    let slot: Arc<Slot> = Arc::new(WaitLock::new((false, None)));
+    let theirs = slot.clone();
+    let timer = RawTimer::new(Box::new(move || {
+        let mut st = theirs.lock();
+        st.0 = true;
+        let waiter = st.1.take();
+        drop(st);
+        if let Some(w) = waiter {
+            // SAFETY: taken out of the slot under its lock: we are its one waker.
+            unsafe { WaitNode::wake(w) };
+        }
+        false
+    }));
+    timer.reset(nanos(d), 0, || {});
+    let mut st = slot.lock();
+    if !st.0 {
+        let node = WaitNode::new();
+        st.1 = Some(node.as_ref());
+        node.park(st, WaitReason::Sleep);
+    }
+}
+
+/// A timer's channel end and the action that fills it.
+fn channel_timer(period: u64) -> (Arc<RawTimer>, Receiver<Instant>) {
+    let (tx, rx): (Sender<Instant>, Receiver<Instant>) = chan(1);
+    let action: Action = Box::new(move || match tx.offer(Instant::now()) {
+        // Full: a tick the receiver has not taken yet; this one is dropped, as Go does.
+        Offer::Sent | Offer::Full => true,
+        // Nobody can receive any more: a ticker stops.
+        Offer::Closed => period == 0,
+    });
+    (RawTimer::new(action), rx)
+}
+
+/// A channel that receives the time once, `d` from now (Go's `time.After`).
+///
+/// ```
+/// use std::time::Duration;
+/// // SAFETY: no goroutine keeps thread-local state across a switch.
+/// let rt = unsafe { goro::Runtime::new() };
+/// rt.run(|| {
+///     let (_tx, rx) = goro::chan::<u32>(0);
+///     let timeout = goro::time::after(Duration::from_millis(1));
+///     // Nothing arrives on `rx`: the timer's channel fires.
+///     assert!(timeout.recv().is_some());
+///     drop(rx);
+/// });
+/// ```
+pub fn after(d: Duration) -> Receiver<Instant> {
+    let (t, rx) = channel_timer(0);
+    t.reset(nanos(d), 0, || {});
+    rx
+}
+
+/// A channel that receives the time every `d` (Go's `time.Tick`); the ticker stops when the
+/// receiver is dropped.
+///
+/// # Panics
+/// If `d` is zero (Go's `NewTicker` panics on a non-positive interval).
+pub fn tick(d: Duration) -> Receiver<Instant> {
+    Ticker::new(d).rx
+}
+
+/// Runs `f` in a goroutine of its own, `d` from now (Go's `time.AfterFunc`); again after each
+/// [`Timer::reset`]. The returned timer has no channel ([`Timer::receiver`] is `None`).
+/// Outside a goroutine, `f` runs on a new thread.
+pub fn after_fn(d: Duration, f: impl Fn() + Send + Sync + 'static) -> Timer {
+    let f = Arc::new(f);
+    let sched = crate::runtime::proc::current_sched().map(|s| s.weak());
+    let action: Action = Box::new(move || {
+        let f = f.clone();
+        match sched.as_ref().and_then(std::sync::Weak::upgrade) {
+            Some(s) => drop(crate::rt::spawn_on(&s, move || f())),
+            None => drop(std::thread::spawn(move || f())),
+        }
+        true
+    });
+    let t = RawTimer::new(action);
+    t.reset(nanos(d), 0, || {});
+    Timer { t, rx: None }
+}
+
+/// A single event in the future, delivered on a channel (Go's `time.Timer`).
+///
+/// ```
+/// use std::time::Duration;
+/// // SAFETY: no goroutine keeps thread-local state across a switch.
+/// let rt = unsafe { goro::Runtime::new() };
+/// rt.run(|| {
+///     let t = goro::time::Timer::new(Duration::from_secs(3600));
+///     assert!(t.stop(), "it was active");
+///     assert!(!t.reset(Duration::from_millis(1)), "stopped: not active");
+///     assert!(t.receiver().unwrap().recv().is_some());
+/// });
+/// ```
+pub struct Timer {
+    t: Arc<RawTimer>,
+    rx: Option<Receiver<Instant>>,
+}
+
+impl Timer {
+    /// A timer that sends the time on its channel `d` from now (Go's `time.NewTimer`).
+    pub fn new(d: Duration) -> Timer {
+        let (t, rx) = channel_timer(0);
+        t.reset(nanos(d), 0, || {});
+        Timer { t, rx: Some(rx) }
+    }
+
+    /// The channel the time is sent on (Go's `t.C`); `None` for an [`after_fn`] timer.
+    pub fn receiver(&self) -> Option<&Receiver<Instant>> {
+        self.rx.as_ref()
+    }
+
+    /// Stops the timer; returns whether it was active (had not fired or been stopped). After
+    /// it returns, no value from before is on the channel.
+    pub fn stop(&self) -> bool {
+        self.t.stop(|| self.drain())
+    }
+
+    /// Makes the timer fire `d` from now, as if new; returns whether it was active. No value
+    /// from before is on the channel after it returns.
+    pub fn reset(&self, d: Duration) -> bool {
+        self.t.reset(nanos(d), 0, || self.drain())
+    }
+
+    fn drain(&self) {
+        if let Some(rx) = &self.rx {
+            rx.drain();
+        }
+    }
+}
+
+/// Sends the time on a channel every period (Go's `time.Ticker`). Ticks a slow receiver has
+/// not taken are dropped, not queued.
+///
+/// ```
+/// use std::time::Duration;
+/// // SAFETY: no goroutine keeps thread-local state across a switch.
+/// let rt = unsafe { goro::Runtime::new() };
+/// rt.run(|| {
+///     let t = goro::time::Ticker::new(Duration::from_millis(1));
+///     for _ in 0..3 {
+///         t.receiver().recv().unwrap();
+///     }
+///     t.stop();
+/// });
+/// ```
+pub struct Ticker {
+    t: Arc<RawTimer>,
+    rx: Receiver<Instant>,
+}
+
+impl Ticker {
+    /// A ticker with period `d` (Go's `time.NewTicker`).
+    ///
+    /// # Panics
+    /// If `d` is zero.
+    pub fn new(d: Duration) -> Ticker {
+        assert!(!d.is_zero(), "goro: non-positive interval for Ticker::new");
+        let (t, rx) = channel_timer(nanos(d));
+        t.reset(nanos(d), nanos(d), || {});
+        Ticker { t, rx }
+    }
+
+    /// The channel the ticks arrive on (Go's `t.C`).
+    pub fn receiver(&self) -> &Receiver<Instant> {
+        &self.rx
+    }
+
+    /// Stops the ticker; no tick from before is on the channel afterwards.
+    pub fn stop(&self) {
+        self.t.stop(|| self.rx.drain());
+    }
+
+    /// Stops the ticker and restarts it with period `d`.
+    ///
+    /// # Panics
+    /// If `d` is zero.
+    pub fn reset(&self, d: Duration) {
+        assert!(
+            !d.is_zero(),
+            "goro: non-positive interval for Ticker::reset"
+        );
+        self.t.reset(nanos(d), nanos(d), || self.rx.drain());
+    }
+}
