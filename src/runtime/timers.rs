@@ -192,7 +192,8 @@ impl Timer {
         // A goroutine without a P takes one back before the timer's lock, not under it
         // (`before` may take a channel's lock).
         let _rt = enter();
-        let when = nanotime().saturating_add(after).max(1);
+        // u64::MAX is "no timer" in a heap's `next`: the latest a timer can be is one less.
+        let when = nanotime().saturating_add(after).clamp(1, u64::MAX - 1);
         let mut st = self.lock();
         let was = st.when != 0;
         st.seq += 1;
