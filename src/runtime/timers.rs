@@ -7,7 +7,8 @@
 //! idle. No timer needs a thread of its own.
 //!
 //! A [`Timer`]'s state is under its own lock: `when` (0: inactive), `period`, and `seq`, which
-//! every stop or reset advances. A heap entry carries the `seq` it was made for; entries that
+//! every stop or reset advances. Lock order: a timer's lock, then (inside its action) a
+//! channel's or the scheduler's; a heap's lock is never held with a timer's. A heap entry carries the `seq` it was made for; entries that
 //! no longer match (the timer was stopped or reset since) are dropped when they reach the top
 //! (Go's zombies). A timer fires under its lock after checking `seq`, so a `stop` or `reset`
 //! that returns has either seen the firing finished or prevented it: a timer channel never
@@ -34,6 +35,10 @@ pub(crate) type Action = Box<dyn FnMut() -> bool + Send>;
 /// A timer, shared by its owner and the heap entries that point at it.
 pub(crate) struct Timer {
     state: Mutex<TimerState>,
+    /// Advanced by every stop and reset, under the lock; entries of older sequences are
+    /// stale. Read without the lock when a heap sheds its stale entries: a racy read can only
+    /// be older, which keeps an entry, never drops a live one.
+    seq: AtomicU64,
 }
 
 struct TimerState {
@@ -41,8 +46,6 @@ struct TimerState {
     when: u64,
     /// Re-armed this long after each firing, if not 0.
     period: u64,
-    /// Advanced by every stop and reset; entries of older sequences are stale.
-    seq: u64,
     action: Action,
 }
 
@@ -99,6 +102,13 @@ impl TimerHeap {
     fn push(&self, e: Entry) {
         let mut h = self.lock();
         h.push(Reverse(e));
+        // Stopped and reset timers leave stale entries until they come due (Go's zombies):
+        // shed them each time the heap doubles, so they cost amortized O(1) and a timeout
+        // reset on every message does not grow the heap without bound.
+        let n = h.len();
+        if n >= 64 && n.is_power_of_two() {
+            h.retain(|e| e.0.timer.seq.load(Ordering::Relaxed) == e.0.seq);
+        }
         self.publish(&h);
     }
 
@@ -134,7 +144,7 @@ impl TimerHeap {
                 }
             };
             let mut st = e.timer.lock();
-            if st.seq != e.seq || st.when != e.when {
+            if e.timer.seq.load(Ordering::Relaxed) != e.seq || st.when != e.when {
                 continue; // stopped or reset since: a zombie
             }
             fired += 1;
@@ -146,9 +156,10 @@ impl TimerHeap {
                 st.when += (missed + 1) * st.period;
                 let next = Entry {
                     when: st.when,
-                    seq: st.seq,
+                    seq: e.seq,
                     timer: e.timer.clone(),
                 };
+                // The heap's lock is never taken under a timer's.
                 drop(st);
                 self.push(next);
             } else {
@@ -174,9 +185,9 @@ impl Timer {
             state: Mutex::new(TimerState {
                 when: 0,
                 period: 0,
-                seq: 0,
                 action,
             }),
+            seq: AtomicU64::new(0),
         })
     }
 
@@ -196,17 +207,17 @@ impl Timer {
         let when = nanotime().saturating_add(after).clamp(1, u64::MAX - 1);
         let mut st = self.lock();
         let was = st.when != 0;
-        st.seq += 1;
+        let seq = self.seq.load(Ordering::Relaxed) + 1;
+        self.seq.store(seq, Ordering::Relaxed);
         st.when = when;
         st.period = period;
         before();
-        let e = Entry {
-            when,
-            seq: st.seq,
-            timer: self.clone(),
-        };
         drop(st);
-        add(e);
+        add(Entry {
+            when,
+            seq,
+            timer: self.clone(),
+        });
         was
     }
 
@@ -215,7 +226,8 @@ impl Timer {
         let _rt = enter();
         let mut st = self.lock();
         let was = st.when != 0;
-        st.seq += 1;
+        self.seq
+            .store(self.seq.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         st.when = 0;
         before();
         was
@@ -316,5 +328,32 @@ impl ThreadTimers {
                     .0;
             }
         }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// A timer reset over and over (a timeout renewed on every message) leaves one stale
+    /// entry per reset; the heap sheds them as it grows instead of keeping them all.
+    #[test]
+    fn stale_entries_are_shed() {
+        let heap = TimerHeap::new();
+        let t = Timer::new(Box::new(|| false));
+        for i in 1..=100_000u64 {
+            t.seq.store(i, Ordering::Relaxed);
+            heap.push(Entry {
+                when: 1_000_000_000_000 + i,
+                seq: i,
+                timer: t.clone(),
+            });
+        }
+        let n = heap.lock().len();
+        assert!(n < 128, "{n} entries for one live timer");
+        // The live entry survived the shedding and fires when due.
+        t.lock().when = 1_000_000_000_000 + 100_000;
+        assert_eq!(heap.run(u64::MAX - 1), 1);
+        assert_eq!(heap.lock().len(), 0);
     }
 }
