@@ -2,8 +2,8 @@
 //!
 //! - [`run`], [`spawn`], [`JoinHandle`], [`yield_now`]: stackful goroutines on a G-M-P
 //!   scheduler, migrating between threads, with work stealing.
-//! - [`chan`], [`WaitGroup`]: Go's channel and wait group, parking the goroutine, never its
-//!   thread.
+//! - [`chan`], [`select!`], [`WaitGroup`]: Go's channel, select and wait group, parking the
+//!   goroutine, never its thread.
 //! - [`sleep`], [`time`]: timers on the scheduler's per-P heaps (`time.After`, `Timer`,
 //!   `Ticker`, `AfterFunc`).
 //! - [`syscall`]: Go's `syscall` package: entry points, `Errno`, the vDSO, and typed wrappers
@@ -60,11 +60,12 @@ mod linux;
 mod local;
 mod rt;
 mod runtime;
+mod select;
 pub mod syscall;
 pub mod time;
 mod waitgroup;
 
-pub use chan::{Receiver, SendError, Sender, chan};
+pub use chan::{Iter, Receiver, SendError, Sender, TryRecvError, TrySendError, chan};
 pub use local::LocalKey;
 pub use rt::{
     Builder, JoinHandle, Runtime, Stats, blocking, current, lock_os_thread, max_procs, run,
@@ -72,6 +73,12 @@ pub use rt::{
 };
 pub use time::sleep;
 pub use waitgroup::WaitGroup;
+
+/// What `select!` expands to; not part of the API.
+#[doc(hidden)]
+pub mod __select {
+    pub use crate::select::{Locks, Park, RecvCase, SelectCase, SendCase, Wake, select};
+}
 
 /// Hooks for the crate's own tests; not part of the API.
 #[doc(hidden)]

@@ -24,7 +24,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::chan::{Offer, Receiver, Sender, chan};
+use crate::chan::{Receiver, Sender, TrySendError, chan};
 use crate::runtime::g::WaitReason;
 use crate::runtime::park::{NodeRef, WaitLock, WaitNode};
 use crate::runtime::timers::{Action, Timer as RawTimer};
@@ -71,11 +71,11 @@ pub fn sleep(d: Duration) {
 /// A timer's channel end and the action that fills it.
 fn channel_timer(period: u64) -> (Arc<RawTimer>, Receiver<Instant>) {
     let (tx, rx): (Sender<Instant>, Receiver<Instant>) = chan(1);
-    let action: Action = Box::new(move || match tx.offer(Instant::now()) {
+    let action: Action = Box::new(move || match tx.try_send(Instant::now()) {
         // Full: a tick the receiver has not taken yet; this one is dropped, as Go does.
-        Offer::Sent | Offer::Full => true,
+        Ok(()) | Err(TrySendError::Full(_)) => true,
         // Nobody can receive any more: a ticker stops.
-        Offer::Closed => period == 0,
+        Err(TrySendError::Closed(_)) => period == 0,
     });
     (RawTimer::new(action), rx)
 }

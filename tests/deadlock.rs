@@ -42,6 +42,21 @@ fn scenario(name: &str) {
             let _keep = tx.clone();
             rx.recv();
         }),
+        "select_forever" => rt(2).run(|| {
+            let (tx, rx) = chan::<u32>(0);
+            goro::spawn(move || goro::select! {});
+            goro::select! {
+                recv(rx) -> _v => {},
+            }
+            drop(tx);
+        }),
+        "sleeper_then_deadlock" => rt(2).run(|| {
+            // Not a deadlock while the sleeper sleeps; one once it has gone.
+            goro::spawn(|| goro::sleep(Duration::from_millis(100)));
+            let (tx, rx) = chan::<u32>(0);
+            let _keep = tx.clone();
+            rx.recv();
+        }),
         "thread_sends_later" => {
             let (tx, rx) = chan::<u32>(0);
             let t = std::thread::spawn(move || {
@@ -110,8 +125,13 @@ fn main() {
         scenario(&args[2]);
         return;
     }
-    let cases: [(&str, Option<&[&str]>); 6] = [
+    let cases: [(&str, Option<&[&str]>); 8] = [
         ("self_receive", Some(&["1 [chan receive]"])),
+        (
+            "select_forever",
+            Some(&["1 [select]", "1 [select (no cases)]"]),
+        ),
+        ("sleeper_then_deadlock", Some(&["1 [chan receive]"])),
         (
             "waitgroup_and_join",
             Some(&["[sync.WaitGroup.Wait]", "[join]", "[chan receive]"]),

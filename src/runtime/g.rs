@@ -39,16 +39,20 @@ pub(crate) enum WaitReason {
     Join,
     WaitGroup,
     Sleep,
+    Select,
+    SelectNoCases,
 }
 
 impl WaitReason {
-    pub(crate) const COUNT: usize = 5;
+    pub(crate) const COUNT: usize = 7;
     pub(crate) const ALL: [WaitReason; Self::COUNT] = [
         WaitReason::ChanSend,
         WaitReason::ChanReceive,
         WaitReason::Join,
         WaitReason::WaitGroup,
         WaitReason::Sleep,
+        WaitReason::Select,
+        WaitReason::SelectNoCases,
     ];
 
     /// Go's words for it, where Go has the same wait.
@@ -59,6 +63,8 @@ impl WaitReason {
             WaitReason::Join => "join",
             WaitReason::WaitGroup => "sync.WaitGroup.Wait",
             WaitReason::Sleep => "sleep",
+            WaitReason::Select => "select",
+            WaitReason::SelectNoCases => "select (no cases)",
         }
     }
 }

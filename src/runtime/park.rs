@@ -43,6 +43,28 @@ impl<T> WaitLock<T> {
     }
 }
 
+impl<'a, T> WaitGuard<'a, T> {
+    /// The lock, its type erased, for [`WaitNode::park_all`]: a select holds the locks of
+    /// channels of different element types and parks releasing them all.
+    pub(crate) fn hold(self) -> HeldLock<'a> {
+        HeldLock {
+            guard: Box::new(self.guard),
+            _rt: self.rt,
+        }
+    }
+}
+
+/// A [`WaitGuard`] whose data type is erased (see [`WaitGuard::hold`]).
+pub(crate) struct HeldLock<'a> {
+    guard: Box<dyn Erased + 'a>,
+    /// The lock's runtime mark: released (by drop) only once another covers the wait.
+    _rt: Option<InRuntime>,
+}
+
+/// Anything: a held lock is only ever dropped.
+trait Erased {}
+impl<T: ?Sized> Erased for T {}
+
 impl<T> Deref for WaitGuard<'_, T> {
     type Target = T;
     fn deref(&self) -> &T {
@@ -106,10 +128,30 @@ impl WaitNode {
     pub(crate) fn park<T>(&self, guard: WaitGuard<'_, T>, why: WaitReason) {
         // The runtime mark stays with the goroutine; only the lock goes to g0 to be released.
         let WaitGuard { guard, rt } = guard;
+        self.wait(why, move || drop(guard));
+        drop(rt);
+    }
+
+    /// [`park`](Self::park) releasing several locks (a select's channels; none for a select
+    /// with no cases, which is never woken). The locks go to g0 in a heap vector, so releasing
+    /// them reads nothing on the goroutine's stack: after the first is released, a waker may
+    /// resume the goroutine elsewhere.
+    pub(crate) fn park_all(&self, locks: Vec<HeldLock<'_>>, why: WaitReason) {
+        // One runtime mark for the whole wait, taken while the locks' own marks still hold
+        // (so the count never drops to 0 with a lock held); theirs are released here.
+        let rt = enter();
+        let guards: Vec<Box<dyn Erased + '_>> = locks.into_iter().map(|h| h.guard).collect();
+        self.wait(why, move || drop(guards));
+        drop(rt);
+    }
+
+    /// Waits until woken; `release` lets the waker in, once the caller is ready to be woken
+    /// (on g0 for a goroutine).
+    fn wait(&self, why: WaitReason, release: impl FnOnce()) {
         match self.waiter {
             Waiter::G(_) => {
-                gopark(why, || {
-                    drop(guard);
+                gopark(why, move || {
+                    release();
                     true
                 });
                 debug_assert!(self.woken.load(Ordering::Acquire));
@@ -117,7 +159,7 @@ impl WaitNode {
             Waiter::Thread(_) => {
                 // Counted until its waker uncounts it, before it can be woken.
                 PARKED_THREADS.fetch_add(1, Ordering::AcqRel);
-                drop(guard);
+                release();
                 super::checkdead::checkdead_all();
                 // Acquire: synchronizes with the Release in `wake`, so the result the waker
                 // wrote is visible.
@@ -126,7 +168,6 @@ impl WaitNode {
                 }
             }
         }
-        drop(rt);
     }
 
     /// Wakes the waiter of `node`.
