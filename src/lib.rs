@@ -6,6 +6,8 @@
 //!   goroutine, never its thread.
 //! - [`sleep`], [`time`]: timers on the scheduler's per-P heaps (`time.After`, `Timer`,
 //!   `Ticker`, `AfterFunc`).
+//! - [`sync`]: Go's `sync` package with std's interface: `Mutex`, `RwLock`, `Condvar`, `Once`,
+//!   `OnceLock`, `Semaphore`, parking the goroutine too.
 //! - [`syscall`]: Go's `syscall` package: entry points, `Errno`, the vDSO, and typed wrappers
 //!   declared blocking or not.
 //!
@@ -23,14 +25,14 @@
 //! # The goroutine contract
 //!
 //! A goroutine may move to another OS thread whenever it calls into goro in a way that can
-//! block or yield: a channel operation, `join`, `WaitGroup::wait`, `yield_now`, a `sys`
-//! system-call wrapper, leaving [`blocking`]. Rust cannot see this, and no migrating stackful
-//! runtime can make it safe: in optimised builds the compiler computes a `thread_local!`'s
-//! address once per function, so code that reads one, switches, and reads it again (even
-//! through two separate `with` calls) touches the *old* thread's value while another goroutine
-//! uses it there, which is a data race. So creating a runtime ([`Runtime::new`],
-//! [`Builder::build`], or [`run`], which does both) is `unsafe`, once, with this contract for
-//! every goroutine it will run; everything after that is safe:
+//! block or yield: a channel operation, `join`, `WaitGroup::wait`, a [`sync`] lock or wait,
+//! `yield_now`, a `sys` system-call wrapper, leaving [`blocking`]. Rust cannot see this, and no
+//! migrating stackful runtime can make it safe: in optimised builds the compiler computes a
+//! `thread_local!`'s address once per function, so code that reads one, switches, and reads it
+//! again (even through two separate `with` calls) touches the *old* thread's value while
+//! another goroutine uses it there, which is a data race. So creating a runtime
+//! ([`Runtime::new`], [`Builder::build`], or [`run`], which does both) is `unsafe`, once, with
+//! this contract for every goroutine it will run; everything after that is safe:
 //!
 //! > Code running in a goroutine keeps nothing tied to its OS thread across such a call: no
 //! > `thread_local!` access on both sides of it in one function, no reference, pointer or
@@ -61,6 +63,7 @@ mod local;
 mod rt;
 mod runtime;
 mod select;
+pub mod sync;
 pub mod syscall;
 pub mod time;
 mod waitgroup;

@@ -41,10 +41,15 @@ pub(crate) enum WaitReason {
     Sleep,
     Select,
     SelectNoCases,
+    SyncMutexLock,
+    SyncRWMutexRLock,
+    SyncRWMutexLock,
+    SyncCondWait,
+    Semacquire,
 }
 
 impl WaitReason {
-    pub(crate) const COUNT: usize = 7;
+    pub(crate) const COUNT: usize = 12;
     pub(crate) const ALL: [WaitReason; Self::COUNT] = [
         WaitReason::ChanSend,
         WaitReason::ChanReceive,
@@ -53,6 +58,11 @@ impl WaitReason {
         WaitReason::Sleep,
         WaitReason::Select,
         WaitReason::SelectNoCases,
+        WaitReason::SyncMutexLock,
+        WaitReason::SyncRWMutexRLock,
+        WaitReason::SyncRWMutexLock,
+        WaitReason::SyncCondWait,
+        WaitReason::Semacquire,
     ];
 
     /// Go's words for it, where Go has the same wait.
@@ -65,6 +75,11 @@ impl WaitReason {
             WaitReason::Sleep => "sleep",
             WaitReason::Select => "select",
             WaitReason::SelectNoCases => "select (no cases)",
+            WaitReason::SyncMutexLock => "sync.Mutex.Lock",
+            WaitReason::SyncRWMutexRLock => "sync.RWMutex.RLock",
+            WaitReason::SyncRWMutexLock => "sync.RWMutex.Lock",
+            WaitReason::SyncCondWait => "sync.Cond.Wait",
+            WaitReason::Semacquire => "semacquire",
         }
     }
 }
