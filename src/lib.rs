@@ -74,6 +74,7 @@ pub use rt::{
     Builder, JoinHandle, Runtime, Stats, blocking, current, lock_os_thread, max_procs, run,
     set_max_procs, set_max_threads, spawn, stats, unlock_os_thread, yield_now,
 };
+pub use select::{RecvTimeoutError, SendTimeoutError};
 pub use time::sleep;
 pub use waitgroup::WaitGroup;
 

@@ -20,11 +20,15 @@
 use core::cell::Cell;
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
+use core::time::Duration;
+
 use crate::chan::{
-    Chan, PENDING, Receiver, RecvTry, SendError, SendTry, Sender, State, Waiter, wake,
+    Chan, PENDING, Receiver, RecvTry, SendError, SendTry, Sender, State, TryRecvError,
+    TrySendError, Waiter, wake,
 };
 use crate::runtime::g::WaitReason;
 use crate::runtime::park::{HeldLock, NodeRef, WaitGuard, WaitNode};
+use crate::time::Timer;
 
 /// One case of a select, its channel's element type hidden: what [`select`] drives. The
 /// methods are called in the order of `selectgo`; the channel lock is held from `lock` (or
@@ -576,4 +580,139 @@ macro_rules! __select_default {
     ($d:tt) => {
         $d
     };
+}
+
+// ---- Waiting with a deadline: a select against a timer's channel ----
+
+/// Why [`Sender::send_timeout`] did not send; the value comes back.
+#[derive(PartialEq, Eq, Clone, Copy)]
+pub enum SendTimeoutError<T> {
+    /// No room and no receiver within the time.
+    Timeout(T),
+    /// The channel is closed, or no receiver is left.
+    Closed(T),
+}
+
+impl<T> SendTimeoutError<T> {
+    /// The value that was not sent.
+    pub fn into_inner(self) -> T {
+        match self {
+            SendTimeoutError::Timeout(v) | SendTimeoutError::Closed(v) => v,
+        }
+    }
+}
+
+impl<T> core::fmt::Debug for SendTimeoutError<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            SendTimeoutError::Timeout(_) => f.write_str("Timeout(..)"),
+            SendTimeoutError::Closed(_) => f.write_str("Closed(..)"),
+        }
+    }
+}
+
+impl<T> core::fmt::Display for SendTimeoutError<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            SendTimeoutError::Timeout(_) => f.write_str("timed out sending on a channel"),
+            SendTimeoutError::Closed(_) => f.write_str("send on a closed channel"),
+        }
+    }
+}
+
+impl<T> std::error::Error for SendTimeoutError<T> {}
+
+/// Why [`Receiver::recv_timeout`] returned no value.
+#[derive(PartialEq, Eq, Clone, Copy, Debug)]
+pub enum RecvTimeoutError {
+    /// Nothing arrived within the time.
+    Timeout,
+    /// The channel is closed and drained.
+    Closed,
+}
+
+impl core::fmt::Display for RecvTimeoutError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            RecvTimeoutError::Timeout => f.write_str("timed out receiving on a channel"),
+            RecvTimeoutError::Closed => f.write_str("receiving on a closed channel"),
+        }
+    }
+}
+
+impl std::error::Error for RecvTimeoutError {}
+
+/// A select of `case` against a timer firing `d` from now: whether `case` fired. The timer
+/// is stopped either way, so it leaves nothing behind.
+fn with_deadline(case: &mut dyn SelectCase, d: Duration) -> bool {
+    let timer = Timer::new(d);
+    let fired = timer.receiver().expect("a channel timer has a receiver");
+    let mut deadline = RecvCase::new(fired);
+    let i = select(&mut [case, &mut deadline], true).expect("a blocking select picks a case");
+    timer.stop();
+    i == 0
+}
+
+impl<T: Send> Sender<T> {
+    /// Sends `v`, waiting at most `d` for room or a receiver (crossbeam's `send_timeout`;
+    /// Go's `select` with a `time.After` arm).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use goro::SendTimeoutError;
+    /// // SAFETY: no goroutine keeps thread-local state across a switch.
+    /// let rt = unsafe { goro::Runtime::new() };
+    /// rt.run(|| {
+    ///     let (tx, _rx) = goro::chan::<u32>(0); // nobody receives
+    ///     let d = Duration::from_millis(5);
+    ///     assert_eq!(tx.send_timeout(7, d), Err(SendTimeoutError::Timeout(7)));
+    /// });
+    /// ```
+    pub fn send_timeout(&self, v: T, d: Duration) -> Result<(), SendTimeoutError<T>> {
+        let v = match self.try_send(v) {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Closed(v)) => return Err(SendTimeoutError::Closed(v)),
+            Err(TrySendError::Full(v)) => v,
+        };
+        let mut case = SendCase::new(self, v);
+        let sent = with_deadline(&mut case, d);
+        match case.into_result() {
+            Ok(()) => Ok(()),
+            Err(SendError(v)) if sent => Err(SendTimeoutError::Closed(v)),
+            Err(SendError(v)) => Err(SendTimeoutError::Timeout(v)),
+        }
+    }
+}
+
+impl<T: Send> Receiver<T> {
+    /// Receives a value, waiting at most `d` (crossbeam's `recv_timeout`; Go's `select` with
+    /// a `time.After` arm). A value already there is taken even if `d` is zero.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use goro::RecvTimeoutError;
+    /// // SAFETY: no goroutine keeps thread-local state across a switch.
+    /// let rt = unsafe { goro::Runtime::new() };
+    /// rt.run(|| {
+    ///     let (tx, rx) = goro::chan::<u32>(1);
+    ///     let d = Duration::from_millis(5);
+    ///     assert_eq!(rx.recv_timeout(d), Err(RecvTimeoutError::Timeout));
+    ///     tx.send(1).unwrap();
+    ///     assert_eq!(rx.recv_timeout(d), Ok(1));
+    ///     drop(tx);
+    ///     assert_eq!(rx.recv_timeout(d), Err(RecvTimeoutError::Closed));
+    /// });
+    /// ```
+    pub fn recv_timeout(&self, d: Duration) -> Result<T, RecvTimeoutError> {
+        match self.try_recv() {
+            Ok(v) => return Ok(v),
+            Err(TryRecvError::Closed) => return Err(RecvTimeoutError::Closed),
+            Err(TryRecvError::Empty) => {}
+        }
+        let mut case = RecvCase::new(self);
+        if !with_deadline(&mut case, d) {
+            return Err(RecvTimeoutError::Timeout);
+        }
+        case.into_result().ok_or(RecvTimeoutError::Closed)
+    }
 }

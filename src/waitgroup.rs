@@ -77,6 +77,44 @@ impl WaitGroup {
         }
     }
 
+    /// Runs `f` in a new goroutine counted in the group: `add(1)` now, `done()` when `f`
+    /// returns or panics (Go 1.25's `WaitGroup.Go`).
+    ///
+    /// # Panics
+    /// Outside a goroutine, as [`spawn`](crate::spawn) does.
+    ///
+    /// ```
+    /// // SAFETY: no goroutine keeps thread-local state across a switch.
+    /// let rt = unsafe { goro::Runtime::new() };
+    /// rt.run(|| {
+    ///     let wg = goro::WaitGroup::new();
+    ///     let sum = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    ///     for i in 1..=4 {
+    ///         let sum = sum.clone();
+    ///         wg.go(move || {
+    ///             sum.fetch_add(i, std::sync::atomic::Ordering::Relaxed);
+    ///         });
+    ///     }
+    ///     wg.wait();
+    ///     assert_eq!(sum.load(std::sync::atomic::Ordering::Relaxed), 10);
+    /// });
+    /// ```
+    pub fn go(&self, f: impl FnOnce() + Send + 'static) {
+        /// Counts the goroutine done however it ends.
+        struct Done(WaitGroup);
+        impl Drop for Done {
+            fn drop(&mut self) {
+                self.0.done();
+            }
+        }
+        self.add(1);
+        let done = Done(self.clone());
+        crate::spawn(move || {
+            let _done = done;
+            f();
+        });
+    }
+
     /// Blocks the goroutine until the counter is zero.
     pub fn wait(&self) {
         let mut st = self.lock();

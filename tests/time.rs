@@ -350,3 +350,68 @@ fn sleeping_goroutines_keep_the_program_alive() {
         });
     });
 }
+
+/// `recv_timeout` and `send_timeout`: a value already there is taken at once, nothing within
+/// the time is a `Timeout` (not early), a closed channel is `Closed`, and a value that could
+/// not be sent comes back.
+#[test]
+fn channel_timeouts() {
+    use goro::{RecvTimeoutError, SendTimeoutError};
+    watchdog(30, "channel timeouts", || {
+        rt(2).run(|| {
+            let (tx, rx) = chan::<u32>(1);
+            let t = Instant::now();
+            assert_eq!(rx.recv_timeout(20 * MS), Err(RecvTimeoutError::Timeout));
+            assert!(t.elapsed() >= 20 * MS, "timed out early");
+            tx.send(1).unwrap();
+            assert_eq!(rx.recv_timeout(Duration::ZERO), Ok(1));
+            let t = Instant::now();
+            assert_eq!(tx.send_timeout(2, 5 * MS), Ok(()), "room in the buffer");
+            assert_eq!(
+                tx.send_timeout(3, 20 * MS),
+                Err(SendTimeoutError::Timeout(3))
+            );
+            assert!(t.elapsed() >= 20 * MS, "timed out early");
+            // A receiver arriving in time gets the value.
+            let rx2 = rx.clone();
+            goro::spawn(move || {
+                sleep(5 * MS);
+                assert_eq!(rx2.recv(), Some(2));
+                assert_eq!(rx2.recv(), Some(4));
+            });
+            assert_eq!(tx.send_timeout(4, Duration::from_secs(10)), Ok(()));
+            // Closed while waiting.
+            let (tx, rx) = chan::<u32>(0);
+            goro::spawn(move || {
+                sleep(5 * MS);
+                drop(tx);
+            });
+            assert_eq!(
+                rx.recv_timeout(Duration::from_secs(10)),
+                Err(RecvTimeoutError::Closed)
+            );
+        });
+    });
+}
+
+/// `WaitGroup::go` counts each goroutine done however it ends, panics included.
+#[test]
+fn waitgroup_go() {
+    watchdog(30, "WaitGroup::go", || {
+        rt(2).run(|| {
+            let wg = WaitGroup::new();
+            let n = Arc::new(AtomicUsize::new(0));
+            for i in 0..100 {
+                let n = n.clone();
+                wg.go(move || {
+                    n.fetch_add(1, Ordering::Relaxed);
+                    if i % 10 == 0 {
+                        std::panic::panic_any("goro-test: expected panic");
+                    }
+                });
+            }
+            wg.wait();
+            assert_eq!(n.load(Ordering::Relaxed), 100);
+        });
+    });
+}
