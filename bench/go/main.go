@@ -68,6 +68,26 @@ func twoWorkers(iters uint64) (uint64, time.Duration) {
 	return res[0] + res[1], time.Since(t)
 }
 
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func nextSleep(x *uint64) time.Duration {
+	*x = *x*6364136223846793005 + 1442695040888963407
+	return time.Duration(1+(*x>>33)%10) * time.Millisecond
+}
+
+func between(x uint64) uint64 {
+	for i := 0; i < 100; i++ {
+		x = x*6364136223846793005 + 1442695040888963407
+	}
+	return x
+}
+
+var sink atomic.Uint64
+
 func main() {
 	w, variant := os.Args[1], os.Args[2]
 	switch w {
@@ -256,6 +276,110 @@ func main() {
 		}
 		sort.Float64s(lat)
 		result(uint64(samples), "median_us", lat[len(lat)/2], "max_us", lat[len(lat)-1])
+	case "sleep":
+		samples, tasks, millis := int(arg(3)), arg(4), arg(5)
+		late := make([]float64, 0, samples)
+		for i := 0; i < samples; i++ {
+			t := time.Now()
+			time.Sleep(time.Millisecond)
+			late = append(late, float64(time.Since(t)-time.Millisecond)/1e3)
+		}
+		var sleeps, done atomic.Uint64
+		var stop atomic.Bool
+		var wg sync.WaitGroup
+		for i := uint64(0); i < tasks; i++ {
+			wg.Add(1)
+			go func(x uint64) {
+				defer wg.Done()
+				for {
+					time.Sleep(nextSleep(&x))
+					sleeps.Add(1)
+					if stop.Load() {
+						done.Add(1)
+						return
+					}
+				}
+			}(i)
+		}
+		t0, cpu0, n0 := time.Now(), cpuTime(), sleeps.Load()
+		time.Sleep(time.Duration(millis) * time.Millisecond)
+		n := float64(sleeps.Load() - n0)
+		wall, cpu := time.Since(t0), cpuTime()-cpu0
+		stop.Store(true)
+		wg.Wait()
+		sort.Float64s(late)
+		p99 := len(late) * 99 / 100
+		if p99 > len(late)-1 {
+			p99 = len(late) - 1
+		}
+		result(uint64(samples)+done.Load(), "late_median_us", late[len(late)/2],
+			"late_p99_us", late[p99], "sleeps/s", n/wall.Seconds(),
+			"CPU_us/sleep", float64(cpu.Microseconds())/n)
+	case "select":
+		n := arg(3)
+		c1, c2 := make(chan uint64), make(chan uint64)
+		neverA, neverB := make(chan uint64), make(chan uint64)
+		bdone := make(chan struct{})
+		go func() {
+			for i := uint64(0); i < n; i++ {
+				select {
+				case v := <-c1:
+					c2 <- v + 1
+				case <-neverB:
+					panic("never fires")
+				}
+			}
+			close(bdone)
+		}()
+		t := time.Now()
+		x := uint64(0)
+		for i := uint64(0); i < n; i++ {
+			c1 <- x
+			select {
+			case x = <-c2:
+			case <-neverA:
+				panic("never fires")
+			}
+		}
+		d := time.Since(t)
+		<-bdone
+		result(x, "ns/round_trip", nsPer(n, d))
+	case "mutex":
+		const tasks = 4
+		per := arg(3) / tasks
+		var mu sync.Mutex
+		count := uint64(0)
+		waits := make([]time.Duration, tasks)
+		var wg sync.WaitGroup
+		t := time.Now()
+		for i := 0; i < tasks; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				x, worst := uint64(i), time.Duration(0)
+				for j := uint64(0); j < per; j++ {
+					x = between(x)
+					t0 := time.Now()
+					mu.Lock()
+					if w := time.Since(t0); w > worst {
+						worst = w
+					}
+					count++
+					mu.Unlock()
+				}
+				sink.Add(x)
+				waits[i] = worst
+			}(i)
+		}
+		wg.Wait()
+		d := time.Since(t)
+		worst := time.Duration(0)
+		for _, w := range waits {
+			if w > worst {
+				worst = w
+			}
+		}
+		result(count, "M_locks/s", float64(count)/d.Seconds()/1e6, "max_wait_us", float64(worst)/1e3)
 	default:
 		fmt.Fprintln(os.Stderr, "unknown workload", w)
 		os.Exit(2)

@@ -22,7 +22,25 @@ fn main() {
         Some("all") => all(
             args.iter().any(|a| a == "--quick"),
             args.iter().any(|a| a == "--no-go"),
+            &[],
         ),
+        // `bench sleep select mutex [--quick] [--no-go]`: only the workloads named.
+        Some(w) if WORKLOADS.contains(&w) => {
+            let names: Vec<&str> = args
+                .iter()
+                .map(String::as_str)
+                .filter(|a| !a.starts_with("--"))
+                .collect();
+            if let Some(bad) = names.iter().find(|n| !WORKLOADS.contains(n)) {
+                eprintln!("unknown workload {bad}; known: {}", WORKLOADS.join(" "));
+                std::process::exit(2);
+            }
+            all(
+                args.iter().any(|a| a == "--quick"),
+                args.iter().any(|a| a == "--no-go"),
+                &names,
+            )
+        }
         Some("tree") => {
             let n = |i: usize| args[i].parse::<usize>().expect("a number");
             println!("{}", make_tree(Path::new(&args[1]), n(2), n(3)));
@@ -36,13 +54,29 @@ fn main() {
         },
         _ => {
             eprintln!(
-                "usage: bench all [--quick] [--no-go] | bench one WORKLOAD CONTENDER SIZE... \
+                "usage: bench all|WORKLOAD... [--quick] [--no-go] | bench one WORKLOAD CONTENDER SIZE... \
                  | bench tree ROOT DIRS FILES_PER_DIR | bench build-go DIR"
             );
             std::process::exit(2);
         }
     }
 }
+
+/// The workloads `bench` runs, in order; any of them may be named instead of `all`.
+const WORKLOADS: &[&str] = &[
+    "entry",
+    "vdso",
+    "handoff",
+    "short-syscalls",
+    "treewalk",
+    "spawn",
+    "pingpong",
+    "retake",
+    "sleep",
+    "select",
+    "mutex",
+    "alive",
+];
 
 /// Runs one measurement in this process and prints it as `RESULT name=value ... answer=N`.
 fn one(args: &[String]) {
@@ -58,6 +92,9 @@ fn one(args: &[String]) {
         "alive" => alive(n(2)),
         "pingpong" => pingpong(c, n(2)),
         "retake" => retake(c, n(2) as usize),
+        "sleep" => sleep(c, n(2) as usize, n(3), n(4)),
+        "select" => select(c, n(2)),
+        "mutex" => mutex(c, n(2)),
         _ => panic!("unknown workload {w}"),
     };
     let mut line = String::from("RESULT");
@@ -200,7 +237,9 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
-fn all(quick: bool, no_go: bool) {
+/// Runs the workloads named in `only` (all of them if it is empty).
+fn all(quick: bool, no_go: bool, only: &[&str]) {
+    let wanted = |w: &str| only.is_empty() || only.contains(&w);
     let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
     std::fs::create_dir_all(&target).unwrap();
     let mut skipped: Vec<String> = Vec::new();
@@ -232,10 +271,24 @@ fn all(quick: bool, no_go: bool) {
     let spawn_n = if quick { 10_000 } else { 1_000_000 };
     let pp_n = if quick { 10_000 } else { 1_000_000 };
     let retake_n = if quick { 3 } else { 20 };
+    // sleep: 1 ms sleeps in a row, then sleepers of 1-10 ms for a fixed wall time.
+    let (sleep_samples, sleepers, sleep_ms) = if quick {
+        (20, 2000, 200)
+    } else {
+        (200, 20_000, 2000)
+    };
+    // 2,000 OS threads sleeping already take the harness 15 s to spawn and join (each new
+    // thread waits for the CPU behind the sleepers); 1,000 is the most that stays near 2 s.
+    let thread_sleepers = if quick { 200 } else { 1000 };
+    let select_n = if quick { 10_000 } else { 500_000 };
+    let mutex_n = if quick { 100_000 } else { 4_000_000 };
 
     // (workload, runs): the first run is goro's, the reference for ratios.
     let mut plan: Vec<(&str, Vec<Run>)> = Vec::new();
     let mut add = |w: &'static str, rust_cs: &[&str], go_cs: &[&str], size: Vec<String>| {
+        if !wanted(w) {
+            return;
+        }
         let mut runs: Vec<Run> = rust_cs.iter().map(|c| rust(w, c, &size)).collect();
         runs.extend(go_cs.iter().filter_map(|c| go(&go_bin, w, c, &size)));
         plan.push((w, runs));
@@ -286,6 +339,28 @@ fn all(quick: bool, no_go: bool) {
         &["go"],
         s(&[retake_n]),
     );
+    add(
+        "sleep",
+        &["goro", "tokio"],
+        &["go"],
+        s(&[sleep_samples, sleepers, sleep_ms]),
+    );
+    add(
+        "sleep",
+        &["threads"],
+        &[],
+        s(&[sleep_samples, thread_sleepers, sleep_ms]),
+    );
+    add("select", &["goro", "tokio"], &["go"], s(&[select_n]));
+    // Two OS threads waking each other cost 20-60 us a round trip on a 2-core VM: a tenth of
+    // the round trips keeps the run under 10 s; the time per round trip compares.
+    add("select", &["crossbeam"], &[], s(&[select_n / 10]));
+    add(
+        "mutex",
+        &["goro", "std", "parking_lot", "tokio"],
+        &["go"],
+        s(&[mutex_n]),
+    );
 
     // rows: (workload, contender) -> figure -> values
     let mut results: BTreeMap<(usize, String), BTreeMap<String, Vec<f64>>> = BTreeMap::new();
@@ -331,7 +406,7 @@ fn all(quick: bool, no_go: bool) {
         }
         eprintln!("repetition {} of {reps} done", rep + 1);
     }
-    if !quick {
+    if !quick && (only.is_empty() || only.contains(&"alive")) {
         for n in [10_000u64, 30_000, 60_000] {
             let r = rust("alive", "goro", &s(&[n]));
             record(
@@ -349,7 +424,11 @@ fn all(quick: bool, no_go: bool) {
     println!("{table}");
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("results");
     std::fs::create_dir_all(&dir).unwrap();
-    let stem = if quick { "quick" } else { "latest" };
+    // A run of some workloads does not overwrite the full table: `latest-sleep-select.md`.
+    let mut stem = if quick { "quick" } else { "latest" }.to_string();
+    for w in only {
+        stem = format!("{stem}-{w}");
+    }
     std::fs::write(dir.join(format!("{stem}.md")), &table).unwrap();
     std::fs::write(dir.join(format!("{stem}.csv")), csv(&names, &results)).unwrap();
 }
@@ -462,10 +541,28 @@ fn render(
             );
         }
     }
-    let _ = writeln!(
-        t,
-        "\nThe treewalk answer must be {tree_sum} (the sizes the harness gave its files)."
-    );
+    if names.contains(&"treewalk") {
+        let _ = writeln!(
+            t,
+            "\nThe treewalk answer must be {tree_sum} (the sizes the harness gave its files)."
+        );
+    }
+    if names.contains(&"sleep") {
+        let _ = writeln!(
+            t,
+            "\nsleep: the threads row runs a twentieth of the sleepers (1,000 OS threads; 200 \
+             at quick size): with 2,000 the spawning and joining alone take 15 s. Its answer is \
+             smaller by as much. tokio's timer wheel has 1 ms ticks."
+        );
+    }
+    if names.contains(&"select") {
+        let _ = writeln!(
+            t,
+            "\nselect: crossbeam runs a tenth of the round trips (two OS threads; the time per \
+             round trip compares); its answer is smaller by as much. tokio's mpsc channels \
+             have capacity 1 (it has no rendezvous channel), the others capacity 0."
+        );
+    }
     if !skipped.is_empty() {
         let _ = writeln!(t, "\nSkipped or failed:");
         for s in skipped {

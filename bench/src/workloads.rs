@@ -62,6 +62,15 @@ fn tokio_rt(workers: usize) -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// [`tokio_rt`] with its timer driver, for the workloads that sleep.
+fn tokio_rt_time(workers: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_time()
+        .build()
+        .unwrap()
+}
+
 fn may_config(workers: usize) {
     may::config().set_workers(workers);
 }
@@ -817,5 +826,398 @@ pub fn treewalk(contender: &str, root: &std::path::Path) -> Outcome {
     Outcome {
         figures: vec![("seconds", t.elapsed().as_secs_f64())],
         answer,
+    }
+}
+
+// ---- 9. sleep: lateness of a 1 ms sleep; the rate of many tasks sleeping 1-10 ms ----
+
+/// This process's user + system CPU time so far.
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage writes the struct it is given.
+    let ru = unsafe {
+        let mut ru = std::mem::zeroed::<libc::rusage>();
+        libc::getrusage(libc::RUSAGE_SELF, &mut ru);
+        ru
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// The next sleep of a sleeper whose LCG state is `x`: 1 to 10 ms.
+fn next_sleep(x: &mut u64) -> Duration {
+    *x = x
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    Duration::from_millis(1 + (*x >> 33) % 10)
+}
+
+/// Where the steady-state phase of the sleepers starts: wall clock, CPU time, sleeps so far.
+struct Window(Instant, Duration, u64);
+
+impl Window {
+    fn start(sleeps: &AtomicU64) -> Window {
+        Window(Instant::now(), cpu_time(), sleeps.load(Ordering::Relaxed))
+    }
+
+    /// (sleeps per second, CPU microseconds per sleep) since `start`.
+    fn end(&self, sleeps: &AtomicU64) -> (f64, f64) {
+        let n = (sleeps.load(Ordering::Relaxed) - self.2) as f64;
+        let (wall, cpu) = (self.0.elapsed(), cpu_time() - self.1);
+        (n / wall.as_secs_f64(), cpu.as_secs_f64() * 1e6 / n)
+    }
+}
+
+const ONE_MS: Duration = Duration::from_millis(1);
+
+/// `samples` 1 ms sleeps in a row, then `tasks` sleepers of 1-10 ms for `millis` of wall time.
+/// The answer: samples, plus the sleepers that slept at least once (all of them).
+pub fn sleep(contender: &str, samples: usize, tasks: u64, millis: u64) -> Outcome {
+    let wall = Duration::from_millis(millis);
+    let sleeps = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (mut late, (rate, cpu), done): (Vec<Duration>, _, u64) = match contender {
+        "goro" => goro_rt(2).run(move || {
+            let late = (0..samples)
+                .map(|_| {
+                    let t = Instant::now();
+                    goro::sleep(ONE_MS);
+                    t.elapsed() - ONE_MS
+                })
+                .collect();
+            let hs: Vec<_> = (0..tasks)
+                .map(|i| {
+                    let (sleeps, stop) = (sleeps.clone(), stop.clone());
+                    goro::spawn(move || {
+                        let mut x = i;
+                        loop {
+                            goro::sleep(next_sleep(&mut x));
+                            sleeps.fetch_add(1, Ordering::Relaxed);
+                            if stop.load(Ordering::Relaxed) {
+                                return 1;
+                            }
+                        }
+                    })
+                })
+                .collect();
+            let w = Window::start(&sleeps);
+            goro::sleep(wall);
+            let r = w.end(&sleeps);
+            stop.store(true, Ordering::Relaxed);
+            (late, r, hs.into_iter().map(|h| h.join().unwrap()).sum())
+        }),
+        "tokio" => tokio_rt_time(2).block_on(async move {
+            tokio::spawn(async move {
+                let mut late = Vec::with_capacity(samples);
+                for _ in 0..samples {
+                    let t = Instant::now();
+                    tokio::time::sleep(ONE_MS).await;
+                    late.push(t.elapsed() - ONE_MS);
+                }
+                let hs: Vec<_> = (0..tasks)
+                    .map(|i| {
+                        let (sleeps, stop) = (sleeps.clone(), stop.clone());
+                        tokio::spawn(async move {
+                            let mut x = i;
+                            loop {
+                                tokio::time::sleep(next_sleep(&mut x)).await;
+                                sleeps.fetch_add(1, Ordering::Relaxed);
+                                if stop.load(Ordering::Relaxed) {
+                                    return 1;
+                                }
+                            }
+                        })
+                    })
+                    .collect();
+                let w = Window::start(&sleeps);
+                tokio::time::sleep(wall).await;
+                let r = w.end(&sleeps);
+                stop.store(true, Ordering::Relaxed);
+                let mut done = 0;
+                for h in hs {
+                    done += h.await.unwrap();
+                }
+                (late, r, done)
+            })
+            .await
+            .unwrap()
+        }),
+        "threads" => {
+            let late = (0..samples)
+                .map(|_| {
+                    let t = Instant::now();
+                    std::thread::sleep(ONE_MS);
+                    t.elapsed() - ONE_MS
+                })
+                .collect();
+            let hs: Vec<_> = (0..tasks)
+                .map(|i| {
+                    let (sleeps, stop) = (sleeps.clone(), stop.clone());
+                    std::thread::Builder::new()
+                        .stack_size(64 * 1024)
+                        .spawn(move || {
+                            let mut x = i;
+                            loop {
+                                std::thread::sleep(next_sleep(&mut x));
+                                sleeps.fetch_add(1, Ordering::Relaxed);
+                                if stop.load(Ordering::Relaxed) {
+                                    return 1;
+                                }
+                            }
+                        })
+                        .expect("a sleeper thread")
+                })
+                .collect();
+            let w = Window::start(&sleeps);
+            std::thread::sleep(wall);
+            let r = w.end(&sleeps);
+            stop.store(true, Ordering::Relaxed);
+            (late, r, hs.into_iter().map(|h| h.join().unwrap()).sum())
+        }
+        _ => unreachable!(),
+    };
+    late.sort();
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    Outcome {
+        figures: vec![
+            ("late median us", us(late[late.len() / 2])),
+            (
+                "late p99 us",
+                us(late[(late.len() * 99 / 100).min(late.len() - 1)]),
+            ),
+            ("sleeps/s", rate),
+            ("CPU us/sleep", cpu),
+        ],
+        answer: samples as u64 + done,
+    }
+}
+
+// ---- 10. select: ping-pong where each side waits in a two-arm select ----
+
+/// A sends on c1 and waits in a select over {c2, a channel that never fires}; B mirrors it.
+/// The answer: the value after `n` round trips, each adding one (n).
+pub fn select(contender: &str, n: u64) -> Outcome {
+    let (d, answer) = match contender {
+        "goro" => goro_rt(2).run(move || {
+            let (c1_tx, c1_rx) = goro::chan::<u64>(0);
+            let (c2_tx, c2_rx) = goro::chan::<u64>(0);
+            let (_never_a_tx, never_a) = goro::chan::<u64>(0);
+            let (_never_b_tx, never_b) = goro::chan::<u64>(0);
+            let b = goro::spawn(move || {
+                for _ in 0..n {
+                    goro::select! {
+                        recv(c1_rx) -> v => c2_tx.send(v.unwrap() + 1).unwrap(),
+                        recv(never_b) -> _ => unreachable!(),
+                    }
+                }
+            });
+            let t = Instant::now();
+            let mut x = 0;
+            for _ in 0..n {
+                c1_tx.send(x).unwrap();
+                goro::select! {
+                    recv(c2_rx) -> v => x = v.unwrap(),
+                    recv(never_a) -> _ => unreachable!(),
+                }
+            }
+            let d = t.elapsed();
+            b.join().unwrap();
+            (d, x)
+        }),
+        "crossbeam" => {
+            let (c1_tx, c1_rx) = crossbeam_channel::bounded::<u64>(0);
+            let (c2_tx, c2_rx) = crossbeam_channel::bounded::<u64>(0);
+            let (_never_a_tx, never_a) = crossbeam_channel::bounded::<u64>(0);
+            let (_never_b_tx, never_b) = crossbeam_channel::bounded::<u64>(0);
+            let b = std::thread::spawn(move || {
+                for _ in 0..n {
+                    crossbeam_channel::select! {
+                        recv(c1_rx) -> v => c2_tx.send(v.unwrap() + 1).unwrap(),
+                        recv(never_b) -> _ => unreachable!(),
+                    }
+                }
+            });
+            let t = Instant::now();
+            let mut x = 0;
+            for _ in 0..n {
+                c1_tx.send(x).unwrap();
+                crossbeam_channel::select! {
+                    recv(c2_rx) -> v => x = v.unwrap(),
+                    recv(never_a) -> _ => unreachable!(),
+                }
+            }
+            let d = t.elapsed();
+            b.join().unwrap();
+            (d, x)
+        }
+        // tokio's mpsc has no rendezvous channel: capacity 1, the smallest.
+        "tokio" => tokio_rt(2).block_on(async move {
+            tokio::spawn(async move {
+                let (c1_tx, mut c1_rx) = tokio::sync::mpsc::channel::<u64>(1);
+                let (c2_tx, mut c2_rx) = tokio::sync::mpsc::channel::<u64>(1);
+                let (_never_a_tx, mut never_a) = tokio::sync::mpsc::channel::<u64>(1);
+                let (_never_b_tx, mut never_b) = tokio::sync::mpsc::channel::<u64>(1);
+                let b = tokio::spawn(async move {
+                    for _ in 0..n {
+                        tokio::select! {
+                            v = c1_rx.recv() => c2_tx.send(v.unwrap() + 1).await.unwrap(),
+                            _ = never_b.recv() => unreachable!(),
+                        }
+                    }
+                });
+                let t = Instant::now();
+                let mut x = 0;
+                for _ in 0..n {
+                    c1_tx.send(x).await.unwrap();
+                    tokio::select! {
+                        v = c2_rx.recv() => x = v.unwrap(),
+                        _ = never_a.recv() => unreachable!(),
+                    }
+                }
+                let d = t.elapsed();
+                b.await.unwrap();
+                (d, x)
+            })
+            .await
+            .unwrap()
+        }),
+        _ => unreachable!(),
+    };
+    Outcome {
+        figures: vec![("ns/round trip", ns_per(n, d))],
+        answer,
+    }
+}
+
+// ---- 11. mutex: 2 x P tasks incrementing one counter under one lock ----
+
+/// Tasks contending for the lock: twice the Ps / worker threads.
+const MUTEX_TASKS: u64 = 4;
+
+/// The work between two increments, outside the lock: 100 steps of an LCG.
+#[inline(always)]
+fn between(x: u64) -> u64 {
+    let mut x = x;
+    for _ in 0..100 {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+    }
+    x
+}
+
+/// `total` increments shared by [`MUTEX_TASKS`] tasks; each times its `lock()` calls and keeps
+/// the longest. The answer: the final counter (`total` rounded down to a multiple of the tasks).
+pub fn mutex(contender: &str, total: u64) -> Outcome {
+    let per = total / MUTEX_TASKS;
+    let (count, waits, d): (u64, Vec<Duration>, Duration) = match contender {
+        "goro" => goro_rt(2).run(move || {
+            let m = Arc::new(goro::sync::Mutex::new(0u64));
+            let t = Instant::now();
+            let hs: Vec<_> = (0..MUTEX_TASKS)
+                .map(|i| {
+                    let m = m.clone();
+                    goro::spawn(move || {
+                        let (mut x, mut worst) = (i, Duration::ZERO);
+                        for _ in 0..per {
+                            x = between(x);
+                            let t0 = Instant::now();
+                            let mut g = m.lock();
+                            worst = worst.max(t0.elapsed());
+                            *g += 1;
+                            drop(g);
+                        }
+                        black_box(x);
+                        worst
+                    })
+                })
+                .collect();
+            let waits = hs.into_iter().map(|h| h.join().unwrap()).collect();
+            (*m.lock(), waits, t.elapsed())
+        }),
+        "std" => goro_rt(2).run(move || {
+            let m = Arc::new(std::sync::Mutex::new(0u64));
+            let t = Instant::now();
+            let hs: Vec<_> = (0..MUTEX_TASKS)
+                .map(|i| {
+                    let m = m.clone();
+                    goro::spawn(move || {
+                        let (mut x, mut worst) = (i, Duration::ZERO);
+                        for _ in 0..per {
+                            x = between(x);
+                            let t0 = Instant::now();
+                            let mut g = m.lock().unwrap();
+                            worst = worst.max(t0.elapsed());
+                            *g += 1;
+                            drop(g);
+                        }
+                        black_box(x);
+                        worst
+                    })
+                })
+                .collect();
+            let waits = hs.into_iter().map(|h| h.join().unwrap()).collect();
+            (*m.lock().unwrap(), waits, t.elapsed())
+        }),
+        "parking_lot" => goro_rt(2).run(move || {
+            let m = Arc::new(parking_lot::Mutex::new(0u64));
+            let t = Instant::now();
+            let hs: Vec<_> = (0..MUTEX_TASKS)
+                .map(|i| {
+                    let m = m.clone();
+                    goro::spawn(move || {
+                        let (mut x, mut worst) = (i, Duration::ZERO);
+                        for _ in 0..per {
+                            x = between(x);
+                            let t0 = Instant::now();
+                            let mut g = m.lock();
+                            worst = worst.max(t0.elapsed());
+                            *g += 1;
+                            drop(g);
+                        }
+                        black_box(x);
+                        worst
+                    })
+                })
+                .collect();
+            let waits = hs.into_iter().map(|h| h.join().unwrap()).collect();
+            (*m.lock(), waits, t.elapsed())
+        }),
+        "tokio" => tokio_rt(2).block_on(async move {
+            let m = Arc::new(tokio::sync::Mutex::new(0u64));
+            let t = Instant::now();
+            let hs: Vec<_> = (0..MUTEX_TASKS)
+                .map(|i| {
+                    let m = m.clone();
+                    tokio::spawn(async move {
+                        let (mut x, mut worst) = (i, Duration::ZERO);
+                        for _ in 0..per {
+                            x = between(x);
+                            let t0 = Instant::now();
+                            let mut g = m.lock().await;
+                            worst = worst.max(t0.elapsed());
+                            *g += 1;
+                            drop(g);
+                        }
+                        black_box(x);
+                        worst
+                    })
+                })
+                .collect();
+            let mut waits = Vec::new();
+            for h in hs {
+                waits.push(h.await.unwrap());
+            }
+            let count = *m.lock().await;
+            (count, waits, t.elapsed())
+        }),
+        _ => unreachable!(),
+    };
+    let worst = waits.into_iter().max().unwrap_or_default();
+    Outcome {
+        figures: vec![
+            ("M locks/s", count as f64 / d.as_secs_f64() / 1e6),
+            ("max wait us", worst.as_secs_f64() * 1e6),
+        ],
+        answer: count,
     }
 }

@@ -159,5 +159,31 @@ fn every_contender_computes_the_same_answer() {
         &["2"],
         &gob,
     );
+    // 5 one-millisecond sleeps, then 50 sleepers for 50 ms: every sleeper sleeps at least
+    // once and counts itself.
+    agree(
+        "sleep",
+        5 + 50,
+        &["goro", "tokio", "threads"],
+        &["go"],
+        &["5", "50", "50"],
+        &gob,
+    );
+    agree(
+        "select",
+        500,
+        &["goro", "crossbeam", "tokio"],
+        &["go"],
+        &["500"],
+        &gob,
+    );
+    agree(
+        "mutex",
+        10_000,
+        &["goro", "std", "parking_lot", "tokio"],
+        &["go"],
+        &["10000"],
+        &gob,
+    );
     assert_eq!(rust("alive", "goro", &["500"]), 499 * 500 / 2);
 }

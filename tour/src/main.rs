@@ -162,14 +162,38 @@ fn main() -> Result<(), Errno> {
     let s = rt.stats();
     println!("What the scheduler did (a P is the right to run goroutines; this runtime has one):");
     for (n, what) in [
-        (s.syscalls_fast, "system calls that returned and found their P still theirs"),
-        (s.syscalls_idle_p, "... that found it given away and took a free one"),
-        (s.syscalls_slow, "... that found none free and queued their goroutine"),
-        (s.retaken, "Ps taken from a goroutine blocked in the kernel, for the others"),
-        (s.handed_off, "Ps handed over at once by `blocking` (known to block)"),
-        (s.preempt_signals, "signals to a goroutine that held its P over 10 ms"),
-        (s.preempted, "... that moved it off its P (it runs on, on its own thread)"),
-        (s.threads, "OS threads started: one per goroutine blocked at once, plus one"),
+        (
+            s.syscalls_fast,
+            "system calls that returned and found their P still theirs",
+        ),
+        (
+            s.syscalls_idle_p,
+            "... that found it given away and took a free one",
+        ),
+        (
+            s.syscalls_slow,
+            "... that found none free and queued their goroutine",
+        ),
+        (
+            s.retaken,
+            "Ps taken from a goroutine blocked in the kernel, for the others",
+        ),
+        (
+            s.handed_off,
+            "Ps handed over at once by `blocking` (known to block)",
+        ),
+        (
+            s.preempt_signals,
+            "signals to a goroutine that held its P over 10 ms",
+        ),
+        (
+            s.preempted,
+            "... that moved it off its P (it runs on, on its own thread)",
+        ),
+        (
+            s.threads,
+            "OS threads started: one per goroutine blocked at once, plus one",
+        ),
     ] {
         println!("  {n:>6}  {what}");
     }
