@@ -116,9 +116,12 @@ pub(crate) unsafe fn goready(gp: *mut G) {
     let sched = unsafe { &*g.sched };
     let why = g.waitreason();
     g.casstatus(GWAITING, GRUNNABLE);
-    match enter() {
-        Some(rt) if core::ptr::eq(rt.m().sched, g.sched) => {
-            let p = rt.p();
+    let rt = enter();
+    match rt.as_ref().map(|rt| rt.m()).or_else(g0_with_p) {
+        Some(m) if core::ptr::eq(m.sched, g.sched) => {
+            // SAFETY: a goroutine inside the runtime, or g0, holds its M's P (owner-only
+            // queue operations are ours).
+            let p = unsafe { &*m.p() };
             p.count_wait(why, -1);
             sched.runqput(p, gp, true);
         }
@@ -127,7 +130,16 @@ pub(crate) unsafe fn goready(gp: *mut G) {
             sched.globrunqput(gp);
         }
     }
+    drop(rt);
     sched.wakep();
+}
+
+/// This thread's M if it is on g0 holding a P (running timers in `findrunnable`): what it
+/// readies goes on its own P, as from a goroutine, not through the global queue.
+fn g0_with_p() -> Option<&'static M> {
+    // SAFETY: a non-null current M lives with its runtime.
+    let m = unsafe { current_m().as_ref() }?;
+    (m.curg.load(Ordering::Relaxed).is_null() && !m.p().is_null()).then_some(m)
 }
 
 /// Yields the processor: the goroutine goes to the back of the global queue (Go's

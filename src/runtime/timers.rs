@@ -131,18 +131,18 @@ impl TimerHeap {
         if self.next() > now {
             return 0;
         }
+        // Every due entry comes off under one hold of the heap's lock.
+        let due: Vec<Entry> = {
+            let mut h = self.lock();
+            let mut due = Vec::new();
+            while h.peek().is_some_and(|e| e.0.when <= now) {
+                due.extend(h.pop().map(|e| e.0));
+            }
+            self.publish(&h);
+            due
+        };
         let mut fired = 0;
-        loop {
-            let e = {
-                let mut h = self.lock();
-                let due = h.peek().is_some_and(|e| e.0.when <= now);
-                let e = if due { h.pop().map(|e| e.0) } else { None };
-                self.publish(&h);
-                match e {
-                    Some(e) => e,
-                    None => return fired,
-                }
-            };
+        for e in due {
             let mut st = e.timer.lock();
             if e.timer.seq.load(Ordering::Relaxed) != e.seq || st.when != e.when {
                 continue; // stopped or reset since: a zombie
@@ -166,6 +166,7 @@ impl TimerHeap {
                 st.when = 0;
             }
         }
+        fired
     }
 
     /// Moves every entry to `to` (a P retired by `set_max_procs`).
