@@ -1093,9 +1093,9 @@ fn panic_count_survives_a_goroutine_switch_during_unwinding() {
 }
 
 /// Defect 8 (`EINTR` from the preemption signal): while one goroutine stops the world over and
-/// over (`set_max_procs` in a loop, 3 s), goroutines sleeping in `nanosleep` (5-20 us) and
-/// reading and writing pipes through goro's wrappers must never get `Err(EINTR)`: the
-/// runtime's signals are its own business.
+/// over (`set_max_procs` in a loop, 3 s), goroutines sleeping in `nanosleep` (5-20 us, half of
+/// them inside `blocking`) and reading and writing pipes through goro's wrappers must never get
+/// `Err(EINTR)`: the runtime's signals are its own business.
 #[test]
 fn syscalls_never_fail_with_eintr_under_stop_the_world() {
     let _serial = serial();
@@ -1111,7 +1111,14 @@ fn syscalls_never_fail_with_eintr_under_stop_the_world() {
                 hs.push(goro::spawn(move || {
                     let req = ts(Duration::from_micros(5 * (i + 1)));
                     while !stop.load(Ordering::Relaxed) {
-                        match sc::nanosleep(&req, None) {
+                        // Half of them inside `blocking`, where the wrapper runs as a plain
+                        // call on an M without a P (a signal sent just before is still ours).
+                        let r = if i % 2 == 0 {
+                            sc::nanosleep(&req, None)
+                        } else {
+                            goro::blocking(|| sc::nanosleep(&req, None))
+                        };
+                        match r {
                             Ok(()) => {}
                             Err(Errno::EINTR) => {
                                 eintr[0].fetch_add(1, Ordering::Relaxed);

@@ -23,15 +23,26 @@
 //! with senders, receivers, closers and plain-thread peers; wait groups; short and blocking
 //! system calls through the wrappers; `blocking`, with and without wrappers inside;
 //! `lock_os_thread`; yields; compute loops long enough to be preempted; `set_max_procs` and
-//! stop-the-world), and sometimes drops the runtime with goroutines still queued or parked.
+//! stop-the-world; `goro::sleep`, `after`, `Timer`s stopped and reset, `Ticker`s, `after_fn`;
+//! `select!` over three channels, blocking, with `default` or with a timeout arm; the locks,
+//! condition variable, once cells and semaphore of `goro::sync`, some shared with a plain
+//! thread), and sometimes drops the runtime with goroutines still queued or parked.
 //!
 //! Invariants, each failing with the seed and round: every goroutine the soak counts on runs
 //! exactly once and finishes (a per-round ledger), join results match, every value sent is
 //! received exactly once or handed back by a failed send (count, sum and xor), pipe bytes
-//! arrive in order, no wrapper returns `EINTR` (or any error), a sleep is never short, a
-//! goroutine always runs on the thread the runtime believes, a locked goroutine keeps its
-//! thread and an exit while locked ends it, the process's thread count stays under the bound
-//! and returns to its baseline once a round's runtime is dropped. A watchdog thread ends the
+//! arrive in order, no wrapper returns `EINTR` (or any error), a sleep is never short (nor a
+//! timer, ticker or timeout early), `Timer::stop`/`reset` return what they must where it is
+//! determined and leave no stale value on the channel, a stopped ticker or timer delivers
+//! nothing more, every `after_fn` not stopped runs exactly once (and a stopped one never),
+//! values through `select!` arrive exactly once (count, sum and xor) and a select on closed
+//! channels is ready at once (`None`, or the value back), a `goro::sync::Mutex` or `RwLock`
+//! writer is alone (readers never see a writer's half-done update), a condition-variable queue
+//! delivers every item once, `Once`/`OnceLock` initialise exactly once under a race, a
+//! semaphore of n never has more than n holders, a goroutine always runs on the thread the
+//! runtime believes, a locked goroutine keeps its thread and an exit while locked ends it, the
+//! process's thread count stays under the bound and returns to its baseline once a round's
+//! runtime is dropped (less goro's process-wide template and timer threads). A watchdog thread ends the
 //! process when no goroutine makes progress for `GORO_SOAK_STALL` seconds, printing the
 //! round's settings, what each kind of goroutine was last doing, and every thread's stack
 //! (gdb). The last line is `soak: N passed, M failed`.
@@ -40,8 +51,11 @@
 //! reads to end-of-file and its writer always runs and closes; each channel is closed by its
 //! last sender or a closer that needs nothing but the senders, and every receiver drains it
 //! or leaves (dropping its receiver, which fails the pending sends); wait groups are added
-//! to before their goroutines start. Only the abandoned goroutines of a dropped runtime are
-//! left waiting, and they are not counted.
+//! to before their goroutines start; every timer waited for is short (at most a few ms) or
+//! stopped first; a select's channels are closed once its producers are done, and its
+//! consumers drain them to `None`; a condition-variable queue is closed once its producers
+//! are done. Only the abandoned goroutines of a dropped runtime are left waiting, and they
+//! are not counted.
 
 use std::fmt::{self, Write as _};
 use std::io::{Read as _, Write as _};
@@ -123,6 +137,9 @@ const FEATURES: &[&str] = &[
     "stw",              // stop and start the world
     "abandon",          // drop a runtime with goroutines queued (yield loops) and parked
     "outside",          // Runtime::spawn from the main thread, joined there
+    "timer",            // goro::sleep, after, Timer stop/reset, Ticker, after_fn
+    "select",           // select! over three channels: blocking, default, timeout; closed ones
+    "sync",             // goro::sync: Mutex, RwLock, Condvar queue, Once/OnceLock, Semaphore
 ];
 
 #[derive(Clone)]
@@ -215,9 +232,12 @@ enum Kind {
     Compute,
     Procs,
     Abandoned,
+    Timer,
+    Select,
+    Sync,
 }
 
-const KINDS: [Kind; 19] = [
+const KINDS: [Kind; 22] = [
     Kind::Main,
     Kind::Tree,
     Kind::Send,
@@ -237,6 +257,9 @@ const KINDS: [Kind; 19] = [
     Kind::Compute,
     Kind::Procs,
     Kind::Abandoned,
+    Kind::Timer,
+    Kind::Select,
+    Kind::Sync,
 ];
 
 struct KindState {
@@ -799,6 +822,14 @@ enum Act {
     Procs {
         n: u64,
     },
+    /// Goroutines of random timer operations, and `fns` after_fn callbacks.
+    Timer {
+        goroutines: u64,
+        ops: u64,
+        fns: u64,
+    },
+    Select(SelectPlan),
+    Sync(SyncPlan),
 }
 
 impl Act {
@@ -815,6 +846,9 @@ impl Act {
             Act::Yield { .. } => "yield",
             Act::Compute { .. } => "compute",
             Act::Procs { .. } => "procs",
+            Act::Timer { .. } => "timer",
+            Act::Select(_) => "select",
+            Act::Sync(_) => "sync",
         }
     }
     fn kind(&self) -> Kind {
@@ -830,6 +864,7 @@ impl Act {
             Act::Yield { .. } => Kind::Yield,
             Act::Compute { .. } => Kind::Compute,
             Act::Procs { .. } => Kind::Procs,
+            Act::Timer { .. } | Act::Select(_) | Act::Sync(_) => Kind::Main,
         }
     }
 }
@@ -863,6 +898,21 @@ impl fmt::Display for Act {
             Act::Yield { n } => write!(f, "yield({n})"),
             Act::Compute { us } => write!(f, "compute({us} us)"),
             Act::Procs { n } => write!(f, "procs({n} changes)"),
+            Act::Timer {
+                goroutines,
+                ops,
+                fns,
+            } => write!(f, "timer({goroutines}x{ops} ops, {fns} after_fn)"),
+            Act::Select(p) => write!(
+                f,
+                "select(caps {:?}, {}x{} -> {}, send {:?}, recv {:?}, thread producer {})",
+                p.caps, p.producers, p.per, p.consumers, p.send, p.recv, p.peer
+            ),
+            Act::Sync(p) => write!(
+                f,
+                "sync({:?}, {}x{}, n {}, thread peer {})",
+                p.part, p.workers, p.iters, p.n, p.peer
+            ),
         }
     }
 }
@@ -1540,8 +1590,813 @@ fn run_act(cx: &Arc<Cx>, act: Act, mut rng: Rng, me: usize) -> u64 {
         }
         Act::Compute { us } => compute(Kind::Compute, Duration::from_micros(us)),
         Act::Procs { n } => procs(cx, rng, n),
+        Act::Timer {
+            goroutines,
+            ops,
+            fns,
+        } => timers(cx, rng, goroutines, ops, fns),
+        Act::Select(p) => select_act(cx, rng, p),
+        Act::Sync(p) => sync_act(cx, rng, p),
     }
     0
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timers, select, goro::sync.
+
+/// Fails unless `got` is at least `want` after `start` (a timer or sleep never early).
+fn not_early(what: &str, start: Instant, got: Instant, want: Duration) {
+    if got < start + want {
+        fail(format_args!(
+            "{what}: {want:?} requested, fired after {:?}",
+            got.saturating_duration_since(start)
+        ));
+    }
+}
+
+/// A timer's channel holds nothing (after a stop or reset drained it, before a new firing).
+fn timer_empty(what: &str, rx: &Receiver<Instant>) {
+    if let Ok(t) = rx.try_recv() {
+        fail(format_args!(
+            "{what}: the timer's channel held a value from {:?} ago",
+            t.elapsed()
+        ));
+    }
+}
+
+fn timer_ops(cx: &Arc<Cx>, mut rng: Rng, ops: u64) {
+    const K: Kind = Kind::Timer;
+    let us = |r: &mut Rng, hi: u64| Duration::from_micros(r.range(0, hi));
+    for _ in 0..ops {
+        match rng.below(9) {
+            0 | 1 => {
+                let d = us(&mut rng, 3000);
+                step(K, &"timer: goro::sleep");
+                let t = Instant::now();
+                goro::sleep(d);
+                not_early("goro::sleep", t, Instant::now(), d);
+            }
+            2 => {
+                let d = us(&mut rng, 2000);
+                step(K, &"timer: after");
+                let t = Instant::now();
+                let rx = goro::time::after(d);
+                match rx.recv() {
+                    Some(at) => not_early("after", t, at, d),
+                    None => fail("after: the channel closed without a value"),
+                }
+                not_early("after (the receive)", t, Instant::now(), d);
+            }
+            3 => {
+                // A timeout in a select over a channel nothing is sent on.
+                let d = us(&mut rng, 2000);
+                let (_tx, rx) = chan::<u64>(rng.pick(&[0, 1]));
+                step(K, &"timer: select with an after timeout");
+                let t = Instant::now();
+                goro::select! {
+                    recv(rx) -> v => fail(format_args!("select: an idle channel gave {v:?}")),
+                    recv(goro::time::after(d)) -> at => match at {
+                        Some(at) => not_early("after in select", t, at, d),
+                        None => fail("after in select: closed without a value"),
+                    },
+                }
+            }
+            4 => {
+                // Stopped right after creation with a long duration: it was active.
+                step(K, &"timer: stop a long one, reset");
+                let tm = goro::time::Timer::new(Duration::from_secs(3600));
+                if !tm.stop() {
+                    fail("Timer::stop of a fresh one-hour timer returned false");
+                }
+                if tm.stop() {
+                    fail("a second Timer::stop returned true");
+                }
+                let rx = tm.receiver().unwrap();
+                timer_empty("after stop", rx);
+                let d = us(&mut rng, 2000);
+                let t = Instant::now();
+                if tm.reset(d) {
+                    fail("Timer::reset of a stopped timer returned true");
+                }
+                match rx.recv() {
+                    Some(at) => not_early("a reset timer", t, at, d),
+                    None => fail("a reset timer's channel closed"),
+                }
+                if tm.stop() {
+                    fail("Timer::stop after its value was received returned true");
+                }
+            }
+            5 => {
+                // Fired and received: stop and reset say inactive; the next value is new.
+                let d = us(&mut rng, 1000);
+                step(K, &"timer: fire, receive, reset");
+                let t = Instant::now();
+                let tm = goro::time::Timer::new(d);
+                let rx = tm.receiver().unwrap();
+                match rx.recv() {
+                    Some(at) => not_early("Timer", t, at, d),
+                    None => fail("a timer's channel closed"),
+                }
+                if rng.chance(1, 2) && tm.stop() {
+                    fail("Timer::stop after it fired returned true");
+                }
+                let d2 = us(&mut rng, 1000);
+                let t2 = Instant::now();
+                if tm.reset(d2) {
+                    fail("Timer::reset after it fired returned true");
+                }
+                match rx.recv() {
+                    Some(at) => not_early("a timer reset after firing (stale value?)", t2, at, d2),
+                    None => fail("a timer's channel closed"),
+                }
+            }
+            6 => {
+                // Reset at a random moment (fired or not): no stale value afterwards.
+                let d = us(&mut rng, 1500);
+                step(K, &"timer: racing reset");
+                let tm = goro::time::Timer::new(d);
+                if rng.chance(1, 2) {
+                    goro::sleep(us(&mut rng, 1500));
+                } else {
+                    goro::yield_now();
+                }
+                let d2 = us(&mut rng, 1500);
+                let t2 = Instant::now();
+                let _ = tm.reset(d2);
+                let rx = tm.receiver().unwrap();
+                match rx.recv() {
+                    Some(at) => not_early("a timer reset while racing (stale value?)", t2, at, d2),
+                    None => fail("a timer's channel closed"),
+                }
+            }
+            7 => {
+                // Stopped at a random moment: empty afterwards, and stays empty.
+                let d = us(&mut rng, 1500);
+                step(K, &"timer: racing stop");
+                let t = Instant::now();
+                let tm = goro::time::Timer::new(d);
+                if rng.chance(1, 2) {
+                    goro::sleep(us(&mut rng, 1500));
+                }
+                let active = tm.stop();
+                let at = t.elapsed();
+                if !active && at < d {
+                    // It cannot have fired before it was due.
+                    fail(format_args!(
+                        "Timer::stop {at:?} into a {d:?} timer returned false"
+                    ));
+                }
+                let rx = tm.receiver().unwrap();
+                timer_empty("right after stop", rx);
+                goro::sleep(d + Duration::from_micros(500));
+                timer_empty("a while after stop", rx);
+            }
+            _ => {
+                let p = Duration::from_micros(rng.range(100, 500));
+                let n = rng.range(1, 5);
+                step(K, &"timer: ticker");
+                let t = Instant::now();
+                let tk = goro::time::Ticker::new(p);
+                let mut last = t;
+                for i in 0..n {
+                    match tk.receiver().recv() {
+                        Some(at) => {
+                            if i == 0 {
+                                not_early("a Ticker's first tick", t, at, p);
+                            } else if at <= last {
+                                fail("a Ticker's ticks went backwards");
+                            }
+                            last = at;
+                        }
+                        None => fail("a Ticker's channel closed"),
+                    }
+                }
+                step(K, &"timer: ticker stop");
+                tk.stop();
+                timer_empty("a ticker right after stop", tk.receiver());
+                goro::sleep(2 * p);
+                timer_empty("a ticker a while after stop", tk.receiver());
+            }
+        }
+        if rng.chance(1, 4) {
+            small_op(cx, &mut rng, K);
+        }
+    }
+}
+
+/// `after_fn` callbacks: each not stopped runs exactly once; a stopped one never.
+fn after_fns(cx: &Arc<Cx>, mut rng: Rng, n: u64) {
+    const K: Kind = Kind::Timer;
+    let (tx, rx) = chan::<u64>(2 * n as usize + 2);
+    let tx = Arc::new(tx);
+    let mut timers = Vec::new();
+    let mut want = Vec::new();
+    for i in 0..n {
+        let tx2 = tx.clone();
+        let long = rng.chance(1, 4);
+        let d = if long {
+            Duration::from_secs(3600)
+        } else {
+            Duration::from_micros(rng.range(0, 2000))
+        };
+        step(K, &"after_fn");
+        let tm = goro::time::after_fn(d, move || {
+            if tx2.try_send(i).is_err() {
+                fail("an after_fn callback found its channel full or closed");
+            }
+        });
+        if long {
+            // Stopped right away: it was active, and never runs.
+            if !tm.stop() {
+                fail("Timer::stop of a fresh one-hour after_fn returned false");
+            }
+        } else if rng.chance(1, 3) {
+            if rng.chance(1, 2) {
+                goro::yield_now();
+            }
+            if !tm.stop() {
+                want.push(i); // it fired already: its callback runs
+            }
+        } else {
+            want.push(i);
+        }
+        timers.push((i, long, tm));
+        small_op(cx, &mut rng, K);
+    }
+    // A stopped one-hour timer reset to fire soon runs once more.
+    if let Some((i, _, tm)) = timers.iter().find(|t| t.1) {
+        if rng.chance(1, 2) {
+            if tm.reset(Duration::from_micros(rng.range(0, 500))) {
+                fail("Timer::reset of a stopped after_fn returned true");
+            }
+            want.push(*i);
+        }
+    }
+    let mut seen = vec![0u32; n as usize];
+    for _ in 0..want.len() {
+        step(K, &"after_fn: wait for a callback");
+        match rx.recv() {
+            Some(i) => seen[i as usize] += 1,
+            None => fail("after_fn: the channel closed"),
+        }
+    }
+    // Anything more would be a stopped one running, or one running twice.
+    goro::sleep(Duration::from_millis(3));
+    while let Ok(i) = rx.try_recv() {
+        seen[i as usize] += 1;
+    }
+    for i in 0..n {
+        let w = u32::from(want.contains(&i));
+        if seen[i as usize] != w {
+            fail(format_args!(
+                "after_fn #{i} of {n}: its callback ran {} times, {w} expected",
+                seen[i as usize]
+            ));
+        }
+    }
+    cx.values.fetch_add(want.len() as u64, Relaxed);
+    drop(timers);
+}
+
+fn timers(cx: &Arc<Cx>, mut rng: Rng, goroutines: u64, ops: u64, fns: u64) {
+    let mut hs = Vec::new();
+    for _ in 0..goroutines {
+        let r = rng.fork();
+        hs.push(go(cx, Kind::Timer, move |cx, _fin| timer_ops(cx, r, ops)).1);
+    }
+    if fns > 0 {
+        let r = rng.fork();
+        hs.push(go(cx, Kind::Timer, move |cx, _fin| after_fns(cx, r, fns)).1);
+    }
+    for h in hs {
+        join(h, "timer goroutine");
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum SelWait {
+    /// Blocking selects.
+    Block,
+    /// `default`: yield and try again.
+    Default,
+    /// A timeout arm on `goro::time::after`: try again.
+    Timeout,
+}
+
+#[derive(Clone, Debug)]
+struct SelectPlan {
+    caps: [usize; 3],
+    producers: u64,
+    consumers: u64,
+    per: u64,
+    send: SelWait,
+    recv: SelWait,
+    peer: bool,
+}
+
+fn select_producer(
+    chs: &[goro::Sender<u64>; 3],
+    tag: u64,
+    s: u64,
+    per: u64,
+    how: SelWait,
+    mut rng: Rng,
+    in_goroutine: bool,
+) {
+    let [a, b, c] = chs;
+    for i in 0..per {
+        let v = chan_val(tag, s, i);
+        loop {
+            if in_goroutine {
+                step(Kind::Select, &"select: send");
+            }
+            let sent = match how {
+                SelWait::Block => goro::select! {
+                    send(a, v) -> r => r.map(|()| true),
+                    send(b, v) -> r => r.map(|()| true),
+                    send(c, v) -> r => r.map(|()| true),
+                },
+                SelWait::Default => goro::select! {
+                    send(a, v) -> r => r.map(|()| true),
+                    send(b, v) -> r => r.map(|()| true),
+                    send(c, v) -> r => r.map(|()| true),
+                    default => Ok(false),
+                },
+                SelWait::Timeout => goro::select! {
+                    send(a, v) -> r => r.map(|()| true),
+                    send(b, v) -> r => r.map(|()| true),
+                    send(c, v) -> r => r.map(|()| true),
+                    recv(goro::time::after(Duration::from_micros(rng.range(0, 300)))) -> _t => Ok(false),
+                },
+            };
+            match sent {
+                Ok(true) => break,
+                Ok(false) => goro::yield_now(),
+                Err(SendError(back)) => fail(format_args!(
+                    "select: a send failed though the receivers stay (value back {})",
+                    if back == v { "the same" } else { "another" }
+                )),
+            }
+        }
+        if in_goroutine && rng.chance(1, 16) {
+            goro::yield_now();
+        }
+    }
+}
+
+fn select_consumer(chs: &[Receiver<u64>; 3], how: SelWait, mut rng: Rng) -> Tally {
+    let [a, b, c] = chs;
+    let mut got = Tally::default();
+    let mut closed = [false; 3];
+    while closed.iter().any(|c| !c) {
+        step(Kind::Select, &"select: recv");
+        // Some(Some(v)): a value; Some(None): channel `k` closed; None: nothing yet.
+        let r: Option<(usize, Option<u64>)> = match how {
+            SelWait::Block => goro::select! {
+                recv(a) -> v => Some((0, v)),
+                recv(b) -> v => Some((1, v)),
+                recv(c) -> v => Some((2, v)),
+            },
+            SelWait::Default => goro::select! {
+                recv(a) -> v => Some((0, v)),
+                recv(b) -> v => Some((1, v)),
+                recv(c) -> v => Some((2, v)),
+                default => None,
+            },
+            SelWait::Timeout => goro::select! {
+                recv(a) -> v => Some((0, v)),
+                recv(b) -> v => Some((1, v)),
+                recv(c) -> v => Some((2, v)),
+                recv(goro::time::after(Duration::from_micros(rng.range(0, 300)))) -> _t => None,
+            },
+        };
+        match r {
+            Some((_, Some(v))) => got.add(v),
+            Some((k, None)) => {
+                closed[k] = true;
+                if !chs[k].is_closed() {
+                    fail("select: a recv gave None on a channel that is not closed");
+                }
+                goro::yield_now(); // the others may still be closing
+            }
+            None => {
+                if rng.chance(1, 4) {
+                    // try_recv on one, as another way in.
+                    let k = rng.below(3) as usize;
+                    if let Ok(v) = chs[k].try_recv() {
+                        got.add(v);
+                    }
+                }
+                goro::yield_now();
+            }
+        }
+    }
+    got
+}
+
+fn select_act(cx: &Arc<Cx>, mut rng: Rng, p: SelectPlan) {
+    const K: Kind = Kind::Select;
+    let tag = rng.next();
+    let (ta, ra) = chan::<u64>(p.caps[0]);
+    let (tb, rb) = chan::<u64>(p.caps[1]);
+    let (tc, rc) = chan::<u64>(p.caps[2]);
+    let txs = Arc::new([ta, tb, tc]);
+    let rxs = Arc::new([ra, rb, rc]);
+    let mut want = Tally::default();
+    for s in 0..p.producers {
+        for i in 0..p.per {
+            want.add(chan_val(tag, s, i));
+        }
+    }
+    let mut consumers = Vec::new();
+    for _ in 0..p.consumers {
+        let (rxs, r, how) = (rxs.clone(), rng.fork(), p.recv);
+        consumers.push(go(cx, K, move |_cx, _fin| select_consumer(&rxs, how, r)).1);
+    }
+    let mut producers = Vec::new();
+    let mut thread = None;
+    for s in 0..p.producers {
+        let (txs, r, how, per) = (txs.clone(), rng.fork(), p.send, p.per);
+        if s == 0 && p.peer {
+            thread = Some(std::thread::spawn(move || {
+                select_producer(&txs, tag, s, per, how, r, false)
+            }));
+        } else {
+            producers.push(
+                go(cx, K, move |_cx, _fin| {
+                    select_producer(&txs, tag, s, per, how, r, true)
+                })
+                .1,
+            );
+        }
+    }
+    for h in producers {
+        join(h, "select producer");
+    }
+    if let Some(t) = thread {
+        join_thread(cx, t);
+    }
+    step(Kind::Main, &"select: close");
+    let mut order = [0usize, 1, 2];
+    rng.shuffle(&mut order);
+    for k in order {
+        txs[k].close();
+    }
+    let mut got = Tally::default();
+    for h in consumers {
+        got.merge(join(h, "select consumer"));
+    }
+    if got != want {
+        fail(format_args!(
+            "select {p:?}: received {got:?} != sent {want:?}"
+        ));
+    }
+    // Select on closed channels: a recv is ready with None, a send with its value back.
+    step(Kind::Main, &"select: on closed channels");
+    let [a, b, c] = &*txs;
+    let [ra, rb, _] = &*rxs;
+    for _ in 0..rng.range(1, 4) {
+        let x = rng.next();
+        let ok_ = goro::select! {
+            send(a, x) -> r => matches!(r, Err(SendError(y)) if y == x),
+            send(b, x) -> r => matches!(r, Err(SendError(y)) if y == x),
+            recv(ra) -> v => v.is_none(),
+            recv(rb) -> v => v.is_none(),
+        };
+        if !ok_ {
+            fail("select on closed channels: a value came through or a wrong value came back");
+        }
+        let ok2 = goro::select! {
+            send(c, x) -> r => r.is_err(),
+            default => false,
+        };
+        if !ok2 || c.try_send(x).is_ok() || !c.is_closed() || !rxs[2].is_empty() {
+            fail("select/try_send on a closed channel: not ready with an error");
+        }
+    }
+    cx.values.fetch_add(got.0, Relaxed);
+}
+
+#[derive(Clone, Copy, Debug)]
+enum SyncPart {
+    Mutex,
+    RwLock,
+    Condvar,
+    Once,
+    Semaphore,
+}
+
+#[derive(Clone, Debug)]
+struct SyncPlan {
+    part: SyncPart,
+    workers: u64,
+    iters: u64,
+    /// Permits (semaphore), capacity (condvar queue).
+    n: u64,
+    peer: bool,
+}
+
+/// Something to do while holding a lock: nothing, a yield, a goro::sleep.
+fn hold(rng: &mut Rng, k: Kind, in_goroutine: bool) {
+    match rng.below(8) {
+        0 | 1 if in_goroutine => {
+            step(k, &"sync: yield while holding");
+            goro::yield_now();
+        }
+        2 => {
+            if in_goroutine {
+                step(k, &"sync: sleep while holding");
+            }
+            goro::sleep(Duration::from_micros(rng.range(0, 50)));
+        }
+        _ => {}
+    }
+}
+
+/// A goroutine or (with `peer`, worker 0) a plain thread.
+fn sync_workers<F>(cx: &Arc<Cx>, rng: &mut Rng, p: &SyncPlan, f: F) -> Vec<JoinWorker>
+where
+    F: Fn(u64, Rng, bool) + Send + Sync + 'static,
+{
+    let f = Arc::new(f);
+    let mut out = Vec::new();
+    for w in 0..p.workers {
+        let (f, r) = (f.clone(), rng.fork());
+        if w == 0 && p.peer {
+            out.push(JoinWorker::Thread(std::thread::spawn(move || {
+                f(w, r, false)
+            })));
+        } else {
+            out.push(JoinWorker::Go(
+                go(cx, Kind::Sync, move |_cx, _fin| f(w, r, true)).1,
+            ));
+        }
+    }
+    out
+}
+
+enum JoinWorker {
+    Go(JoinHandle<()>),
+    Thread(std::thread::JoinHandle<()>),
+}
+
+fn join_workers(cx: &Cx, ws: Vec<JoinWorker>) {
+    for w in ws {
+        match w {
+            JoinWorker::Go(h) => join(h, "sync worker"),
+            JoinWorker::Thread(t) => join_thread(cx, t),
+        }
+    }
+}
+
+fn sync_act(cx: &Arc<Cx>, mut rng: Rng, p: SyncPlan) {
+    const K: Kind = Kind::Sync;
+    let iters = p.iters;
+    match p.part {
+        SyncPart::Mutex => {
+            // Two counters moved together under the lock: never seen apart.
+            let m = Arc::new(goro::sync::Mutex::new((0u64, 0u64)));
+            let m2 = m.clone();
+            let ws = sync_workers(cx, &mut rng, &p, move |_, mut r, g| {
+                for _ in 0..iters {
+                    if g {
+                        step(K, &"mutex: lock");
+                    }
+                    let mut guard = if r.chance(1, 8) {
+                        match m2.try_lock() {
+                            Some(g) => g,
+                            None => m2.lock(),
+                        }
+                    } else {
+                        m2.lock()
+                    };
+                    guard.0 += 1;
+                    hold(&mut r, K, g);
+                    if guard.0 != guard.1 + 1 {
+                        fail("goro::sync::Mutex: two holders at once");
+                    }
+                    guard.1 += 1;
+                }
+            });
+            join_workers(cx, ws);
+            let v = *m.lock();
+            if v != (p.workers * iters, p.workers * iters) {
+                fail(format_args!(
+                    "goro::sync::Mutex counters {v:?}, {} increments",
+                    p.workers * iters
+                ));
+            }
+        }
+        SyncPart::RwLock => {
+            // Writers keep b == 3a + 1 (with a pause in between); readers never see it broken,
+            // nor a go backwards.
+            let l = Arc::new(goro::sync::RwLock::new((0u64, 1u64)));
+            let l2 = l.clone();
+            let ws = sync_workers(cx, &mut rng, &p, move |w, mut r, g| {
+                let mut last = 0;
+                for _ in 0..iters {
+                    if w % 2 == 1 || w == 0 && !g {
+                        if g {
+                            step(K, &"rwlock: read");
+                        }
+                        let guard = match r.chance(1, 8).then(|| l2.try_read()).flatten() {
+                            Some(x) => x,
+                            None => l2.read(),
+                        };
+                        if guard.1 != 3 * guard.0 + 1 || guard.0 < last {
+                            fail(format_args!(
+                                "goro::sync::RwLock: a reader saw {:?} (last a {last})",
+                                *guard
+                            ));
+                        }
+                        last = guard.0;
+                        hold(&mut r, K, g);
+                    } else {
+                        if g {
+                            step(K, &"rwlock: write");
+                        }
+                        let mut guard = l2.write();
+                        guard.0 += 1;
+                        hold(&mut r, K, g);
+                        guard.1 = 3 * guard.0 + 1;
+                    }
+                }
+            });
+            join_workers(cx, ws);
+            let readers_thread = p.peer;
+            let writes = (0..p.workers)
+                .filter(|&w| !(w % 2 == 1 || w == 0 && readers_thread))
+                .count() as u64
+                * iters;
+            let v = *l.read();
+            if v != (writes, 3 * writes + 1) {
+                fail(format_args!(
+                    "goro::sync::RwLock: {v:?} after {writes} writes"
+                ));
+            }
+        }
+        SyncPart::Condvar => {
+            // A bounded queue: producers wait while full, consumers while empty.
+            type Q = (std::collections::VecDeque<u64>, bool);
+            let q = Arc::new((
+                goro::sync::Mutex::new((std::collections::VecDeque::new(), false) as Q),
+                goro::sync::Condvar::new(),
+                goro::sync::Condvar::new(),
+            ));
+            let cap = p.n.max(1) as usize;
+            let tag = rng.next();
+            let producers = p.workers.div_ceil(2).max(1);
+            let consumers = (p.workers / 2).max(1);
+            let got = Arc::new(Mutex::new(Tally::default()));
+            let mut want = Tally::default();
+            let mut hs = Vec::new();
+            for c in 0..consumers {
+                let (q, got, mut r) = (q.clone(), got.clone(), rng.fork());
+                let mut body = move |g: bool| {
+                    let mut mine = Tally::default();
+                    loop {
+                        if g {
+                            step(K, &"condvar: wait while empty");
+                        }
+                        let mut guard = q.1.wait_while(q.0.lock(), |s| s.0.is_empty() && !s.1);
+                        match guard.0.pop_front() {
+                            Some(v) => {
+                                mine.add(v);
+                                drop(guard);
+                                if r.chance(1, 2) {
+                                    q.2.notify_one();
+                                } else {
+                                    q.2.notify_all();
+                                }
+                            }
+                            None => break, // closed and empty
+                        }
+                        hold(&mut r, K, g);
+                    }
+                    got.lock().unwrap().merge(mine);
+                };
+                hs.push(if c == 0 && p.peer {
+                    JoinWorker::Thread(std::thread::spawn(move || body(false)))
+                } else {
+                    JoinWorker::Go(go(cx, K, move |_cx, _fin| body(true)).1)
+                });
+            }
+            let mut prods = Vec::new();
+            for s in 0..producers {
+                for i in 0..iters {
+                    want.add(chan_val(tag, s, i));
+                }
+                let (q, mut r) = (q.clone(), rng.fork());
+                prods.push(
+                    go(cx, K, move |_cx, _fin| {
+                        for i in 0..iters {
+                            step(K, &"condvar: wait while full");
+                            let mut guard = q.2.wait_while(q.0.lock(), |s| s.0.len() >= cap);
+                            if guard.1 {
+                                fail("condvar queue closed under a producer");
+                            }
+                            guard.0.push_back(chan_val(tag, s, i));
+                            drop(guard);
+                            q.1.notify_one();
+                            hold(&mut r, K, true);
+                        }
+                    })
+                    .1,
+                );
+            }
+            for h in prods {
+                join(h, "condvar producer");
+            }
+            step(Kind::Main, &"condvar: close");
+            q.0.lock().1 = true;
+            q.1.notify_all();
+            join_workers(cx, hs);
+            let got = *got.lock().unwrap();
+            if got != want || !q.0.lock().0.is_empty() {
+                fail(format_args!(
+                    "goro::sync::Condvar queue: received {got:?} != sent {want:?}"
+                ));
+            }
+            cx.values.fetch_add(got.0, Relaxed);
+        }
+        SyncPart::Once => {
+            // Everyone races to initialise; the functions run once, all see the one value.
+            let st = Arc::new((
+                goro::sync::Once::new(),
+                goro::sync::OnceLock::<u64>::new(),
+                AtomicU64::new(0),
+                AtomicU64::new(0),
+            ));
+            let st2 = st.clone();
+            let ws = sync_workers(cx, &mut rng, &p, move |w, mut r, g| {
+                if g {
+                    step(K, &"once: race");
+                    if r.chance(1, 2) {
+                        goro::yield_now();
+                    }
+                }
+                st2.0.call_once(|| {
+                    hold(&mut r, K, g);
+                    st2.2.fetch_add(1, SeqCst);
+                });
+                if st2.2.load(SeqCst) != 1 || !st2.0.is_completed() {
+                    fail("goro::sync::Once: returned before its function ran, or ran it twice");
+                }
+                let v = *st2.1.get_or_init(|| {
+                    hold(&mut r, K, g);
+                    st2.3.fetch_add(1, SeqCst);
+                    1000 + w
+                });
+                if st2.1.get() != Some(&v) || st2.1.set(7).is_ok() {
+                    fail("goro::sync::OnceLock: the value changed after it was set");
+                }
+                if !(1000..1000 + 64).contains(&v) {
+                    fail(format_args!("goro::sync::OnceLock gave {v}"));
+                }
+            });
+            join_workers(cx, ws);
+            if st.2.load(SeqCst) != 1 || st.3.load(SeqCst) != 1 {
+                fail(format_args!(
+                    "Once ran {} times, OnceLock's initialiser {} times",
+                    st.2.load(SeqCst),
+                    st.3.load(SeqCst)
+                ));
+            }
+        }
+        SyncPart::Semaphore => {
+            // Never more than n holders at once.
+            let n = p.n.max(1) as usize;
+            let st = Arc::new((goro::sync::Semaphore::new(n), AtomicUsize::new(0)));
+            let st2 = st.clone();
+            let ws = sync_workers(cx, &mut rng, &p, move |_, mut r, g| {
+                for _ in 0..iters {
+                    if g {
+                        step(K, &"semaphore: acquire");
+                    }
+                    let permit = match r.chance(1, 4).then(|| st2.0.try_acquire()).flatten() {
+                        Some(x) => x,
+                        None => st2.0.acquire(),
+                    };
+                    let holders = st2.1.fetch_add(1, SeqCst) + 1;
+                    if holders > n {
+                        fail(format_args!(
+                            "goro::sync::Semaphore({n}): {holders} holders at once"
+                        ));
+                    }
+                    hold(&mut r, K, g);
+                    st2.1.fetch_sub(1, SeqCst);
+                    drop(permit);
+                }
+            });
+            join_workers(cx, ws);
+            let avail = st.0.available_permits();
+            if avail != n {
+                fail(format_args!(
+                    "goro::sync::Semaphore({n}): {avail} permits after every holder left"
+                ));
+            }
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1696,6 +2551,58 @@ fn plan(rng: &mut Rng, f: &Features, allowed_procs: &[usize]) -> Plan {
             } else {
                 r.range(100, 3000)
             },
+        });
+    }
+    if f.has("timer") {
+        add(2, rng, &mut |r| Act::Timer {
+            goroutines: r.range(1, 6),
+            ops: r.range(1, 20),
+            fns: if r.chance(1, 2) { r.range(1, 20) } else { 0 },
+        });
+    }
+    if f.has("select") {
+        add(2, rng, &mut |r| {
+            let mut cap = || r.pick(&[0, 0, 1, 4, 64]);
+            let caps = [cap(), cap(), cap()];
+            let waits = [SelWait::Block, SelWait::Default, SelWait::Timeout];
+            let send = r.pick(&waits);
+            let mut recv = r.pick(&waits);
+            // Unbuffered, a send with `default` succeeds only into a parked receiver: one
+            // side must park, or nothing ever moves (a livelock, in Go too).
+            if caps == [0; 3] && matches!((send, recv), (SelWait::Default, SelWait::Default)) {
+                recv = SelWait::Block;
+            }
+            Act::Select(SelectPlan {
+                caps,
+                producers: r.range(1, 5),
+                consumers: r.range(1, 4),
+                per: r.pick(&[0, 1, 10, 100, 300]),
+                send,
+                recv,
+                peer: f.has("peer") && r.chance(1, 4),
+            })
+        });
+    }
+    if f.has("sync") {
+        add(3, rng, &mut |r| {
+            let part = r.pick(&[
+                SyncPart::Mutex,
+                SyncPart::RwLock,
+                SyncPart::Condvar,
+                SyncPart::Once,
+                SyncPart::Semaphore,
+            ]);
+            Act::Sync(SyncPlan {
+                part,
+                workers: if matches!(part, SyncPart::Once) {
+                    r.range(1, 40)
+                } else {
+                    r.range(1, 8)
+                },
+                iters: r.range(1, 200),
+                n: r.range(1, 4),
+                peer: f.has("peer") && r.chance(1, 4),
+            })
         });
     }
     if f.has("procs") && rng.chance(1, 3) {
@@ -1962,14 +2869,16 @@ fn run_round(
 // ---------------------------------------------------------------------------------------------
 // Threads, the watchdog.
 
-/// The process's threads, less goro's template thread: started by the first
-/// `lock_os_thread`, it lives as long as the process, by design.
+/// The process's threads, less goro's two process-wide ones, which live as long as the
+/// process by design: the template thread (started by the first `lock_os_thread`) and the
+/// timer thread (started by the first timer made outside any runtime, e.g. a plain peer
+/// thread's `goro::time::after`).
 fn count_threads() -> usize {
     std::fs::read_dir("/proc/self/task").map_or(0, |d| {
         d.flatten()
             .filter(|e| {
                 std::fs::read_to_string(e.path().join("comm"))
-                    .is_ok_and(|c| c.trim() != "goro-template")
+                    .is_ok_and(|c| !matches!(c.trim(), "goro-template" | "goro-timers"))
             })
             .count()
     })

@@ -80,19 +80,20 @@ pub(crate) struct InSyscall {
 #[inline(always)]
 pub(crate) fn entersyscall() -> Option<InSyscall> {
     let (m, g) = this_goroutine()?;
-    let oldp = reentersyscall(m, g)?;
     m.sigeintr.store(false, Ordering::Relaxed);
+    let oldp = reentersyscall(m, g)?;
     Some(InSyscall { m, g, oldp })
 }
 
-impl InSyscall {
-    /// Whether the runtime's own preemption signal arrived during the call: its `EINTR` is
-    /// then ours, not the program's. (sysmon signals only Ms that hold a P, but an M may enter
-    /// a call between sysmon's look and the signal.)
-    #[cold]
-    pub(crate) fn interrupted_by_runtime(&self) -> bool {
-        self.m.sigeintr.swap(false, Ordering::Relaxed)
-    }
+/// Whether the runtime's own preemption signal arrived during the system call this thread
+/// just made (since `entersyscall`): its `EINTR` is then ours, not the program's. sysmon and
+/// a stop-the-world signal only Ms that hold a P, but an M may enter a call (or `blocking`)
+/// between their look and the signal. Read from the thread's M afresh: the caller has not
+/// switched since the call.
+#[cold]
+pub(crate) fn interrupted_by_runtime() -> bool {
+    // SAFETY: a non-null current M lives with its runtime.
+    unsafe { current_m().as_ref() }.is_some_and(|m| m.sigeintr.swap(false, Ordering::Relaxed))
 }
 
 /// Go's `reentersyscall`: the goroutine goes `Grunning -> Gsyscall`, its P `Prunning ->

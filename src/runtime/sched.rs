@@ -461,6 +461,25 @@ impl Sched {
         true
     }
 
+    /// At shutdown: frees the stacks kept for reuse, in the pool and in the caches of idle
+    /// Ps, which leave the idle list for good (so no M returning from a system call takes one
+    /// and its cache again).
+    pub(crate) fn release_free_stacks(&self) {
+        let idle = {
+            let mut l = self.locked();
+            let idle = core::mem::take(&mut l.pidle);
+            self.npidle.store(0, Ordering::Release);
+            idle
+        };
+        for p in idle {
+            // SAFETY: Ps live with the runtime; off the idle list under the lock, so ours.
+            let p = unsafe { &*p };
+            p.status.store(super::p::PDEAD, Ordering::Release);
+            while p.take_stack().is_some() {}
+        }
+        self.stacks.clear();
+    }
+
     /// Ends the runtime: Ms exit when they next look for work.
     pub(crate) fn begin_shutdown(&self) {
         self.shutdown.store(true, Ordering::Release);

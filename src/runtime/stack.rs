@@ -130,6 +130,12 @@ impl StackPool {
         drop(s); // unmapped outside the lock
     }
 
+    /// Frees every stack the pool holds.
+    pub(crate) fn clear(&self) {
+        let free = core::mem::take(&mut *self.free.lock().unwrap_or_else(|e| e.into_inner()));
+        drop(free); // unmapped outside the lock
+    }
+
     /// How many stacks the pool holds now.
     pub(crate) fn len(&self) -> usize {
         self.free.lock().unwrap_or_else(|e| e.into_inner()).len()

@@ -28,6 +28,7 @@
 
 use crate::linux::arch;
 use crate::linux::errno::Errno;
+use crate::runtime::proc_syscall::interrupted_by_runtime;
 use crate::runtime::{InSyscall, entersyscall, exitsyscall_from};
 
 use super::arg::Words;
@@ -70,18 +71,12 @@ fn leave(
     s: Option<InSyscall>,
     r: (usize, usize, Errno),
 ) -> Option<(usize, usize, Errno)> {
-    if r.2 == Errno::EINTR && interrupted_by_runtime(&s) {
+    if r.2 == Errno::EINTR && interrupted_by_runtime() {
         exitsyscall_from(s);
         return restart(trap);
     }
     exitsyscall_from(s);
     Some(r)
-}
-
-/// Whether an `EINTR` came from the runtime's own preemption signal rather than the program's.
-#[cold]
-fn interrupted_by_runtime(s: &Option<InSyscall>) -> bool {
-    s.as_ref().is_some_and(InSyscall::interrupted_by_runtime)
 }
 
 /// What a call the runtime interrupted returns: nothing, it is made again (`None`), as
