@@ -175,10 +175,7 @@ impl<T: Send> SelectCase for RecvCase<'_, T> {
         }
     }
     fn enqueue(&mut self, park: &Park, case: usize) {
-        self.w.node = &park.node;
-        self.w.sel = &park.done;
-        self.w.case = case;
-        let w = &raw const self.w;
+        let w = arm(&mut self.w, park, case);
         self.lock.st().enqueue_recv(w);
     }
     fn dequeue(&mut self) {
@@ -250,10 +247,7 @@ impl<T: Send> SelectCase for SendCase<'_, T> {
         }
     }
     fn enqueue(&mut self, park: &Park, case: usize) {
-        self.w.node = &park.node;
-        self.w.sel = &park.done;
-        self.w.case = case;
-        let w = &raw const self.w;
+        let w = arm(&mut self.w, park, case);
         self.lock.st().enqueue_send(w);
     }
     fn dequeue(&mut self) {
@@ -291,6 +285,15 @@ fn fastrandn(n: usize) -> usize {
     });
     // Lemire's multiply-shift: uniform enough for n far below 2^32 (Go's `cheaprandn`).
     (((x >> 32) * n as u64) >> 32) as usize
+}
+
+/// Points a case's waiter at the select's shared node and done word, as case number `case`;
+/// returns it for the channel's queue.
+fn arm<T>(w: &mut Waiter<T>, park: &Park, case: usize) -> *const Waiter<T> {
+    w.node = &park.node;
+    w.sel = &park.done;
+    w.case = case;
+    w
 }
 
 /// Go's `selectgo`: runs one of `cases` and returns its index, or `None` when none is ready
