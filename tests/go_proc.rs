@@ -21,42 +21,13 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::watchdog;
-use goro::syscall::{self as sc, Errno, Timespec};
+use common::{nanosleep_resuming as sleep, serial, timespec as ts, watchdog};
+use goro::syscall::{self as sc, Errno};
 use goro::{Runtime, WaitGroup, chan};
 
 fn rt(procs: usize) -> Runtime {
     // SAFETY: no goroutine keeps thread-local state across a switch.
     unsafe { Runtime::builder().max_procs(procs).build() }
-}
-
-/// Most tests here measure time or need the CPUs to themselves (the machine may have only
-/// two); they would measure each other if run at once, so each holds this lock.
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn ts(d: Duration) -> Timespec {
-    Timespec {
-        tv_sec: d.as_secs() as i64,
-        tv_nsec: i64::from(d.subsec_nanos()),
-    }
-}
-
-/// Sleeps `d` in `nanosleep(2)` through goro's wrapper, resuming after `EINTR` with the time
-/// left, so that a test which only needs a sleep does not fail on the `EINTR` defect (which
-/// `syscalls_never_fail_with_eintr_under_stop_the_world` checks for on its own).
-fn sleep(d: Duration) {
-    let mut req = ts(d);
-    loop {
-        let mut rem = ts(Duration::ZERO);
-        match sc::nanosleep(&req, Some(&mut rem)) {
-            Ok(()) => return,
-            Err(Errno::EINTR) => req = rem,
-            Err(e) => panic!("nanosleep: {e:?}"),
-        }
-    }
 }
 
 /// A flag a plain thread sets after `secs` seconds: spinning goroutines also stop on it, so a

@@ -9,28 +9,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::watchdog;
+use common::{serial, timespec, watchdog};
 use goro::Runtime;
-use goro::syscall::{self as sc, Errno, Timespec};
+use goro::syscall::{self as sc, Errno};
 
 fn rt(procs: usize) -> Runtime {
     // SAFETY: no goroutine keeps thread-local state across a switch.
     unsafe { Runtime::builder().max_procs(procs).build() }
 }
 
-/// The tests here assert latencies (a goroutine runs within 50 ms, a median under 1 ms); on a
-/// 2-CPU machine they would measure each other if run at once, so each holds this lock.
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 fn nanosleep(d: Duration) {
-    let ts = Timespec {
-        tv_sec: d.as_secs() as i64,
-        tv_nsec: i64::from(d.subsec_nanos()),
-    };
-    sc::nanosleep(&ts, None).unwrap();
+    sc::nanosleep(&timespec(d), None).unwrap();
 }
 
 /// The seed's test: with one P, A blocks in `read` through a `sys` wrapper and B, runnable,

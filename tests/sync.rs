@@ -8,32 +8,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::watchdog;
+use common::{nanosleep_resuming as sleep, watchdog};
 use goro::sync::{Condvar, Mutex, Once, OnceLock, RwLock, Semaphore};
-use goro::syscall::{self as sc, Errno, Timespec};
 use goro::{Runtime, WaitGroup, chan};
 
 fn rt(procs: usize) -> Runtime {
     // SAFETY: no goroutine keeps thread-local state across a switch.
     unsafe { Runtime::builder().max_procs(procs).build() }
-}
-
-/// Sleeps `d` in goro's `nanosleep` wrapper (the goroutine's P is handed on meanwhile),
-/// resuming after `EINTR`.
-fn sleep(d: Duration) {
-    let ts = |d: Duration| Timespec {
-        tv_sec: d.as_secs() as i64,
-        tv_nsec: i64::from(d.subsec_nanos()),
-    };
-    let mut req = ts(d);
-    loop {
-        let mut rem = ts(Duration::ZERO);
-        match sc::nanosleep(&req, Some(&mut rem)) {
-            Ok(()) => return,
-            Err(Errno::EINTR) => req = rem,
-            Err(e) => panic!("nanosleep: {e:?}"),
-        }
-    }
 }
 
 /// Go's HammerMutex: lock/unlock in a loop, every third round a `try_lock`.

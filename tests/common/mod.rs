@@ -156,3 +156,32 @@ pub fn in_child(f: impl FnOnce() -> i32) -> i32 {
         libc::WEXITSTATUS(status)
     }
 }
+
+/// Tests that measure time or need the CPUs to themselves (the machine may have only two)
+/// would measure each other if run at once: each holds this lock.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A `timespec` for `d`.
+pub fn timespec(d: std::time::Duration) -> goro::syscall::Timespec {
+    goro::syscall::Timespec {
+        tv_sec: d.as_secs() as i64,
+        tv_nsec: i64::from(d.subsec_nanos()),
+    }
+}
+
+/// Sleeps `d` in goro's `nanosleep` wrapper (a goroutine's P is handed on meanwhile),
+/// resuming after `EINTR` with the time left.
+pub fn nanosleep_resuming(d: std::time::Duration) {
+    let mut req = timespec(d);
+    loop {
+        let mut rem = timespec(std::time::Duration::ZERO);
+        match goro::syscall::nanosleep(&req, Some(&mut rem)) {
+            Ok(()) => return,
+            Err(Errno::EINTR) => req = rem,
+            Err(e) => panic!("nanosleep: {e:?}"),
+        }
+    }
+}
