@@ -131,18 +131,50 @@ impl<'a, T> CaseLock<'a, T> {
     }
 }
 
-/// A `recv(rx)` case.
+/// One case of a select: its channel's lock, its waiter, and the operation `K` ([`Recv`] or
+/// [`Snd`]), which is all that differs between a receive and a send.
 #[doc(hidden)]
-pub struct RecvCase<'a, T> {
+pub struct Case<'a, T, K> {
     lock: CaseLock<'a, T>,
     w: Waiter<T>,
+    op: core::marker::PhantomData<K>,
 }
+
+/// A `recv(rx)` case.
+#[doc(hidden)]
+pub type RecvCase<'a, T> = Case<'a, T, Recv>;
+/// A `send(tx, value)` case.
+#[doc(hidden)]
+pub type SendCase<'a, T> = Case<'a, T, Snd>;
+
+/// The receive operation of a [`Case`].
+#[doc(hidden)]
+pub enum Recv {}
+/// The send operation of a [`Case`].
+#[doc(hidden)]
+pub enum Snd {}
+
+/// The operations a [`Case`] can have; sealed, since their methods take the channel's
+/// private state.
+mod op {
+    use super::{Case, Wake};
+
+    /// What a case's operation does in pass 1, and which queue its waiter joins in pass 2.
+    pub trait Op<T>: Sized {
+        /// Whether the case sends (its waiter joins the send queue).
+        const SEND: bool;
+        /// Pass 1 (see [`SelectCase::try_fire`](super::SelectCase::try_fire)).
+        fn try_fire(case: &mut Case<'_, T, Self>, wake: &mut Wake) -> bool;
+    }
+}
+use op::Op;
 
 impl<'a, T: Send> RecvCase<'a, T> {
     pub fn new(rx: &'a Receiver<T>) -> Self {
-        RecvCase {
+        Case {
             lock: CaseLock::new(&rx.c),
             w: Waiter::new(core::ptr::null(), None),
+            op: core::marker::PhantomData,
         }
     }
 
@@ -152,21 +184,12 @@ impl<'a, T: Send> RecvCase<'a, T> {
     }
 }
 
-impl<T: Send> SelectCase for RecvCase<'_, T> {
-    fn chan_id(&self) -> usize {
-        self.lock.id()
-    }
-    fn lock(&mut self) -> *mut () {
-        self.lock.lock()
-    }
-    unsafe fn share(&mut self, st: *mut ()) {
-        // SAFETY: the caller's contract.
-        unsafe { self.lock.share(st) };
-    }
-    fn try_fire(&mut self, wake: &mut Wake) -> bool {
-        match self.lock.st().try_recv() {
+impl<T: Send> Op<T> for Recv {
+    const SEND: bool = false;
+    fn try_fire(case: &mut RecvCase<'_, T>, wake: &mut Wake) -> bool {
+        match case.lock.st().try_recv() {
             RecvTry::Got(v, w) => {
-                *self.w.slot.get_mut() = Some(v);
+                *case.w.slot.get_mut() = Some(v);
                 wake.0 = w;
                 true
             }
@@ -174,31 +197,14 @@ impl<T: Send> SelectCase for RecvCase<'_, T> {
             RecvTry::Empty => false,
         }
     }
-    fn enqueue(&mut self, park: &Park, case: usize) {
-        let w = arm(&mut self.w, park, case);
-        self.lock.st().enqueue_recv(w);
-    }
-    fn dequeue(&mut self) {
-        let w = &raw const self.w;
-        self.lock.st().dequeue(w);
-    }
-    fn unlock(&mut self, park: Option<&mut Locks>) {
-        self.lock.unlock(park);
-    }
-}
-
-/// A `send(tx, value)` case.
-#[doc(hidden)]
-pub struct SendCase<'a, T> {
-    lock: CaseLock<'a, T>,
-    w: Waiter<T>,
 }
 
 impl<'a, T: Send> SendCase<'a, T> {
     pub fn new(tx: &'a Sender<T>, v: T) -> Self {
-        SendCase {
+        Case {
             lock: CaseLock::new(&tx.c),
             w: Waiter::new(core::ptr::null(), Some(v)),
+            op: core::marker::PhantomData,
         }
     }
 
@@ -211,7 +217,35 @@ impl<'a, T: Send> SendCase<'a, T> {
     }
 }
 
-impl<T: Send> SelectCase for SendCase<'_, T> {
+impl<T: Send> Op<T> for Snd {
+    const SEND: bool = true;
+    fn try_fire(case: &mut SendCase<'_, T>, wake: &mut Wake) -> bool {
+        let cap = case.lock.c.cap;
+        let v = case
+            .w
+            .slot
+            .get_mut()
+            .take()
+            .expect("a send case holds its value");
+        match case.lock.st().try_send(v, cap) {
+            SendTry::Sent(w) => {
+                wake.0 = w;
+                true
+            }
+            SendTry::Closed(v) => {
+                // Go panics; here the case fires with its value back.
+                *case.w.slot.get_mut() = Some(v);
+                true
+            }
+            SendTry::Full(v) => {
+                *case.w.slot.get_mut() = Some(v);
+                false
+            }
+        }
+    }
+}
+
+impl<T: Send, K: Op<T>> SelectCase for Case<'_, T, K> {
     fn chan_id(&self) -> usize {
         self.lock.id()
     }
@@ -223,32 +257,18 @@ impl<T: Send> SelectCase for SendCase<'_, T> {
         unsafe { self.lock.share(st) };
     }
     fn try_fire(&mut self, wake: &mut Wake) -> bool {
-        let cap = self.lock.c.cap;
-        let v = self
-            .w
-            .slot
-            .get_mut()
-            .take()
-            .expect("a send case holds its value");
-        match self.lock.st().try_send(v, cap) {
-            SendTry::Sent(w) => {
-                wake.0 = w;
-                true
-            }
-            SendTry::Closed(v) => {
-                // Go panics; here the case fires with its value back.
-                *self.w.slot.get_mut() = Some(v);
-                true
-            }
-            SendTry::Full(v) => {
-                *self.w.slot.get_mut() = Some(v);
-                false
-            }
-        }
+        K::try_fire(self, wake)
     }
     fn enqueue(&mut self, park: &Park, case: usize) {
-        let w = arm(&mut self.w, park, case);
-        self.lock.st().enqueue_send(w);
+        self.w.node = &park.node;
+        self.w.sel = &park.done;
+        self.w.case = case;
+        let w = &raw const self.w;
+        if K::SEND {
+            self.lock.st().enqueue_send(w);
+        } else {
+            self.lock.st().enqueue_recv(w);
+        }
     }
     fn dequeue(&mut self) {
         let w = &raw const self.w;
@@ -285,15 +305,6 @@ fn fastrandn(n: usize) -> usize {
     });
     // Lemire's multiply-shift: uniform enough for n far below 2^32 (Go's `cheaprandn`).
     (((x >> 32) * n as u64) >> 32) as usize
-}
-
-/// Points a case's waiter at the select's shared node and done word, as case number `case`;
-/// returns it for the channel's queue.
-fn arm<T>(w: &mut Waiter<T>, park: &Park, case: usize) -> *const Waiter<T> {
-    w.node = &park.node;
-    w.sel = &park.done;
-    w.case = case;
-    w
 }
 
 /// Go's `selectgo`: runs one of `cases` and returns its index, or `None` when none is ready
