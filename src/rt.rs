@@ -212,8 +212,8 @@ impl Drop for Runtime {
         // thread still reaches, and that would ready it through this runtime: keep the runtime's
         // memory alive for good rather than free it under them.
         if self.sched.mlive.load(Ordering::Acquire) > 0 || self.sched.live_goroutines() > 0 {
-            // What nobody can use any more still goes: the stacks no goroutine runs on (each
-            // holds two kernel mappings, which a process has only so many of).
+            // What nobody can use any more still goes: the memory of the stacks no goroutine
+            // runs on.
             self.sched.release_free_stacks();
             core::mem::forget(self.sched.clone());
         }

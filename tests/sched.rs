@@ -281,9 +281,20 @@ fn overflow_child() {
 
 #[test]
 fn stack_overflow_is_reported() {
+    overflow_is_reported("");
+}
+
+/// The same with the guard pages of older kernels (`mprotect` rather than guard markers).
+#[test]
+fn stack_overflow_is_reported_with_mprotect_guards() {
+    overflow_is_reported("mprotect");
+}
+
+fn overflow_is_reported(guard: &str) {
     let out = std::process::Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "overflow_child", "--nocapture"])
         .env("GORO_OVERFLOW_CHILD", "1")
+        .env("GORO_STACK_GUARD", guard)
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);

@@ -1,21 +1,30 @@
-//! Goroutine stacks: anonymous memory with a guard page below, handed out and taken back
-//! through a bounded pool.
+//! Goroutine stacks: slots carved out of large reserved regions, each with a guard page at its
+//! low end, handed out and taken back through a bounded pool.
 //!
-//! A stack is mapped with `MAP_NORESERVE` and touched lazily, so a goroutine costs the pages it
-//! uses (one or two for most) plus one kernel VMA for the stack and one for its guard page.
-//! Linux allows `vm.max_map_count` (65530 by default) VMAs per process, which bounds the live
-//! goroutines of a default configuration to about 32,000; raise the sysctl for more.
-//! Goroutines that have not started yet hold no stack.
+//! A region is one anonymous `MAP_NORESERVE` mapping holding many slots, touched lazily, so a
+//! goroutine costs the pages its stack uses (one or two for most). The guard page of a slot is
+//! a guard marker (`MADV_GUARD_INSTALL`, Linux 6.13): a page-table entry that faults like a
+//! `PROT_NONE` page but splits no VMA, so a million stacks take a few hundred kernel mappings
+//! rather than two million (`vm.max_map_count` is 65530 by default). On an older kernel, or
+//! with `GORO_STACK_GUARD=mprotect` in the environment, each guard page is `mprotect`ed as
+//! before, which splits the region: two mappings per stack, about 32,000 stacks by default.
+//!
+//! Slots are never unmapped: a stack the runtime does not keep goes back to its region's free
+//! list with its pages given back (`MADV_DONTNEED`), so RSS falls after a burst while the
+//! address space (reserved, not committed) stays for the next one, as Go's heap arenas do.
+//! Guard markers survive `MADV_DONTNEED`, so a slot's guard is installed once.
 
 use core::ffi::c_void;
+use core::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Mutex;
 
 use linux_raw_sys::general::{
-    MADV_DONTNEED, MAP_ANONYMOUS, MAP_NORESERVE, MAP_PRIVATE, MAP_STACK, PROT_NONE, PROT_READ,
-    PROT_WRITE,
+    MADV_DONTNEED, MADV_GUARD_INSTALL, MAP_ANONYMOUS, MAP_NORESERVE, MAP_PRIVATE, MAP_STACK,
+    PROT_NONE, PROT_READ, PROT_WRITE,
 };
 
 use super::sys;
+use crate::linux::errno::Errno;
 
 /// The page size on x86_64 Linux.
 pub(crate) const PAGE: usize = 4096;
@@ -24,7 +33,8 @@ pub(crate) const PAGE: usize = 4096;
 /// touched pages take memory.
 pub(crate) const DEFAULT_STACK: usize = 256 * 1024;
 
-/// One stack: `[base, base + PAGE)` is the guard page, `[base + PAGE, top)` the usable part.
+/// One stack, a slot of a region: `[base, base + PAGE)` is the guard page, `[base + PAGE, top)`
+/// the usable part.
 #[derive(Debug)]
 pub(crate) struct Stack {
     base: usize,
@@ -34,25 +44,13 @@ pub(crate) struct Stack {
 }
 
 impl Stack {
-    /// Maps a stack with `size` usable bytes (rounded up to pages) and its guard page.
+    /// A stack with `size` usable bytes (rounded up to pages) and its guard page: a free slot
+    /// of that size, or a new one.
     pub(crate) fn new(size: usize) -> Stack {
-        let usable = size.div_ceil(PAGE).max(1) * PAGE;
-        let len = usable + PAGE;
-        // SAFETY: a fresh anonymous mapping; no MAP_FIXED.
-        let base = unsafe {
-            sys::mmap(
-                len,
-                PROT_READ | PROT_WRITE,
-                MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
-            )
-        };
-        let base = match base {
-            Ok(p) => p as usize,
-            Err(e) => out_of_mappings("goroutine stack allocation failed: ", e),
-        };
-        // SAFETY: the first page of the mapping just made; nothing uses it.
-        if let Err(e) = unsafe { sys::mprotect(base as *mut c_void, PAGE, PROT_NONE) } {
-            out_of_mappings("goroutine stack guard page failed: ", e);
+        let len = size.div_ceil(PAGE).max(1) * PAGE + PAGE;
+        let (base, fresh) = ARENA.lock().unwrap_or_else(|e| e.into_inner()).take(len);
+        if fresh {
+            install_guard(base);
         }
         let vg_id = super::valgrind::stack_register(base + PAGE, base + len);
         Stack { base, len, vg_id }
@@ -67,25 +65,159 @@ impl Stack {
     pub(crate) fn guard(&self) -> (usize, usize) {
         (self.base, self.base + PAGE)
     }
-}
 
-/// A stack could not be mapped: fatal, with the likely cause.
-#[cold]
-fn out_of_mappings(what: &str, e: crate::linux::errno::Errno) -> ! {
-    super::throw(&[
-        what,
-        e.message().unwrap_or("?"),
-        " (each started goroutine takes 2 of the process's vm.max_map_count mappings; raise \
-         that sysctl for more)",
-    ])
+    /// Gives the usable pages back to the kernel; they read as zero when next touched.
+    fn release_pages(&self) {
+        // SAFETY: the stack is owned, so no goroutine runs on it; its contents are dead. The
+        // guard page is outside the range (and a marker would survive it anyway).
+        let _ = unsafe {
+            sys::madvise(
+                (self.base + PAGE) as *mut c_void,
+                self.len - PAGE,
+                MADV_DONTNEED,
+            )
+        };
+    }
 }
 
 impl Drop for Stack {
     fn drop(&mut self) {
         super::valgrind::stack_deregister(self.vg_id);
-        // SAFETY: the stack is owned, so no goroutine runs on it any more.
-        let _ = unsafe { sys::munmap(self.base as *mut c_void, self.len) };
+        self.release_pages();
+        ARENA
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .put(self.base, self.len);
     }
+}
+
+/// Every region of the process, by slot size. Process-wide rather than per runtime: a
+/// goroutine left parked when its runtime is dropped keeps its stack (a channel may still
+/// point into it), so slots outlive runtimes, and runtimes share the free ones.
+static ARENA: Mutex<Arena> = Mutex::new(Arena {
+    classes: Vec::new(),
+});
+
+struct Arena {
+    classes: Vec<Class>,
+}
+
+/// The slots of one size.
+struct Class {
+    len: usize,
+    /// Slots handed out before and given back (pages already released).
+    free: Vec<usize>,
+    /// The uncarved rest of the newest region, `[next, end)`.
+    next: usize,
+    end: usize,
+    /// Slots in the next region: doubling from `FIRST_REGION_SLOTS`, up to `MAX_REGION` bytes.
+    region_slots: usize,
+}
+
+const FIRST_REGION_SLOTS: usize = 16;
+const MAX_REGION: usize = 1 << 30;
+
+impl Arena {
+    /// A slot of `len` bytes, and whether it is new (its guard not yet installed).
+    fn take(&mut self, len: usize) -> (usize, bool) {
+        let i = match self.classes.iter().position(|c| c.len == len) {
+            Some(i) => i,
+            None => {
+                self.classes.push(Class {
+                    len,
+                    free: Vec::new(),
+                    next: 0,
+                    end: 0,
+                    region_slots: FIRST_REGION_SLOTS,
+                });
+                self.classes.len() - 1
+            }
+        };
+        let c = &mut self.classes[i];
+        if let Some(base) = c.free.pop() {
+            return (base, false);
+        }
+        if c.next == c.end {
+            let slots = c.region_slots;
+            // SAFETY: a fresh anonymous mapping; no MAP_FIXED.
+            let region = unsafe {
+                sys::mmap(
+                    slots * len,
+                    PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
+                )
+            };
+            let region = match region {
+                Ok(p) => p as usize,
+                Err(e) => out_of_mappings("goroutine stack allocation failed: ", e),
+            };
+            c.next = region;
+            c.end = region + slots * len;
+            c.region_slots = (slots * 2).min((MAX_REGION / len).max(1));
+        }
+        let base = c.next;
+        c.next += len;
+        (base, true)
+    }
+
+    fn put(&mut self, base: usize, len: usize) {
+        if let Some(c) = self.classes.iter_mut().find(|c| c.len == len) {
+            c.free.push(base);
+        }
+    }
+}
+
+/// How guard pages are made: decided with the first slot, for the life of the process.
+static GUARD_KIND: AtomicU8 = AtomicU8::new(UNDECIDED);
+const UNDECIDED: u8 = 0;
+const MARKER: u8 = 1;
+const PROTECT: u8 = 2;
+
+/// Whether stack guards are guard markers (one mapping per region) rather than `mprotect`ed
+/// pages (two mappings per stack).
+pub(crate) fn guard_markers() -> bool {
+    GUARD_KIND.load(Ordering::Relaxed) == MARKER
+}
+
+/// Makes the first page of the new slot at `base` its guard page.
+fn install_guard(base: usize) {
+    let mut kind = GUARD_KIND.load(Ordering::Relaxed);
+    if kind == UNDECIDED {
+        kind = if std::env::var_os("GORO_STACK_GUARD").is_some_and(|v| v == "mprotect") {
+            PROTECT
+        } else {
+            MARKER
+        };
+    }
+    if kind == MARKER {
+        // SAFETY: the slot's first page, untouched and unused: nothing may access it.
+        match unsafe { sys::madvise(base as *mut c_void, PAGE, MADV_GUARD_INSTALL) } {
+            Ok(()) => {
+                GUARD_KIND.store(MARKER, Ordering::Relaxed);
+                return;
+            }
+            // Before Linux 6.13 the advice is unknown: fall back, once and for all.
+            Err(Errno::EINVAL) => kind = PROTECT,
+            Err(e) => out_of_mappings("goroutine stack guard failed: ", e),
+        }
+    }
+    GUARD_KIND.store(kind, Ordering::Relaxed);
+    // SAFETY: as above.
+    if let Err(e) = unsafe { sys::mprotect(base as *mut c_void, PAGE, PROT_NONE) } {
+        out_of_mappings("goroutine stack guard page failed: ", e);
+    }
+}
+
+/// A stack could not be mapped: fatal, with the likely cause.
+#[cold]
+fn out_of_mappings(what: &str, e: Errno) -> ! {
+    let hint = if guard_markers() {
+        " (stacks take address space and memory only; check `ulimit -v` and free memory)"
+    } else {
+        " (each started goroutine takes 2 of the process's vm.max_map_count mappings on a \
+         kernel without MADV_GUARD_INSTALL; raise that sysctl for more)"
+    };
+    super::throw(&[what, e.message().unwrap_or("?"), hint])
 }
 
 /// Stacks of one size kept for reuse, at most `bound` of them.
@@ -118,22 +250,19 @@ impl StackPool {
             return;
         }
         if free.len() < self.bound {
-            // The upper half of the pool keeps address space, not memory: give the pages back.
-            // SAFETY: the stack is owned and unused; its contents are dead.
-            let _ = unsafe {
-                sys::madvise((s.base + PAGE) as *mut c_void, s.len - PAGE, MADV_DONTNEED)
-            };
+            // The upper half of the pool keeps address space, not memory.
+            s.release_pages();
             free.push(s);
             return;
         }
         drop(free);
-        drop(s); // unmapped outside the lock
+        drop(s); // back to its region, outside the lock
     }
 
     /// Frees every stack the pool holds.
     pub(crate) fn clear(&self) {
         let free = core::mem::take(&mut *self.free.lock().unwrap_or_else(|e| e.into_inner()));
-        drop(free); // unmapped outside the lock
+        drop(free); // back to their regions, outside the lock
     }
 
     /// How many stacks the pool holds now.
