@@ -228,6 +228,24 @@ func main() {
 			sum += v
 		}
 		result(sum, "seconds", time.Since(t).Seconds(), "peak_RSS_MiB", status("VmHWM:")/1024)
+	case "alive":
+		n := arg(3)
+		base := status("VmRSS:")
+		c := make(chan uint64)
+		var started, done sync.WaitGroup
+		started.Add(int(n))
+		done.Add(int(n))
+		var sum atomic.Uint64
+		for i := uint64(0); i < n; i++ {
+			go func() { started.Done(); sum.Add(<-c); done.Done() }()
+		}
+		started.Wait()
+		for i := uint64(0); i < n; i++ {
+			c <- i
+		}
+		done.Wait()
+		peak := status("VmHWM:")
+		result(sum.Load(), "alive", n, "peak_RSS_MiB", peak/1024, "KiB/goroutine", (peak-base)/float64(n))
 	case "pingpong":
 		n := arg(3)
 		a, b := make(chan uint64), make(chan uint64)

@@ -331,7 +331,12 @@ fn all(quick: bool, no_go: bool, only: &[&str]) {
         s(&[sc_tasks, sc_writes / 100]),
     );
     add("treewalk", &["goro", "tokio", "may"], &["go"], tree_arg);
-    add("spawn", &["goro", "tokio", "may"], &["go"], s(&[spawn_n]));
+    add(
+        "spawn",
+        &["goro", "goro-wg", "tokio", "may"],
+        &["go"],
+        s(&[spawn_n]),
+    );
     add("pingpong", &["goro", "tokio", "may"], &["go"], s(&[pp_n]));
     add(
         "retake",
@@ -407,16 +412,22 @@ fn all(quick: bool, no_go: bool, only: &[&str]) {
         eprintln!("repetition {} of {reps} done", rep + 1);
     }
     if !quick && (only.is_empty() || only.contains(&"alive")) {
-        for n in [10_000u64, 30_000, 60_000] {
-            let r = rust("alive", "goro", &s(&[n]));
-            record(
-                &mut results,
-                &mut answers,
-                &mut skipped,
-                plan.len(),
-                format!("goro {n} parked"),
-                &r,
-            );
+        // Once each: memory figures barely vary. 10,000,000 would need ~43 GiB here.
+        for n in [100_000u64, 1_000_000] {
+            let runs = [
+                Some(rust("alive", "goro", &s(&[n]))),
+                go(&go_bin, "alive", "go", &s(&[n])),
+            ];
+            for r in runs.iter().flatten() {
+                record(
+                    &mut results,
+                    &mut answers,
+                    &mut skipped,
+                    plan.len(),
+                    format!("{} {n} parked", r.contender),
+                    r,
+                );
+            }
         }
     }
     let names: Vec<&str> = plan.iter().map(|(w, _)| *w).chain(["alive"]).collect();

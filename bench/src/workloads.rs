@@ -456,6 +456,19 @@ pub fn spawn(contender: &str, n: u64) -> Outcome {
                 .map(|h| h.join().unwrap())
                 .fold(0, u64::wrapping_add)
         }),
+        // Go's shape: no handles kept, each goroutine writes its slot, a WaitGroup waits.
+        "goro-wg" => goro_rt(2).run(move || {
+            let res: Arc<[AtomicU64]> = (0..n).map(|_| AtomicU64::new(0)).collect();
+            let wg = goro::WaitGroup::new();
+            for i in 0..n {
+                let res = res.clone();
+                wg.go(move || res[i as usize].store(i, Ordering::Relaxed));
+            }
+            wg.wait();
+            res.iter()
+                .map(|v| v.load(Ordering::Relaxed))
+                .fold(0, u64::wrapping_add)
+        }),
         "tokio" => tokio_rt(2).block_on(async move {
             let hs: Vec<_> = (0..n).map(|i| tokio::spawn(async move { i })).collect();
             let mut s = 0u64;
@@ -489,6 +502,7 @@ pub fn spawn(contender: &str, n: u64) -> Outcome {
 /// How many goroutines can be parked on a channel at once: spawns `n`, all blocked, then
 /// releases them. Exits the process (by abort) if the runtime cannot.
 pub fn alive(n: u64) -> Outcome {
+    let base = proc_status("VmRSS:");
     let answer = goro_rt(2).run(move || {
         let (tx, rx) = goro::chan::<u64>(0);
         let wg = goro::WaitGroup::new();
@@ -510,10 +524,12 @@ pub fn alive(n: u64) -> Outcome {
             .map(|h| h.join().unwrap())
             .fold(0, u64::wrapping_add)
     });
+    let peak = proc_status("VmHWM:");
     Outcome {
         figures: vec![
             ("alive", n as f64),
-            ("peak RSS MiB", proc_status("VmHWM:") as f64 / 1024.0),
+            ("peak RSS MiB", peak as f64 / 1024.0),
+            ("KiB/goroutine", (peak - base) as f64 / n as f64),
         ],
         answer,
     }

@@ -142,7 +142,17 @@ unsafe impl Sync for G {}
 
 impl G {
     pub(crate) fn new(goid: u64, sched: *const Sched, entry: Entry) -> Box<G> {
-        Box::new(G {
+        Box::new(G::fresh(goid, sched, entry))
+    }
+
+    /// Makes the dead G `g` (which gave its stack away) a new goroutine (Go's `gfget`).
+    pub(crate) fn renew(g: &mut G, goid: u64, entry: Entry) {
+        debug_assert!(*g.status.get_mut() == GDEAD && g.owned.get_mut().stack.is_none());
+        *g = G::fresh(goid, g.sched, entry);
+    }
+
+    fn fresh(goid: u64, sched: *const Sched, entry: Entry) -> G {
+        G {
             goid,
             status: AtomicU32::new(GRUNNABLE),
             sched,
@@ -162,7 +172,7 @@ impl G {
             stack_hi: AtomicUsize::new(0),
             handoff: AtomicBool::new(false),
             waitreason: AtomicU8::new(0),
-        })
+        }
     }
 
     /// The owner's fields.

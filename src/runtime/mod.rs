@@ -6,6 +6,7 @@ pub(crate) mod checkdead;
 mod context;
 pub(crate) mod debug;
 pub(crate) mod g;
+pub(crate) mod gfree;
 pub(crate) mod lockosthread;
 pub(crate) mod m;
 pub(crate) mod note;

@@ -22,6 +22,7 @@ use super::atomic::AtomicU32 as StatusWord;
 use super::stack::Stack;
 
 use super::g::{G, WaitReason};
+use super::gfree::LocalFree;
 use super::m::M;
 use super::runq::RunQueue;
 use super::timers::TimerHeap;
@@ -67,6 +68,8 @@ pub(crate) struct P {
     stacks: UnsafeCell<Vec<Stack>>,
     /// How many `stacks` holds, for others to read (the owner writes it).
     ncached: AtomicUsize,
+    /// Dead goroutines (without stacks) kept for this P's next spawns.
+    pub(crate) gfree: LocalFree,
 }
 
 /// Stacks a P keeps before giving them to the runtime's pool.
@@ -94,6 +97,7 @@ impl P {
             timers: TimerHeap::new(),
             stacks: UnsafeCell::new(Vec::new()),
             ncached: AtomicUsize::new(0),
+            gfree: LocalFree::new(),
         }
     }
 

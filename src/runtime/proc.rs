@@ -60,16 +60,23 @@ pub(crate) fn enter() -> Option<InRuntime> {
 /// `sched`'s goroutines (in `runnext`, as Go does), else on the global queue. Returns its id.
 pub(crate) fn newproc(sched: &Sched, entry: Entry) -> u64 {
     let goid = next_goid();
-    let gp = Box::into_raw(G::new(goid, sched, entry));
     match enter() {
         Some(rt) if core::ptr::eq(rt.m().sched, sched) => {
             let p = rt.p();
+            // SAFETY: inside the runtime the goroutine's M holds `p`; preemption is off.
+            let g = match unsafe { p.gfree.get(&sched.gfree) } {
+                Some(mut g) => {
+                    G::renew(&mut g, goid, entry);
+                    g
+                }
+                None => G::new(goid, sched, entry),
+            };
             P::bump(&p.spawned);
-            sched.runqput(p, gp, true);
+            sched.runqput(p, Box::into_raw(g), true);
         }
         _ => {
             sched.spawned_outside.fetch_add(1, Ordering::AcqRel);
-            sched.globrunqput(gp);
+            sched.globrunqput(Box::into_raw(G::new(goid, sched, entry)));
         }
     }
     sched.wakep();

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::context::{prepare, switch};
 use super::g::{G, GDEAD, GRUNNABLE, GRUNNING, GWAITING, WaitReason};
+use super::gfree::GlobalFree;
 use super::m::{M, Pending, set_current_m};
 use super::note::Note;
 use super::p::{P, PGCSTOP, PIDLE, PRUNNING};
@@ -54,6 +55,8 @@ pub(crate) struct Sched {
     /// Goroutines on the global run queue.
     pub(crate) runqsize: AtomicU32,
     pub(crate) stacks: StackPool,
+    /// Dead goroutines beyond what the Ps keep (see `gfree.rs`).
+    pub(crate) gfree: GlobalFree,
     /// Set when the runtime ends: Ms exit instead of looking for work.
     pub(crate) shutdown: AtomicBool,
     /// Ms whose threads have not exited yet.
@@ -133,6 +136,7 @@ impl Sched {
             nmspinning: AtomicU32::new(0),
             runqsize: AtomicU32::new(0),
             stacks: StackPool::new(stack_size, 64 + 16 * nprocs),
+            gfree: GlobalFree::new(),
             shutdown: AtomicBool::new(false),
             mlive: AtomicUsize::new(0),
             spawned_outside: AtomicU64::new(0),
@@ -461,9 +465,9 @@ impl Sched {
         true
     }
 
-    /// At shutdown: frees the stacks kept for reuse, in the pool and in the caches of idle
-    /// Ps, which leave the idle list for good (so no M returning from a system call takes one
-    /// and its cache again).
+    /// At shutdown: frees the stacks and dead goroutines kept for reuse, in the runtime's lists
+    /// and those of idle Ps, which leave the idle list for good (so no M returning from a
+    /// system call takes one and its lists again).
     pub(crate) fn release_free_stacks(&self) {
         let idle = {
             let mut l = self.locked();
@@ -476,8 +480,11 @@ impl Sched {
             let p = unsafe { &*p };
             p.status.store(super::p::PDEAD, Ordering::Release);
             while p.take_stack().is_some() {}
+            // SAFETY: the P is ours (above).
+            unsafe { p.gfree.clear() };
         }
         self.stacks.clear();
+        self.gfree.clear();
     }
 
     /// Ends the runtime: Ms exit when they next look for work.
@@ -919,7 +926,8 @@ fn execute(m: &M, gp: *mut G, inherit: bool) -> Next {
     }
 }
 
-/// Frees a finished goroutine: its stack to the pool, its G to the allocator.
+/// Frees a finished goroutine: its stack to the P's cache (the next goroutine this P starts
+/// takes it), the G to the P's list for the next spawn.
 fn gfree(m: &M, gp: *mut G) {
     let sched = m.sched();
     // SAFETY: the goroutine has finished; this M owns it and nothing else refers to it.
@@ -934,6 +942,8 @@ fn gfree(m: &M, gp: *mut G) {
     {
         sched.stacks.put(spill);
     }
+    // SAFETY: the M holds the P, on g0.
+    unsafe { p.gfree.put(g, &sched.gfree) };
     P::bump(&p.exited);
 }
 
