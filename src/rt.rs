@@ -1,12 +1,13 @@
 //! The public face of the scheduler: [`run`], [`Runtime`], [`spawn`], [`JoinHandle`].
 
+use core::cell::UnsafeCell;
 use core::sync::atomic::Ordering;
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::runtime::g::WaitReason;
+use crate::runtime::g::{Start, WaitReason};
 use crate::runtime::park::{NodeRef, WaitLock, WaitNode};
 use crate::runtime::proc::{current_sched, goid, gosched, newproc};
 use crate::runtime::sched::Sched;
@@ -243,19 +244,49 @@ pub(crate) fn spawn_on<T: Send + 'static>(
     sched: &Sched,
     f: impl FnOnce() -> T + Send + 'static,
 ) -> JoinHandle<T> {
-    let packet = Arc::new(Packet {
-        state: WaitLock::new((None, None)),
+    let task = Arc::new(Task {
+        f: UnsafeCell::new(Some(f)),
+        packet: Packet {
+            state: WaitLock::new((None, None)),
+        },
     });
-    let theirs = packet.clone();
-    let id = newproc(
-        sched,
-        Box::new(move || {
-            let result = catch_unwind(AssertUnwindSafe(f));
-            crate::local::clear_current();
-            theirs.complete(result);
-        }),
-    );
-    JoinHandle { packet, id }
+    let id = newproc(sched, task.clone());
+    JoinHandle { task, id }
+}
+
+/// A spawned goroutine's closure and the slot for its result, in one allocation, shared by
+/// the goroutine (as its entry) and its `JoinHandle`.
+struct Task<F, T> {
+    /// Taken by the goroutine's first run; nobody else touches it.
+    f: UnsafeCell<Option<F>>,
+    packet: Packet<T>,
+}
+
+// SAFETY: `f` is touched only by `start`, which the goroutine calls once (and the last owner's
+// drop); `packet` is behind its lock. `F` and `T` are `Send`, so either may be dropped or taken
+// on another thread.
+unsafe impl<F: Send, T: Send> Sync for Task<F, T> {}
+
+impl<F: FnOnce() -> T + Send + 'static, T: Send + 'static> Start for Task<F, T> {
+    fn start(&self) {
+        // SAFETY: the goroutine's one call of `start` (see the `Sync` impl).
+        let f = unsafe { (*self.f.get()).take() };
+        let f = f.expect("a goroutine starts once");
+        let result = catch_unwind(AssertUnwindSafe(f));
+        crate::local::clear_current();
+        self.packet.complete(result);
+    }
+}
+
+/// A task seen from its `JoinHandle`, whatever its closure's type.
+trait Completion<T>: Send + Sync {
+    fn packet(&self) -> &Packet<T>;
+}
+
+impl<F: Send, T: Send> Completion<T> for Task<F, T> {
+    fn packet(&self) -> &Packet<T> {
+        &self.packet
+    }
 }
 
 /// Gives the processor to another goroutine; the caller runs again later (Go's
@@ -376,7 +407,7 @@ impl<T> Packet<T> {
 
 /// An owned permission to wait for a goroutine and take its result.
 pub struct JoinHandle<T> {
-    packet: Arc<Packet<T>>,
+    task: Arc<dyn Completion<T>>,
     id: u64,
 }
 
@@ -384,12 +415,12 @@ impl<T> JoinHandle<T> {
     /// Waits for the goroutine and returns its result, or the payload of its panic, as
     /// `std::thread::JoinHandle::join` does. In a goroutine, parks only the goroutine.
     pub fn join(self) -> Result<T, Box<dyn Any + Send + 'static>> {
-        let mut st = self.packet.state.lock();
+        let mut st = self.task.packet().state.lock();
         if st.0.is_none() {
             let node = WaitNode::new();
             st.1 = Some(node.as_ref());
             node.park(st, WaitReason::Join);
-            st = self.packet.state.lock();
+            st = self.task.packet().state.lock();
         }
         st.0.take().expect("a woken join finds the result")
     }
@@ -401,6 +432,6 @@ impl<T> JoinHandle<T> {
 
     /// Whether the goroutine has finished.
     pub fn is_finished(&self) -> bool {
-        self.packet.state.lock().0.is_some()
+        self.task.packet().state.lock().0.is_some()
     }
 }

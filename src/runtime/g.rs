@@ -84,8 +84,14 @@ impl WaitReason {
     }
 }
 
-/// The body of a goroutine: runs once, on its own stack, and must not unwind.
-pub(crate) type Entry = Box<dyn FnOnce() + Send>;
+/// The body of a goroutine: started once, on its own stack, and must not unwind.
+pub(crate) trait Start: Send + Sync {
+    fn start(&self);
+}
+
+/// What a G runs. Shared, so the body and its result slot can be one allocation (`spawn`'s
+/// task, which the `JoinHandle` holds too).
+pub(crate) type Entry = std::sync::Arc<dyn Start>;
 
 pub(crate) struct G {
     /// The goroutine id, unique in the process, from 1.
