@@ -623,7 +623,7 @@ fn file_basics() {
     s.read_to_string(&mut rest).unwrap();
     assert_eq!(rest, "6789");
     let mut back = gfs::File::from(s);
-    assert_eq!(back.seek(SeekFrom::Current(0)).unwrap(), 10);
+    assert_eq!(back.stream_position().unwrap(), 10);
     let w = gfs::File::create(&p).unwrap();
     (&w).write_all(b"\xff\xfe").unwrap();
     w.sync_all().unwrap();

@@ -330,7 +330,12 @@ fn all(quick: bool, no_go: bool, only: &[&str]) {
         &[],
         s(&[sc_tasks, sc_writes / 100]),
     );
-    add("treewalk", &["goro", "tokio", "may"], &["go"], tree_arg);
+    add(
+        "treewalk",
+        &["goro", "goro-fs", "tokio", "may"],
+        &["go"],
+        tree_arg,
+    );
     add("spawn", &["goro", "tokio", "may"], &["go"], s(&[spawn_n]));
     add("pingpong", &["goro", "tokio", "may"], &["go"], s(&[pp_n]));
     add(
