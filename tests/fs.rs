@@ -570,28 +570,24 @@ fn open_options_match_std() {
                     std::fs::write(&p, b"old").unwrap();
                 }
                 let b = |i: u32| bits >> i & 1 == 1;
+                macro_rules! open {
+                    ($opts:expr) => {
+                        $opts
+                            .read(b(0))
+                            .write(b(1))
+                            .append(b(2))
+                            .truncate(b(3))
+                            .create(b(4))
+                            .create_new(b(5))
+                            .mode(0o600)
+                            .open(&p)
+                            .map(|mut f| f.write(b"N").map_err(|e| e.kind()))
+                    };
+                }
                 let r = if ours {
-                    gfs::OpenOptions::new()
-                        .read(b(0))
-                        .write(b(1))
-                        .append(b(2))
-                        .truncate(b(3))
-                        .create(b(4))
-                        .create_new(b(5))
-                        .mode(0o600)
-                        .open(&p)
-                        .map(|mut f| f.write(b"N").map_err(|e| e.kind()))
+                    open!(gfs::OpenOptions::new())
                 } else {
-                    std::fs::OpenOptions::new()
-                        .read(b(0))
-                        .write(b(1))
-                        .append(b(2))
-                        .truncate(b(3))
-                        .create(b(4))
-                        .create_new(b(5))
-                        .mode(0o600)
-                        .open(&p)
-                        .map(|mut f| f.write(b"N").map_err(|e| e.kind()))
+                    open!(std::fs::OpenOptions::new())
                 };
                 let meta = std::fs::metadata(&p).ok().map(|m| m.mode());
                 (r.map_err(|e| e.kind()), std::fs::read(&p).ok(), meta)
