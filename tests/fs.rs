@@ -275,7 +275,9 @@ fn create_dir_all_like_go() {
     // 300 levels: a loop, not recursion.
     let long: PathBuf = std::iter::repeat_n("d", 300).collect();
     let long = tmp.join("long").join(long);
-    runtime(1).run(move || gfs::create_dir_all(&long).unwrap());
+    watchdog(30, "create_dir_all in a goroutine", move || {
+        runtime(1).run(move || gfs::create_dir_all(&long).unwrap())
+    });
     assert_eq!(
         gfs::create_dir_all(tmp.join("a\0b")).unwrap_err().kind(),
         ErrorKind::InvalidInput

@@ -11,7 +11,8 @@
 //! Regular files are not pollable, so they stay on the wrappers, as in Go.
 //!
 //! ```
-//! let rt = unsafe { goro::Runtime::new() }; // SAFETY: no thread-locals across switches.
+//! // SAFETY: no goroutine keeps thread-local state across a switch.
+//! let rt = unsafe { goro::Runtime::new() };
 //! let dir = std::env::temp_dir().join(format!("goro-fs-doc-{}", std::process::id()));
 //! let total = rt.run(move || -> std::io::Result<u64> {
 //!     goro::fs::create_dir_all(dir.join("a/b"))?;
