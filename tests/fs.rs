@@ -366,6 +366,44 @@ fn remove_dir_all_like_go() {
     });
 }
 
+/// Go's `TestRemoveAllRace`: four goroutines remove one tree at once. Each succeeds or, by
+/// std's rule for a root already gone, finds it missing; children gone under one are never
+/// errors, and the tree is gone at the end.
+#[test]
+fn remove_dir_all_race() {
+    watchdog(60, "concurrent remove_dir_all", || {
+        let tmp = TempDir::new();
+        let root = tmp.join("race");
+        for i in 0..20 {
+            let d = root.join(format!("d{i}/e/f"));
+            std::fs::create_dir_all(&d).unwrap();
+            for j in 0..20 {
+                std::fs::write(d.join(format!("x{j}")), b"x").unwrap();
+            }
+        }
+        let r = root.clone();
+        let results = runtime(2).run(move || {
+            let hs: Vec<_> = (0..4)
+                .map(|_| {
+                    let r = r.clone();
+                    goro::spawn(move || gfs::remove_dir_all(&r).map_err(|e| e.kind()))
+                })
+                .collect();
+            hs.into_iter()
+                .map(|h| h.join().unwrap())
+                .collect::<Vec<_>>()
+        });
+        assert!(
+            results
+                .iter()
+                .all(|r| matches!(r, Ok(()) | Err(ErrorKind::NotFound))),
+            "{results:?}"
+        );
+        assert!(results.contains(&Ok(())), "{results:?}");
+        assert!(!root.exists());
+    });
+}
+
 /// Go's `TestRename`, `TestRenameOverwriteDest`, `TestRenameFailed`, `TestRenameToDirFailed`,
 /// `TestRenameNotExisting`, `TestRenameCaseDifference`-free: each case set up twice, renamed by
 /// each library, with the same outcome.
