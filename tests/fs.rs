@@ -497,40 +497,22 @@ fn rename_like_go() {
 }
 
 /// Go's `TestReadAt`, `TestSeek`, `TestWriteAt`, `TestTruncate`: through Seek, FileExt and
-/// set_len, on one file, compared with std's answers.
+/// set_len, one session per library on a fresh file; the logs must match.
 #[test]
 fn seek_read_at_truncate_like_go() {
     let tmp = TempDir::new();
-    let p = tmp.join("f");
-    let run = |p: &Path, ours: bool| -> Vec<String> {
-        let mut log = Vec::new();
-        let _ = std::fs::remove_file(p);
-        macro_rules! both {
-            ($e:expr) => {
-                if ours {
-                    let mut f = gfs::File::options()
-                        .read(true)
-                        .write(true)
-                        .create(true)
-                        .open(p)
-                        .unwrap();
-                    #[allow(clippy::redundant_closure_call)]
-                    ($e)(&mut f)
-                } else {
-                    let mut f = std::fs::File::options()
-                        .read(true)
-                        .write(true)
-                        .create(true)
-                        .open(p)
-                        .unwrap();
-                    #[allow(clippy::redundant_closure_call)]
-                    ($e)(&mut f)
-                }
-            };
-        }
-        both!(|f: &mut _| {
-            let f: &mut dyn ReadWriteSeek = f;
-            f.write_all(b"hello, world\n").unwrap();
+    macro_rules! session {
+        ($fs:path, $name:expr) => {{
+            use $fs as f;
+            let p = tmp.join($name);
+            let mut log = Vec::new();
+            let mut file = f::File::options()
+                .read(true)
+                .write(true)
+                .create(true)
+                .open(&p)
+                .unwrap();
+            file.write_all(b"hello, world\n").unwrap();
             for pos in [
                 SeekFrom::Start(0),
                 SeekFrom::Current(5),
@@ -539,63 +521,26 @@ fn seek_read_at_truncate_like_go() {
                 SeekFrom::Current(-100),
                 SeekFrom::Start(u64::MAX),
             ] {
-                log.push(format!(
-                    "{pos:?} -> {:?}",
-                    f.seek(pos).map_err(|e| e.kind())
-                ));
+                let at = file.seek(pos).map_err(|e| e.kind());
                 let mut b = [0u8; 4];
-                log.push(format!(
-                    "read {:?} {b:?}",
-                    f.read(&mut b).map_err(|e| e.kind())
-                ));
+                let n = file.read(&mut b).map_err(|e| e.kind());
+                log.push(format!("{pos:?} -> {at:?}, read {n:?} {b:?}"));
             }
-        });
-        let f = gfs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(p)
-            .unwrap();
-        let s = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(p)
-            .unwrap();
-        let mut b = [0u8; 5];
-        if ours {
-            log.push(format!(
-                "{:?}",
-                f.write_at(b"WORLD", 7).map_err(|e| e.kind())
-            ));
-            log.push(format!(
-                "{:?} {b:?}",
-                f.read_at(&mut b, 7).map_err(|e| e.kind())
-            ));
-            f.set_len(9).unwrap();
-            log.push(format!("{}", f.metadata().unwrap().len()));
-            f.set_len(1 << 20).unwrap();
-            log.push(format!("{}", f.metadata().unwrap().len()));
-        } else {
-            log.push(format!(
-                "{:?}",
-                s.write_at(b"WORLD", 7).map_err(|e| e.kind())
-            ));
-            log.push(format!(
-                "{:?} {b:?}",
-                s.read_at(&mut b, 7).map_err(|e| e.kind())
-            ));
-            s.set_len(9).unwrap();
-            log.push(format!("{}", s.metadata().unwrap().len()));
-            s.set_len(1 << 20).unwrap();
-            log.push(format!("{}", s.metadata().unwrap().len()));
-        }
-        log.push(format!("{:?}", std::fs::read(p).unwrap()[..12].to_vec()));
-        log
-    };
-    assert_eq!(run(&p, true), run(&p, false));
+            let mut b = [0u8; 5];
+            let w = file.write_at(b"WORLD", 7).map_err(|e| e.kind());
+            let r = file.read_at(&mut b, 7).map_err(|e| e.kind());
+            let at = file.stream_position().unwrap();
+            log.push(format!("{w:?} {r:?} {b:?} at {at}"));
+            for len in [9, 1 << 20] {
+                file.set_len(len).unwrap();
+                log.push(format!("{}", file.metadata().unwrap().len()));
+            }
+            log.push(format!("{:?}", std::fs::read(&p).unwrap()[..12].to_vec()));
+            log
+        }};
+    }
+    assert_eq!(session!(goro::fs, "ours"), session!(std::fs, "std"));
 }
-
-trait ReadWriteSeek: Read + Write + Seek {}
-impl<T: Read + Write + Seek> ReadWriteSeek for T {}
 
 /// Every combination of `OpenOptions` flags, on a missing and an existing file: goro and std
 /// agree on success, the error kind, and what the file then holds.
