@@ -220,3 +220,45 @@ fn make_dev(major: u32, minor: u32) -> u64 {
         | ((minor & 0xffff_ff00) << 12)
         | (minor & 0x0000_00ff)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use linux_raw_sys::general::{DT_BLK, DT_CHR, DT_DIR, DT_FIFO, DT_LNK, DT_REG, DT_SOCK};
+
+    #[test]
+    fn dirent_types_are_mode_types() {
+        for (dt, mode) in [
+            (DT_FIFO, S_IFIFO),
+            (DT_CHR, S_IFCHR),
+            (DT_DIR, S_IFDIR),
+            (DT_BLK, S_IFBLK),
+            (DT_REG, S_IFREG),
+            (DT_LNK, S_IFLNK),
+            (DT_SOCK, S_IFSOCK),
+        ] {
+            assert_eq!(
+                FileType::from_dirent(dt as u8),
+                Some(FileType::from_mode(mode))
+            );
+        }
+        assert_eq!(FileType::from_dirent(0), None, "DT_UNKNOWN asks for a stat");
+        let t = FileType::from_mode(S_IFSOCK | 0o755);
+        assert!(t.is_socket() && !t.is_file() && !t.is_dir() && !t.is_fifo());
+    }
+
+    #[test]
+    fn times_before_the_epoch() {
+        let t = |tv_sec, tv_nsec| statx_timestamp {
+            tv_sec,
+            tv_nsec,
+            __reserved: 0,
+        };
+        let at = |s: i64, n: u32| system_time(t(s, n)).unwrap();
+        assert_eq!(
+            at(-1, 500_000_000),
+            SystemTime::UNIX_EPOCH - Duration::from_millis(500)
+        );
+        assert_eq!(at(2, 1), SystemTime::UNIX_EPOCH + Duration::new(2, 1));
+    }
+}
