@@ -58,6 +58,7 @@
 compile_error!("goro supports x86_64 Linux only");
 
 mod chan;
+pub mod fs;
 mod linux;
 mod local;
 mod rt;

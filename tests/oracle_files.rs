@@ -1173,3 +1173,42 @@ fn statx_against_libc() {
         })
     );
 }
+
+/// `read_full` and `write_all` through a pipe, where every call is short (200 KiB through a
+/// 64 KiB pipe), against std's `read_exact` / `write_all` moving the same bytes; then their
+/// failures: a short count only at end of file, EBADF on a wrong-way descriptor.
+#[test]
+fn read_full_write_all_short_counts() {
+    use std::io::{Read, Write};
+    let data: Vec<u8> = (0..200 * 1024).map(|i| (i * 7 + i / 251) as u8).collect();
+    let (r, w) = sc::pipe2(k::O_CLOEXEC).unwrap();
+    let d = data.clone();
+    let writer = std::thread::spawn(move || sc::write_all(w.as_fd(), &d));
+    let mut ours_buf = vec![0u8; data.len()];
+    assert_eq!(sc::read_full(r.as_fd(), &mut ours_buf), Ok(data.len()));
+    assert_eq!(writer.join().unwrap(), Ok(()));
+    let (sr, sw) = sc::pipe2(k::O_CLOEXEC).unwrap();
+    let d = data.clone();
+    let writer = std::thread::spawn(move || std::fs::File::from(sw).write_all(&d).unwrap());
+    let mut std_buf = vec![0u8; data.len()];
+    std::fs::File::from(sr).read_exact(&mut std_buf).unwrap();
+    writer.join().unwrap();
+    assert_eq!(ours_buf, std_buf);
+    assert_eq!(ours_buf, data);
+
+    // End of file: the count read so far, not an error.
+    let dir = TempDir::new();
+    let p = dir.file("f", b"abc");
+    let f = open_ro(&p);
+    let mut buf = [0u8; 8];
+    assert_eq!(sc::read_full(f.as_fd(), &mut buf), Ok(3));
+    assert_eq!(sc::read_full(f.as_fd(), &mut buf), Ok(0));
+    // Wrong-way descriptors: the errno, as libc's.
+    // SAFETY: one byte of a live buffer.
+    assert_eq!(
+        ours(sc::write_all(f.as_fd(), b"x").map(|()| 0)),
+        lc(unsafe { libc::write(f.as_raw_fd(), b"x".as_ptr().cast(), 1) } as i64)
+    );
+    let wo = std::fs::OpenOptions::new().write(true).open(&p).unwrap();
+    assert_eq!(sc::read_full(wo.as_fd(), &mut buf), Err(Errno::EBADF));
+}

@@ -330,7 +330,12 @@ fn all(quick: bool, no_go: bool, only: &[&str]) {
         &[],
         s(&[sc_tasks, sc_writes / 100]),
     );
-    add("treewalk", &["goro", "tokio", "may"], &["go"], tree_arg);
+    add(
+        "treewalk",
+        &["goro", "goro-fs", "tokio", "may"],
+        &["go"],
+        tree_arg,
+    );
     add(
         "spawn",
         &["goro", "goro-wg", "tokio", "may"],

@@ -771,6 +771,25 @@ fn goro_dir(dir: &std::path::Path) -> (u64, Vec<std::path::PathBuf>) {
     (sum, subdirs)
 }
 
+/// The same through `goro::fs`: `read_dir`, and each entry's `metadata` (an `fstatat`-like
+/// `statx` relative to the directory's descriptor, as std's `DirEntry::metadata`).
+fn goro_fs_dir(dir: &std::path::Path) -> (u64, Vec<std::path::PathBuf>) {
+    let (mut sum, mut subdirs) = (0u64, Vec::new());
+    for e in goro::fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        if e.file_name_cstr().to_bytes().starts_with(b".complete") {
+            continue;
+        }
+        let md = e.metadata().unwrap();
+        if md.is_dir() {
+            subdirs.push(e.path());
+        } else {
+            sum += md.len();
+        }
+    }
+    (sum, subdirs)
+}
+
 fn std_dir(dir: &std::path::Path) -> (u64, Vec<std::path::PathBuf>) {
     let (mut sum, mut subdirs) = (0u64, Vec::new());
     for e in std::fs::read_dir(dir).unwrap() {
@@ -788,21 +807,31 @@ fn std_dir(dir: &std::path::Path) -> (u64, Vec<std::path::PathBuf>) {
     (sum, subdirs)
 }
 
+/// One directory's file sizes and subdirectories.
+type DirFn = fn(&std::path::Path) -> (u64, Vec<std::path::PathBuf>);
+
 pub fn treewalk(contender: &str, root: &std::path::Path) -> Outcome {
     let t = Instant::now();
     let root = root.to_path_buf();
     let answer = match contender {
-        "goro" => goro_rt(2).run(move || {
-            fn walk(dir: std::path::PathBuf) -> u64 {
-                let (sum, subdirs) = goro_dir(&dir);
-                let hs: Vec<_> = subdirs
-                    .into_iter()
-                    .map(|d| goro::spawn(move || walk(d)))
-                    .collect();
-                sum + hs.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
-            }
-            walk(root)
-        }),
+        "goro" | "goro-fs" => {
+            let dir_fn = if contender == "goro" {
+                goro_dir
+            } else {
+                goro_fs_dir
+            };
+            goro_rt(2).run(move || {
+                fn walk(dir: std::path::PathBuf, dir_fn: DirFn) -> u64 {
+                    let (sum, subdirs) = dir_fn(&dir);
+                    let hs: Vec<_> = subdirs
+                        .into_iter()
+                        .map(|d| goro::spawn(move || walk(d, dir_fn)))
+                        .collect();
+                    sum + hs.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+                }
+                walk(root, dir_fn)
+            })
+        }
         "tokio" => tokio_rt(2).block_on(async move {
             fn walk(
                 dir: std::path::PathBuf,

@@ -5,7 +5,9 @@
 //! - [`Errno`], every Linux error number.
 //! - The vDSO calls [`clock_gettime`], [`gettimeofday`], [`time`], [`getcpu`].
 //! - Typed wrappers, declared once as blocking (`sys`) or not (`sysnb`) and generated, and the
-//!   "wrapped" calls written on top of them (`rename` on `renameat`).
+//!   "wrapped" calls written on top of them (`rename` on `renameat`), with [`read_full`] and
+//!   [`write_all`], which retry `EINTR` and short counts.
+//! - [`parse_dirent`], Go's `ParseDirent`: the entries of a [`getdents64`] buffer.
 //!
 //! A `sys` wrapper tells the scheduler that the goroutine may block, so other goroutines keep
 //! running; a `sysnb` one does not, and is only used for calls that return at once.
@@ -28,6 +30,7 @@
 #![doc = include_str!("../../docs/wrappers.md")]
 
 mod arg;
+mod dirent;
 mod entry;
 mod linux;
 pub(crate) mod mksyscall;
@@ -37,6 +40,7 @@ mod wrapped;
 pub use crate::linux::errno::Errno;
 pub use crate::linux::vdso::Vdso;
 pub use arg::{PathArg, PathBytes, Pod};
+pub use dirent::{Dirent, DirentError, Dirents, parse_dirent};
 pub use entry::{raw_syscall, raw_syscall_no_error, raw_syscall6, syscall, syscall6};
 pub use linux::*;
 pub use mksyscall::{Kind, Wrapper};

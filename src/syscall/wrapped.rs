@@ -12,12 +12,13 @@ use linux_raw_sys::general::{
     __NR_accept4, __NR_close, __NR_dup3, __NR_execve, __NR_exit_group, __NR_faccessat,
     __NR_fchmodat, __NR_fchownat, __NR_fcntl, __NR_getgroups, __NR_getpeername, __NR_getpgid,
     __NR_getsockname, __NR_getsockopt, __NR_linkat, __NR_mkdirat, __NR_mknodat, __NR_newfstatat,
-    __NR_openat, __NR_pipe2, __NR_prlimit64, __NR_readlinkat, __NR_recvfrom, __NR_renameat,
-    __NR_sched_getaffinity, __NR_sched_setaffinity, __NR_sendto, __NR_signalfd4, __NR_socketpair,
-    __NR_symlinkat, __NR_unlinkat, AT_REMOVEDIR, AT_SYMLINK_NOFOLLOW, F_ADD_SEALS, F_DUPFD,
-    F_DUPFD_CLOEXEC, F_GET_SEALS, F_GETFD, F_GETFL, F_GETLEASE, F_GETLK, F_GETOWN, F_GETPIPE_SZ,
-    F_GETSIG, F_NOTIFY, F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW, F_SETFD, F_SETFL, F_SETLEASE,
-    F_SETLK, F_SETLKW, F_SETOWN, F_SETPIPE_SZ, F_SETSIG, O_CREAT, O_TRUNC, O_WRONLY,
+    __NR_openat, __NR_pipe2, __NR_prlimit64, __NR_read, __NR_readlinkat, __NR_recvfrom,
+    __NR_renameat, __NR_sched_getaffinity, __NR_sched_setaffinity, __NR_sendto, __NR_signalfd4,
+    __NR_socketpair, __NR_symlinkat, __NR_unlinkat, __NR_write, AT_REMOVEDIR, AT_SYMLINK_NOFOLLOW,
+    F_ADD_SEALS, F_DUPFD, F_DUPFD_CLOEXEC, F_GET_SEALS, F_GETFD, F_GETFL, F_GETLEASE, F_GETLK,
+    F_GETOWN, F_GETPIPE_SZ, F_GETSIG, F_NOTIFY, F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW, F_SETFD,
+    F_SETFL, F_SETLEASE, F_SETLK, F_SETLKW, F_SETOWN, F_SETPIPE_SZ, F_SETSIG, O_CREAT, O_TRUNC,
+    O_WRONLY,
 };
 
 use super::arg::{PathArg, Pod};
@@ -383,6 +384,38 @@ pub fn fcntl_lock(fd: BorrowedFd<'_>, cmd: u32, lock: &mut Flock) -> Result<(), 
     fcntl_flock(fd, cmd, lock)
 }
 
+/// Reads until `buf` is full or the file ends, retrying `EINTR` and short reads; returns how
+/// many bytes it read, less than `buf.len()` only at the end of the file (Go's `io.ReadFull`
+/// on a descriptor, without its `ErrUnexpectedEOF`).
+#[inline(always)]
+pub fn read_full(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize, Errno> {
+    let mut done = 0;
+    while done < buf.len() {
+        match read(fd, &mut buf[done..]) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}
+
+/// Writes all of `buf`, retrying `EINTR` and short writes. A write that takes nothing (which
+/// regular files, pipes and sockets never do for a non-empty buffer) is `EIO`, not a loop.
+#[inline(always)]
+pub fn write_all(fd: BorrowedFd<'_>, mut buf: &[u8]) -> Result<(), Errno> {
+    while !buf.is_empty() {
+        match write(fd, buf) {
+            Ok(0) => return Err(Errno::EIO),
+            Ok(n) => buf = &buf[n..],
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 /// Rows of the table of wrappers for this file.
 pub(crate) const WRAPPED: &[Wrapper] = {
     const fn w(name: &'static str, on: &'static str, nr: u32) -> Wrapper {
@@ -444,5 +477,7 @@ pub(crate) const WRAPPED: &[Wrapper] = {
         w("exit", "exit_group", __NR_exit_group),
         w("fcntl", "fcntl", __NR_fcntl),
         w("fcntl_lock", "fcntl", __NR_fcntl),
+        w("read_full", "read", __NR_read),
+        w("write_all", "write", __NR_write),
     ]
 };
