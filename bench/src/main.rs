@@ -295,8 +295,15 @@ fn all(quick: bool, no_go: bool, only: &[&str]) {
     };
     add(
         "entry",
-        &["goro-raw", "goro-syscall", "bare", "libc", "rustix"],
-        &["raw", "syscall"],
+        &[
+            "goro-raw",
+            "goro-syscall",
+            "goro-pair",
+            "bare",
+            "libc",
+            "rustix",
+        ],
+        &["raw", "syscall", "pair"],
         s(&[entry_n]),
     );
     add(

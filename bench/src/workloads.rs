@@ -90,36 +90,82 @@ fn bare_getpid(nr: usize) -> usize {
     r
 }
 
+/// `n` calls of `f` in a loop of the caller's own, `f` inlined into it (the user's shape):
+/// ns per call, and how many returned `pid`.
+#[inline(always)]
+fn direct_loop(n: u64, pid: usize, f: impl Fn() -> usize) -> (f64, u64) {
+    let t = Instant::now();
+    let mut ok = 0u64;
+    for _ in 0..n {
+        ok += u64::from(f() == pid);
+    }
+    (ns_per(n, t.elapsed()), ok)
+}
+
+/// One `getpid` through goro's `raw_syscall`.
+#[inline(always)]
+fn goro_raw_getpid() -> usize {
+    // SAFETY: getpid touches no memory.
+    unsafe { sc::raw_syscall(black_box(NR_GETPID), 0, 0, 0) }.0
+}
+
+/// One `getpid` through goro's `syscall` (entersyscall / exitsyscall around it).
+#[inline(always)]
+fn goro_getpid() -> usize {
+    // SAFETY: getpid touches no memory.
+    unsafe { sc::syscall(black_box(NR_GETPID), 0, 0, 0) }.0
+}
+
+/// Rounds in `entry`'s `goro-pair`: alternating, so drift hits both sides alike.
+const PAIR_ROUNDS: u64 = 20;
+
 pub fn entry(contender: &str, n: u64) -> Outcome {
     let pid = std::process::id() as usize;
-    let time = |f: &dyn Fn() -> usize| {
-        let t = Instant::now();
-        let mut ok = 0u64;
-        for _ in 0..n {
-            ok += u64::from(f() == pid);
+    let (figures, ok) = match contender {
+        "bare" => {
+            let (ns, ok) = direct_loop(n, pid, || bare_getpid(black_box(NR_GETPID)));
+            (vec![("ns/call", ns)], ok)
         }
-        (ns_per(n, t.elapsed()), ok)
-    };
-    let (ns, ok) = match contender {
-        "bare" => time(&|| bare_getpid(black_box(NR_GETPID))),
-        // SAFETY: getpid touches no memory.
-        "goro-raw" => time(&|| unsafe { sc::raw_syscall(black_box(NR_GETPID), 0, 0, 0) }.0),
+        // goro's calls run in a goroutine, as a user's would.
+        "goro-raw" => goro_rt(2).run(move || {
+            let (ns, ok) = direct_loop(n, pid, goro_raw_getpid);
+            (vec![("ns/call", ns)], ok)
+        }),
         "goro-syscall" => goro_rt(2).run(move || {
-            let t = Instant::now();
-            let mut ok = 0u64;
-            for _ in 0..n {
-                // SAFETY: as above.
-                ok += u64::from(unsafe { sc::syscall(black_box(NR_GETPID), 0, 0, 0) }.0 == pid);
+            let (ns, ok) = direct_loop(n, pid, goro_getpid);
+            (vec![("ns/call", ns)], ok)
+        }),
+        // The enter/exit pair: `syscall` minus `raw_syscall`, rounds alternating in one
+        // goroutine; the median of the per-round differences.
+        "goro-pair" => goro_rt(2).run(move || {
+            let per = n / PAIR_ROUNDS;
+            let (mut diffs, mut ok) = (Vec::new(), 0);
+            for _ in 0..PAIR_ROUNDS {
+                let (raw, a) = direct_loop(per, pid, goro_raw_getpid);
+                let (full, b) = direct_loop(per, pid, goro_getpid);
+                diffs.push(full - raw);
+                ok += a + b;
             }
-            (ns_per(n, t.elapsed()), ok)
+            diffs.sort_by(f64::total_cmp);
+            (vec![("pair ns", diffs[diffs.len() / 2])], ok / 2)
         }),
         // SAFETY: as above.
-        "libc" => time(&|| unsafe { libc::syscall(black_box(libc::SYS_getpid)) } as usize),
-        "rustix" => time(&|| rustix::process::getpid().as_raw_nonzero().get() as usize),
+        "libc" => {
+            let (ns, ok) = direct_loop(n, pid, || unsafe {
+                libc::syscall(black_box(libc::SYS_getpid)) as usize
+            });
+            (vec![("ns/call", ns)], ok)
+        }
+        "rustix" => {
+            let (ns, ok) = direct_loop(n, pid, || {
+                rustix::process::getpid().as_raw_nonzero().get() as usize
+            });
+            (vec![("ns/call", ns)], ok)
+        }
         _ => unreachable!(),
     };
     Outcome {
-        figures: vec![("ns/call", ns)],
+        figures,
         answer: ok,
     }
 }
