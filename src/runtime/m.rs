@@ -42,6 +42,9 @@ pub(crate) enum Pending {
 
 pub(crate) struct M {
     pub(crate) sched: *const Sched,
+    /// Its number in the runtime, from 1 (the `N` of its thread's name `goro-mN`, and of
+    /// `schedtrace`'s `MN`).
+    pub(crate) id: u64,
     /// The goroutine running on this M, or null on g0.
     pub(crate) curg: AtomicPtr<G>,
     /// The P it holds, or null.
@@ -91,9 +94,10 @@ unsafe impl Send for M {}
 unsafe impl Sync for M {}
 
 impl M {
-    pub(crate) fn new(sched: *const Sched) -> M {
+    pub(crate) fn new(sched: *const Sched, id: u64) -> M {
         M {
             sched,
+            id,
             curg: AtomicPtr::new(core::ptr::null_mut()),
             p: AtomicPtr::new(core::ptr::null_mut()),
             nextp: AtomicPtr::new(core::ptr::null_mut()),

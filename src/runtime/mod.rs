@@ -15,6 +15,7 @@ pub(crate) mod proc;
 pub(crate) mod proc_syscall;
 pub(crate) mod runq;
 pub(crate) mod sched;
+pub(crate) mod schedtrace;
 pub(crate) mod sema;
 mod signal;
 pub(crate) mod stack;

@@ -61,6 +61,8 @@ pub(crate) fn enter() -> Option<InRuntime> {
 pub(crate) fn newproc(sched: &Sched, entry: Entry) -> u64 {
     let goid = next_goid();
     let gp = Box::into_raw(G::new(goid, sched, entry));
+    // SAFETY: just made; nobody else has it yet.
+    sched.allgs.add(unsafe { &*gp });
     match enter() {
         Some(rt) if core::ptr::eq(rt.m().sched, sched) => {
             let p = rt.p();

@@ -82,6 +82,10 @@ pub(crate) struct Sched {
     mnext: AtomicU64,
     /// Keeps the runtime alive for its Ms: each M thread holds a clone.
     this: std::sync::Weak<Sched>,
+    /// `GODEBUG`'s `schedtrace` / `scheddetail`, read when the runtime was made.
+    pub(crate) debug: super::schedtrace::Debug,
+    /// Every live G, with `scheddetail` only.
+    pub(crate) allgs: super::schedtrace::AllGs,
 }
 
 pub(crate) struct Locked {
@@ -117,6 +121,7 @@ pub(crate) fn next_goid() -> u64 {
 
 impl Sched {
     pub(crate) fn new(nprocs: usize, stack_size: usize) -> Arc<Sched> {
+        let debug = super::schedtrace::Debug::from_env();
         let sched = Arc::new_cyclic(|this| Sched {
             lock: Mutex::new(Locked {
                 runq_head: core::ptr::null_mut(),
@@ -148,6 +153,8 @@ impl Sched {
             allm: Mutex::new(MList(Vec::new())),
             mnext: AtomicU64::new(0),
             this: this.clone(),
+            debug,
+            allgs: super::schedtrace::AllGs::new(debug.scheddetail),
         });
         sched.idle_all_ps();
         super::checkdead::register(Arc::downgrade(&sched));
@@ -382,7 +389,7 @@ impl Sched {
             super::sysmon::start(sched.clone());
         }
         let id = self.mnext.fetch_add(1, Ordering::Relaxed) + 1;
-        let m = Box::into_raw(Box::new(M::new(Arc::as_ptr(&sched))));
+        let m = Box::into_raw(Box::new(M::new(Arc::as_ptr(&sched), id)));
         self.allm
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -546,6 +553,13 @@ impl Sched {
             // SAFETY: Ms are freed only with the runtime, which the caller holds.
             all.0.iter().for_each(|&m| f(unsafe { &*m }));
         }
+    }
+
+    /// Calls `f` with each M this runtime started, oldest first, waiting for the list.
+    pub(crate) fn each_m(&self, f: impl FnMut(&M)) {
+        let all = self.allm.lock().unwrap_or_else(|e| e.into_inner());
+        // SAFETY: Ms are freed only with the runtime, which the caller holds.
+        all.0.iter().map(|&m| unsafe { &*m }).for_each(f);
     }
 
     pub(crate) fn sysmon_started(&self) -> bool {
@@ -922,7 +936,9 @@ fn execute(m: &M, gp: *mut G, inherit: bool) -> Next {
 /// Frees a finished goroutine: its stack to the pool, its G to the allocator.
 fn gfree(m: &M, gp: *mut G) {
     let sched = m.sched();
-    // SAFETY: the goroutine has finished; this M owns it and nothing else refers to it.
+    // SAFETY: the goroutine has finished; this M owns it.
+    sched.allgs.remove(unsafe { &*gp });
+    // SAFETY: as above, and now nothing else refers to it.
     let g = unsafe { Box::from_raw(gp) };
     g.casstatus(GRUNNING, GDEAD);
     // SAFETY: as above.

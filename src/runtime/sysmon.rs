@@ -15,6 +15,7 @@ use std::time::Duration;
 use super::p::{P, PIDLE, PRUNNING, PSYSCALL};
 use super::proc_syscall::{handoffp, retake_syscall};
 use super::sched::Sched;
+use super::schedtrace::Tracer;
 use super::{signal, sys};
 
 /// The shortest sleep between rounds.
@@ -77,6 +78,7 @@ fn sysmon(sched: &Sched) {
     let mut pd = vec![PData::default(); sched.allp.len()];
     let mut delay = MIN_DELAY;
     let mut idle = 0u32;
+    let mut tracer = Tracer::new(sched.debug);
     while !sched.shutdown.load(Ordering::Acquire) {
         delay = if idle == 0 {
             MIN_DELAY
@@ -108,11 +110,16 @@ fn sysmon(sched: &Sched) {
             None
         };
         if let Some(all_idle) = sleep {
-            let woken = sched.sysmon_note.sleep_for(if all_idle {
+            let long = if all_idle {
                 Duration::from_secs(60)
             } else {
                 delay
-            });
+            };
+            // Not past the next trace (Go's sysmon does not sleep deeply while tracing).
+            let due = tracer
+                .as_ref()
+                .map_or(long, |t| Duration::from_nanos(t.until_due(nanotime())));
+            let woken = sched.sysmon_note.sleep_for(long.min(due));
             {
                 let _l = sched.locked();
                 sched.sysmonwait.store(false, Ordering::Release);
@@ -140,6 +147,9 @@ fn sysmon(sched: &Sched) {
             && sched.nmspinning.load(Ordering::Acquire) == 0
         {
             sched.wakep();
+        }
+        if let Some(t) = &mut tracer {
+            t.tick(sched, now);
         }
     }
     super::threads::remove_thread();
