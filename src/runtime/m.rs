@@ -55,6 +55,8 @@ pub(crate) struct M {
     pub(crate) oldp: AtomicPtr<P>,
     /// The P's `syscalltick` when the system call began.
     pub(crate) syscalltick: AtomicU32,
+    /// The number of the system call it is in, or was last in (for `metrics`).
+    pub(crate) syscall_nr: AtomicU32,
     /// Looking for work with a P and no goroutine (counted in `Sched::nmspinning`).
     pub(crate) spinning: AtomicBool,
     /// Where it sleeps when idle.
@@ -103,6 +105,7 @@ impl M {
             nextp: AtomicPtr::new(core::ptr::null_mut()),
             oldp: AtomicPtr::new(core::ptr::null_mut()),
             syscalltick: AtomicU32::new(0),
+            syscall_nr: AtomicU32::new(0),
             spinning: AtomicBool::new(false),
             park: Note::new(),
             tid: AtomicI32::new(0),

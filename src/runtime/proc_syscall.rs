@@ -75,12 +75,13 @@ pub(crate) struct InSyscall {
     oldp: *mut P,
 }
 
-/// The goroutine is about to enter the kernel (Go's `entersyscall`). `None` on threads that
-/// are not goroutines, for which the pair does nothing.
+/// The goroutine is about to enter the kernel for system call `nr` (Go's `entersyscall`).
+/// `None` on threads that are not goroutines, for which the pair does nothing.
 #[inline(always)]
-pub(crate) fn entersyscall() -> Option<InSyscall> {
+pub(crate) fn entersyscall(nr: usize) -> Option<InSyscall> {
     let (m, g) = this_goroutine()?;
     m.sigeintr.store(false, Ordering::Relaxed);
+    m.syscall_nr.store(nr as u32, Ordering::Relaxed);
     let oldp = reentersyscall(m, g)?;
     Some(InSyscall { m, g, oldp })
 }
@@ -224,13 +225,14 @@ fn exit(m: &M, g: &G, oldp: *mut P) {
         unlock_preemption(g);
         return;
     }
-    exit_without_oldp(m, g);
+    exit_without_oldp(m, g, oldp);
 }
 
 /// The old P is gone: an idle one, or the slow path.
 #[cold]
 #[inline(never)]
-fn exit_without_oldp(m: &M, g: &G) {
+fn exit_without_oldp(m: &M, g: &G, oldp: *mut P) {
+    super::metrics::syscall_blocked(m, oldp);
     if exitsyscallfast_pidle(m, m.sched()) {
         g.status.store(GRUNNING, Ordering::Relaxed);
         unlock_preemption(g);

@@ -40,6 +40,8 @@ pub(crate) struct Counters {
     /// state.
     pub(crate) preempt_signals: AtomicU64,
     pub(crate) preempted: AtomicU64,
+    /// Stops of the world.
+    pub(crate) stw: AtomicU64,
 }
 
 pub(crate) struct Sched {
@@ -86,6 +88,8 @@ pub(crate) struct Sched {
     pub(crate) debug: super::schedtrace::Debug,
     /// Every live G, with `scheddetail` only.
     pub(crate) allgs: super::schedtrace::AllGs,
+    /// How long blocking system calls lasted (see `metrics.rs`).
+    pub(crate) syscall_hist: super::metrics::SyscallHist,
 }
 
 pub(crate) struct Locked {
@@ -155,6 +159,7 @@ impl Sched {
             this: this.clone(),
             debug,
             allgs: super::schedtrace::AllGs::new(debug.scheddetail),
+            syscall_hist: Default::default(),
         });
         sched.idle_all_ps();
         super::checkdead::register(Arc::downgrade(&sched));

@@ -30,6 +30,7 @@ pub(crate) struct Stopped<'a> {
 /// Stops every P of `sched` but the caller's.
 pub(crate) fn stop_the_world(sched: &Sched) -> Stopped<'_> {
     let serial = sched.stw_lock.lock().unwrap_or_else(|e| e.into_inner());
+    sched.counters.stw.fetch_add(1, Ordering::Relaxed);
     let caller = enter().filter(|rt| core::ptr::eq(rt.m().sched, sched));
     let nprocs = sched.nprocs.load(Ordering::Acquire);
     let mut from_syscalls = 0;

@@ -210,6 +210,10 @@ fn retake(sched: &Sched, pd: &mut [PData], now: u64) -> usize {
         }
         if retake_syscall(p, PIDLE) {
             // The CAS won: sysmon owns the P until `handoffp` gives it away.
+            if !d.sysretake {
+                // A call that blocked (not a goroutine preempted by handoff): its M times it.
+                p.retake.stamp(t, d.syscallwhen);
+            }
             d.sysretake = false;
             p.syscalltick.store(t.wrapping_add(1), Ordering::Relaxed);
             sched.counters.retaken.fetch_add(1, Ordering::Relaxed);
