@@ -67,6 +67,7 @@ mod stats;
 pub mod sync;
 pub mod syscall;
 pub mod time;
+pub mod trace;
 mod waitgroup;
 
 pub use chan::{Iter, Receiver, SendError, Sender, TryRecvError, TrySendError, chan};

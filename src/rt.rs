@@ -40,6 +40,8 @@ pub unsafe fn run<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 /// stops its idle threads; see [`run`] for goroutines still running then.
 pub struct Runtime {
     sched: Arc<Sched>,
+    /// This runtime started the trace `GORO_TRACE` asks for, and ends it when dropped.
+    traced: bool,
 }
 
 /// Configures a [`Runtime`].
@@ -90,6 +92,7 @@ impl Builder {
         let n = self.max_procs.unwrap_or_else(default_procs);
         Runtime {
             sched: Sched::new(n, self.stack_size),
+            traced: crate::trace::start_from_env(),
         }
     }
 }
@@ -160,6 +163,12 @@ impl Runtime {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
+        if self.traced {
+            match crate::trace::stop() {
+                Ok(path) => eprintln!("goro: trace written to {}", path.display()),
+                Err(e) => eprintln!("goro: GORO_TRACE: {e}"),
+            }
+        }
         self.sched.begin_shutdown();
         // Idle Ms exit at once; give busy ones a moment to come back to the scheduler.
         let deadline = Instant::now() + Duration::from_millis(200);

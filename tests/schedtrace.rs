@@ -3,11 +3,14 @@
 //! same parser reads a real Go program's trace when `go` is on the PATH, so the parser is
 //! checked against Go itself, not only against what goro prints.
 
+mod common;
+
 use std::collections::HashMap;
 use std::os::fd::AsFd;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use common::output_within;
 use goro::Runtime;
 
 /// The child's scenario, chosen by this variable.
@@ -55,23 +58,7 @@ fn run_child(test: &str, godebug: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_timeout(child, 30)
-}
-
-fn wait_timeout(child: std::process::Child, secs: u64) -> Output {
-    let id = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(Duration::from_secs(secs)) {
-        Ok(out) => out.unwrap(),
-        Err(_) => {
-            // SAFETY: kills the child we started, by its id.
-            unsafe { libc::kill(id as i32, libc::SIGKILL) };
-            panic!("the child did not finish within {secs} s");
-        }
-    }
+    output_within(child, 30)
 }
 
 // ---- the parser: Go's `schedtrace` format, strictly ----
@@ -473,7 +460,7 @@ func main() {{
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let out = wait_timeout(child, 30);
+        let out = output_within(child, 30);
         let text = String::from_utf8(out.stderr).unwrap();
         let traces =
             parse(&text, detailed).unwrap_or_else(|e| panic!("Go's trace: {e}\n---\n{text}"));

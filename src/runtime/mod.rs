@@ -25,6 +25,7 @@ pub(crate) mod sys;
 mod sysmon;
 pub(crate) mod threads;
 pub(crate) mod timers;
+pub(crate) mod trace;
 mod valgrind;
 
 pub(crate) use proc_syscall::{InSyscall, entersyscall, exitsyscall, exitsyscall_from};

@@ -74,6 +74,9 @@ pub(crate) fn newproc(sched: &Sched, entry: Entry) -> u64 {
             sched.globrunqput(gp);
         }
     }
+    if super::trace::on() {
+        super::trace::record(Some(sched), super::trace::Kind::GoCreate, 0, goid);
+    }
     sched.wakep();
     goid
 }
@@ -118,6 +121,9 @@ pub(crate) unsafe fn goready(gp: *mut G) {
     let sched = unsafe { &*g.sched };
     let why = g.waitreason();
     g.casstatus(GWAITING, GRUNNABLE);
+    if super::trace::on() {
+        super::trace::record(Some(sched), super::trace::Kind::GoUnblock, g.goid, 0);
+    }
     let rt = enter();
     match rt.as_ref().map(|rt| rt.m()).or_else(g0_with_p) {
         Some(m) if core::ptr::eq(m.sched, g.sched) => {

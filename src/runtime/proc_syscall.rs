@@ -25,6 +25,7 @@ use super::g::{G, GRUNNABLE, GRUNNING, GSYSCALL};
 use super::m::{M, Pending, current_m};
 use super::p::{P, PGCSTOP, PIDLE, PRUNNING, PSYSCALL};
 use super::sched::{Next, Sched, acquirep, mcall, releasep};
+use super::trace::{self, Exit, Kind};
 
 /// The running goroutine of this thread's M, or `None` on any other thread (or on g0).
 #[inline(always)]
@@ -83,6 +84,9 @@ pub(crate) fn entersyscall(nr: usize) -> Option<InSyscall> {
     m.sigeintr.store(false, Ordering::Relaxed);
     m.syscall_nr.store(nr as u32, Ordering::Relaxed);
     let oldp = reentersyscall(m, g)?;
+    if trace::on() {
+        trace::record(None, Kind::SyscallEnter, g.goid, nr as u64);
+    }
     Some(InSyscall { m, g, oldp })
 }
 
@@ -183,6 +187,10 @@ pub(crate) fn entersyscallblock() -> bool {
         Ordering::Relaxed,
     );
     sched.counters.handoffs.fetch_add(1, Ordering::Relaxed);
+    if trace::on() {
+        trace::record(None, Kind::SyscallEnter, g.goid, trace::BLOCKING);
+        trace::record(None, Kind::Handoff, g.goid, p.id as u64);
+    }
     handoffp(sched, pp);
     unlock_preemption(g);
     true
@@ -222,6 +230,9 @@ fn exit(m: &M, g: &G, oldp: *mut P) {
     {
         exitsyscallfast_reacquired(m, p);
         g.status.store(GRUNNING, Ordering::Relaxed);
+        if trace::on() {
+            trace::record(None, Kind::SyscallExit, g.goid, Exit::Fast as u64);
+        }
         unlock_preemption(g);
         return;
     }
@@ -235,9 +246,11 @@ fn exit_without_oldp(m: &M, g: &G, oldp: *mut P) {
     super::metrics::syscall_blocked(m, oldp);
     if exitsyscallfast_pidle(m, m.sched()) {
         g.status.store(GRUNNING, Ordering::Relaxed);
+        trace::record(None, Kind::SyscallExit, g.goid, Exit::IdleP as u64);
         unlock_preemption(g);
         return;
     }
+    trace::record(None, Kind::SyscallExit, g.goid, Exit::Slow as u64);
     mcall(Pending::ExitSyscall);
     // Resumed by `execute` with a P, perhaps on another M: `g` is still this goroutine.
     unlock_preemption(g);

@@ -17,6 +17,7 @@ use super::p::{P, PGCSTOP, PIDLE, PRUNNING};
 use super::proc_syscall::handoffp;
 use super::stack::StackPool;
 use super::sysmon::nanotime;
+use super::trace::{self, Kind};
 use super::{signal, sys};
 use core::time::Duration;
 
@@ -633,7 +634,13 @@ fn mstart(sched: Arc<Sched>, m: *mut M) {
     mr.tid.store(sys::gettid(), Ordering::Relaxed);
     let p = mr.nextp.swap(core::ptr::null_mut(), Ordering::Relaxed);
     acquirep(mr, p);
+    if trace::on() {
+        trace::record(None, Kind::ThreadStart, 0, 0);
+    }
     schedule(mr);
+    if trace::on() {
+        trace::record(None, Kind::ThreadStop, 0, 0);
+    }
     // Shutdown, or a locked goroutine ended: give the P to someone else.
     if !mr.p().is_null() {
         let p = releasep(mr);
@@ -818,6 +825,10 @@ fn steal_work(sched: &Sched, p: &P, nprocs: usize) -> Option<*mut G> {
             let before = p.runq.len();
             if let Some(gp) = victim.runq.steal_into(&p.runq, round == 3) {
                 sched.counters.steals.fetch_add(1, Ordering::Relaxed);
+                if trace::on() {
+                    let n = p.runq.len() - before + 1;
+                    trace::record(None, Kind::Steal, 0, n as u64);
+                }
                 sched
                     .counters
                     .stolen
@@ -885,6 +896,9 @@ fn execute(m: &M, gp: *mut G, inherit: bool) -> Next {
         owned.stack = Some(stack);
     }
     let sp = owned.sp;
+    if trace::on() {
+        trace::record(None, Kind::GoStart, g.goid, 0);
+    }
     // SAFETY: `sp` is the goroutine's saved (or prepared) state; g0's is saved in return.
     unsafe { switch(&raw mut m.owned().g0_sp, sp) };
 
@@ -893,6 +907,9 @@ fn execute(m: &M, gp: *mut G, inherit: bool) -> Next {
     m.curg.store(core::ptr::null_mut(), Ordering::Relaxed);
     // SAFETY: g0 of this M; the goroutine is suspended.
     let pending = core::mem::replace(unsafe { &mut m.owned().pending }, Pending::None);
+    if trace::on() {
+        trace::left(g, &pending);
+    }
     match pending {
         Pending::Yield => {
             g.m.store(core::ptr::null_mut(), Ordering::Relaxed);

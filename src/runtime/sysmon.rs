@@ -16,6 +16,7 @@ use super::p::{P, PIDLE, PRUNNING, PSYSCALL};
 use super::proc_syscall::{handoffp, retake_syscall};
 use super::sched::Sched;
 use super::schedtrace::Tracer;
+use super::trace::{self, Kind};
 use super::{signal, sys};
 
 /// The shortest sleep between rounds.
@@ -217,6 +218,9 @@ fn retake(sched: &Sched, pd: &mut [PData], now: u64) -> usize {
             d.sysretake = false;
             p.syscalltick.store(t.wrapping_add(1), Ordering::Relaxed);
             sched.counters.retaken.fetch_add(1, Ordering::Relaxed);
+            if trace::on() {
+                trace::record(Some(sched), Kind::Retake, 0, p.id as u64);
+            }
             n += 1;
             handoffp(sched, p as *const P as *mut P);
         }
@@ -250,5 +254,8 @@ pub(crate) fn preemptone(sched: &Sched, p: &P) -> bool {
         .counters
         .preempt_signals
         .fetch_add(1, Ordering::Relaxed);
+    if trace::on() {
+        trace::record(Some(sched), Kind::Preempt, 0, p.id as u64);
+    }
     true
 }
