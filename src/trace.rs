@@ -20,7 +20,9 @@
 //! of the world, and threads starting and ending.
 //!
 //! Events are recorded into per-thread buffers with the vDSO clock; with tracing off, each
-//! place that records costs one predictable branch.
+//! place that records costs one predictable branch. Each thread keeps at most 2^20 events
+//! (48 MiB) per trace; later ones are dropped and counted in the file's
+//! `otherData.dropped_events`.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;

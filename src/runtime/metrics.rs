@@ -133,8 +133,9 @@ impl Drop for SyscallHist {
     }
 }
 
-/// On `exitsyscall`'s slow path: the goroutine's call lost `oldp` (or it was never given
-/// one). Records how long the call lasted, if sysmon retook the P from this very call.
+/// The goroutine's call lost `oldp` (or it was never given one), or got it back after it had
+/// been retaken (its `syscalltick` moved). Records how long the call lasted, if sysmon retook
+/// the P from this very call.
 #[cold]
 pub(crate) fn syscall_blocked(m: &M, oldp: *mut P) {
     // SAFETY: Ps live as long as their runtime.

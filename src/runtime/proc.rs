@@ -63,6 +63,10 @@ pub(crate) fn newproc(sched: &Sched, entry: Entry) -> u64 {
     let gp = Box::into_raw(G::new(goid, sched, entry));
     // SAFETY: just made; nobody else has it yet.
     sched.allgs.add(unsafe { &*gp });
+    // Before it is queued, so it is recorded before anyone can start it.
+    if super::trace::on() {
+        super::trace::record(Some(sched), super::trace::Kind::GoCreate, 0, goid);
+    }
     match enter() {
         Some(rt) if core::ptr::eq(rt.m().sched, sched) => {
             let p = rt.p();
@@ -73,9 +77,6 @@ pub(crate) fn newproc(sched: &Sched, entry: Entry) -> u64 {
             sched.spawned_outside.fetch_add(1, Ordering::AcqRel);
             sched.globrunqput(gp);
         }
-    }
-    if super::trace::on() {
-        super::trace::record(Some(sched), super::trace::Kind::GoCreate, 0, goid);
     }
     sched.wakep();
     goid

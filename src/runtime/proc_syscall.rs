@@ -263,10 +263,14 @@ fn exit_without_oldp(m: &M, g: &G, oldp: *mut P) {
 fn exitsyscallfast_reacquired(m: &M, p: &P) {
     p.m.store(m as *const M as *mut M, Ordering::Relaxed);
     m.p.store(p as *const P as *mut P, Ordering::Relaxed);
-    p.syscalltick.store(
-        p.syscalltick.load(Ordering::Relaxed).wrapping_add(1),
-        Ordering::Relaxed,
-    );
+    let tick = p.syscalltick.load(Ordering::Relaxed);
+    if tick != m.syscalltick.load(Ordering::Relaxed) {
+        // The P was retaken during the call and is ours again only because another M's call
+        // had left it in `Psyscall` (Go's `exitsyscallfast` takes it the same way): the call
+        // blocked, so time it.
+        super::metrics::syscall_blocked(m, p as *const P as *mut P);
+    }
+    p.syscalltick.store(tick.wrapping_add(1), Ordering::Relaxed);
     P::bump(&p.fast);
 }
 
