@@ -102,7 +102,11 @@ fn num(s: &str) -> Result<(u64, &str), String> {
 
 #[derive(Clone, Copy)]
 enum Kind {
+    /// Go's unsigned counters.
     Num,
+    /// Go's `int32` counters, which Go may print negative for a moment (`nmidlelocked=-1`
+    /// was seen from Go 1.27 while it injected goroutines).
+    Int,
     Bool,
     /// A number or `nil`.
     Id,
@@ -127,6 +131,10 @@ fn fields<'a>(
         let v = &s[..end];
         let ok = match kind {
             Kind::Num => !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()),
+            Kind::Int => {
+                let d = v.strip_prefix('-').unwrap_or(v);
+                !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())
+            }
             Kind::Bool => v == "true" || v == "false",
             Kind::Id => v == "nil" || (!v.is_empty() && v.bytes().all(|b| b.is_ascii_digit())),
             Kind::Word => true,
@@ -145,18 +153,18 @@ fn id(v: &str) -> Option<u64> {
 }
 
 const HEAD: &[(&str, Kind)] = &[
-    ("gomaxprocs", Kind::Num),
-    ("idleprocs", Kind::Num),
-    ("threads", Kind::Num),
-    ("spinningthreads", Kind::Num),
+    ("gomaxprocs", Kind::Int),
+    ("idleprocs", Kind::Int),
+    ("threads", Kind::Int),
+    ("spinningthreads", Kind::Int),
     ("needspinning", Kind::Num),
-    ("idlethreads", Kind::Num),
-    ("runqueue", Kind::Num),
+    ("idlethreads", Kind::Int),
+    ("runqueue", Kind::Int),
 ];
 const DETAIL: &[(&str, Kind)] = &[
     ("gcwaiting", Kind::Bool),
-    ("nmidlelocked", Kind::Num),
-    ("stopwait", Kind::Num),
+    ("nmidlelocked", Kind::Int),
+    ("stopwait", Kind::Int),
     ("sysmonwait", Kind::Bool),
 ];
 const PLINE: &[(&str, Kind)] = &[
@@ -165,17 +173,17 @@ const PLINE: &[(&str, Kind)] = &[
     ("syscalltick", Kind::Num),
     ("m", Kind::Id),
     ("runqsize", Kind::Num),
-    ("gfreecnt", Kind::Num),
-    ("timerslen", Kind::Num),
+    ("gfreecnt", Kind::Int),
+    ("timerslen", Kind::Int),
 ];
 const MLINE: &[(&str, Kind)] = &[
     ("p", Kind::Id),
     ("curg", Kind::Id),
-    ("mallocing", Kind::Num),
-    ("throwing", Kind::Num),
+    ("mallocing", Kind::Int),
+    ("throwing", Kind::Int),
     ("preemptoff", Kind::Word),
-    ("locks", Kind::Num),
-    ("dying", Kind::Num),
+    ("locks", Kind::Int),
+    ("dying", Kind::Int),
     ("spinning", Kind::Bool),
     ("blocked", Kind::Bool),
     ("lockedg", Kind::Id),
@@ -224,7 +232,9 @@ fn parse(text: &str, detailed: bool) -> Result<Vec<Trace>, String> {
             let (ms, rest) = num(rest).map_err(err)?;
             let rest = lit(rest, "ms: ").map_err(err)?;
             let (head, rest) = fields(rest, HEAD).map_err(err)?;
-            let n = head["gomaxprocs"].parse::<usize>().unwrap();
+            let n = head["gomaxprocs"]
+                .parse::<usize>()
+                .map_err(|_| err("gomaxprocs below 1".into()))?;
             let mut t = Trace {
                 ms,
                 head,
@@ -324,7 +334,7 @@ fn check_common(traces: &[Trace], every: u64) {
         );
     }
     for t in traces {
-        let h = |k: &str| t.head[k].parse::<u64>().unwrap();
+        let h = |k: &str| t.head[k].parse::<i64>().unwrap();
         assert!(h("idleprocs") <= h("gomaxprocs"), "{t:?}");
         for p in &t.ps {
             let s: u64 = p["status"].parse().unwrap();

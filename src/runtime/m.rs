@@ -61,7 +61,8 @@ pub(crate) struct M {
     pub(crate) spinning: AtomicBool,
     /// Where it sleeps when idle.
     pub(crate) park: Note,
-    /// The kernel thread id, once started.
+    /// The kernel thread id while its thread runs; 0 before it starts and after it ends (so
+    /// nobody signals a thread id the kernel may have given to another thread).
     pub(crate) tid: AtomicI32,
     /// Set by sysmon or a stop-the-world just before it sends this M the preemption signal;
     /// the handler takes it, so a SIGURG it does not find set is someone else's and is passed

@@ -647,6 +647,7 @@ fn mstart(sched: Arc<Sched>, m: *mut M) {
         handoffp(&sched, p);
     }
     drop(altstack);
+    mr.tid.store(0, Ordering::Relaxed);
     set_current_m(core::ptr::null_mut());
     super::threads::remove_thread();
     sched.mlive.fetch_sub(1, Ordering::AcqRel);

@@ -9,7 +9,8 @@
 //!
 //! What the fields are in goro, where Go's word does not say it:
 //! - `threads`: the runtime's OS threads alive, its Ms and sysmon (Go's `mcount` counts
-//!   sysmon's M too). M ids are the `N` of the threads' names `goro-mN`, from 1.
+//!   sysmon's M too). M lines are for the Ms whose threads run (sysmon is not an M in goro);
+//!   M ids are the `N` of the threads' names `goro-mN`, from 1.
 //! - `needspinning`: always 0 (goro has no such flag: an M that finds work wakes the next
 //!   spinning M at once).
 //! - `P: status`: Go's numbers, `0` idle, `1` running, `2` in a system call (goro keeps
@@ -251,8 +252,13 @@ pub(crate) fn schedtrace(sched: &Sched, detailed: bool, ms: u64) -> String {
             unsafe { &*gp }
         })
     };
+    // Ms whose threads run (Go frees the others).
     let mut ms = Vec::new();
-    sched.each_m(|m| ms.push(m as *const M));
+    sched.each_m(|m| {
+        if m.tid.load(Ordering::Relaxed) != 0 {
+            ms.push(m as *const M);
+        }
+    });
     // Go's `allm` lists the newest M first.
     for &m in ms.iter().rev() {
         // SAFETY: Ms live as long as their runtime.
