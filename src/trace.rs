@@ -81,9 +81,14 @@ pub fn is_tracing() -> bool {
     rec::on()
 }
 
-/// Starts the trace `GORO_TRACE` names, if set and none is under way; returns whether it did
-/// (then the runtime being made stops it when dropped).
+/// Starts the trace `GORO_TRACE` names, if set, for the first runtime the process makes, and
+/// if no trace is under way; returns whether it did (then that runtime stops it when dropped).
+/// Later runtimes do not start another, which would overwrite the file.
 pub(crate) fn start_from_env() -> bool {
+    static ASKED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if ASKED.swap(true, std::sync::atomic::Ordering::AcqRel) {
+        return false;
+    }
     match std::env::var_os("GORO_TRACE") {
         Some(p) if !p.is_empty() => match start(&p) {
             Ok(()) => true,

@@ -114,29 +114,37 @@ fn check(text: &str) {
         events.iter().any(|e| s(e, "name") == "retake"),
         "sysmon retook the P"
     );
-    // Every system call slice has its way back (every enter an exit) and sits inside a
-    // goroutine's slice on the same M; goroutine slices on one M never overlap.
+    // On every track slices nest perfectly, as Perfetto wants of a thread's slices: goroutine
+    // runs never overlap, a system call lies inside a goroutine's run. Every system call slice
+    // has its way back (every enter an exit).
     for evs in tracks.values() {
-        let mut gs: Vec<(f64, f64)> = evs
+        let mut v: Vec<(f64, f64, &str)> = evs
             .iter()
-            .filter(|e| s(e, "name").starts_with('G'))
-            .map(|e| (f(e, "ts"), f(e, "ts") + f(e, "dur")))
+            .map(|e| (f(e, "ts"), f(e, "ts") + f(e, "dur"), s(e, "name")))
             .collect();
-        gs.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        for w in gs.windows(2) {
-            assert!(
-                w[1].0 + 1e-3 >= w[0].1,
-                "two goroutines at once on one track: {w:?}"
-            );
+        v.sort_by(|a, b| {
+            a.0.partial_cmp(&b.0)
+                .unwrap()
+                .then(b.1.partial_cmp(&a.1).unwrap())
+        });
+        let mut stack: Vec<(f64, f64, &str)> = Vec::new();
+        for x in v {
+            while stack.last().is_some_and(|t| t.1 <= x.0 + 1e-6) {
+                stack.pop();
+            }
+            if let Some(t) = stack.last() {
+                assert!(x.1 <= t.1 + 1e-6, "{x:?} overlaps {t:?} without nesting");
+            }
+            if x.2.starts_with("syscall ") {
+                assert!(
+                    stack.iter().any(|t| t.2.starts_with('G')),
+                    "{x:?} outside any goroutine"
+                );
+            }
+            stack.push(x);
         }
         for e in evs.iter().filter(|e| s(e, "name").starts_with("syscall ")) {
             assert!(!s(&e["args"], "exit").is_empty(), "{e}");
-            let (a, b) = (f(e, "ts"), f(e, "ts") + f(e, "dur"));
-            // Ps' tracks hold no system calls; an M's hold them inside a goroutine.
-            assert!(
-                gs.iter().any(|&(ga, gb)| ga <= a + 1e-3 && b <= gb + 1e-3),
-                "syscall outside any goroutine: {e}"
-            );
         }
     }
     // Every goroutine created ran.
