@@ -340,8 +340,14 @@ fn check_common(traces: &[Trace], every: u64) {
             let s: u64 = p["status"].parse().unwrap();
             assert!(s <= 4, "P status {s}");
         }
+        // Go's states (it also prints `_Gcopystack` = 8, `_Gpreempted` = 9, ... and the
+        // `_Gscan` bit, 0x1000); goro's own tests check for its four.
         for g in &t.gs {
-            assert!(matches!(g.status, 1..=4 | 6), "G status {}", g.status);
+            assert!(
+                matches!(g.status & !0x1000, 0..=4 | 6 | 8..=11),
+                "G status {}",
+                g.status
+            );
         }
     }
 }
@@ -391,6 +397,9 @@ fn scheddetail_lines_are_gos() {
     assert!(has(3, ""), "a goroutine in a system call:\n{text}");
     assert!(has(4, "chan receive"), "a goroutine on a channel:\n{text}");
     assert!(has(4, "sleep"), "the main goroutine asleep:\n{text}");
+    for t in &traces {
+        assert!(t.gs.iter().all(|g| (1..=4).contains(&g.status)), "\n{text}");
+    }
     let running: Vec<&GLine> = t.gs.iter().filter(|g| g.status == 2).collect();
     assert_eq!(running.len(), 1, "one goroutine computing:\n{text}");
     // Its M runs it, and holds a P; the one in the system call has an M without a P.
