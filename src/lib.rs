@@ -64,18 +64,21 @@ mod local;
 mod rt;
 mod runtime;
 mod select;
+mod stats;
 pub mod sync;
 pub mod syscall;
 pub mod time;
+pub mod trace;
 mod waitgroup;
 
 pub use chan::{Iter, Receiver, SendError, Sender, TryRecvError, TrySendError, chan};
 pub use local::LocalKey;
 pub use rt::{
-    Builder, JoinHandle, Runtime, Stats, blocking, current, lock_os_thread, max_procs, run,
-    set_max_procs, set_max_threads, spawn, stats, unlock_os_thread, yield_now,
+    Builder, JoinHandle, Runtime, blocking, current, lock_os_thread, max_procs, run, set_max_procs,
+    set_max_threads, spawn, stats, unlock_os_thread, yield_now,
 };
 pub use select::{RecvTimeoutError, SendTimeoutError};
+pub use stats::{GoroutineStates, ProcStates, Stats, StatsHandle, SyscallHistogram, ThreadStates};
 pub use time::sleep;
 pub use waitgroup::WaitGroup;
 
@@ -102,7 +105,7 @@ pub mod __private {
     /// to every `sys` call.
     #[inline]
     pub fn enter_exit_syscall() {
-        let s = crate::runtime::entersyscall();
+        let s = crate::runtime::entersyscall(usize::MAX);
         crate::runtime::exitsyscall_from(s);
     }
 

@@ -12,6 +12,7 @@ use crate::runtime::park::{NodeRef, WaitLock, WaitNode};
 use crate::runtime::proc::{current_sched, goid, gosched, newproc};
 use crate::runtime::sched::Sched;
 use crate::runtime::stack::DEFAULT_STACK;
+use crate::stats::{Stats, StatsHandle};
 
 /// Runs `f` as the main goroutine of a new runtime with the default configuration and returns
 /// its result, like Go's `main`: `Runtime::new().run(f)`. A panic in `f` is resumed on the
@@ -40,6 +41,8 @@ pub unsafe fn run<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 /// stops its idle threads; see [`run`] for goroutines still running then.
 pub struct Runtime {
     sched: Arc<Sched>,
+    /// This runtime started the trace `GORO_TRACE` asks for, and ends it when dropped.
+    traced: bool,
 }
 
 /// Configures a [`Runtime`].
@@ -54,37 +57,6 @@ pub struct Runtime {
 pub struct Builder {
     max_procs: Option<usize>,
     stack_size: usize,
-}
-
-/// What a runtime has done so far, for tests and tuning.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Stats {
-    /// Successful steals from another P's run queue.
-    pub steals: u64,
-    /// Goroutines moved by those steals.
-    pub stolen: u64,
-    /// OS threads (Ms) started.
-    pub threads: u64,
-    /// Goroutines spawned and not finished.
-    pub live_goroutines: u64,
-    /// Stacks kept for reuse, and the most that are kept.
-    pub pooled_stacks: usize,
-    pub pooled_stacks_bound: usize,
-    /// System calls whose goroutine took its own P back on return (`exitsyscallfast`).
-    pub syscalls_fast: u64,
-    /// ... that found their P gone and took an idle one (`exitsyscallfast_pidle`).
-    pub syscalls_idle_p: u64,
-    /// ... that found no P and went through the scheduler (`exitsyscall0`).
-    pub syscalls_slow: u64,
-    /// Ps that sysmon retook from a system call and handed off.
-    pub retaken: u64,
-    /// Ps handed off at once by a known-blocking call ([`blocking`]).
-    pub handed_off: u64,
-    /// Preemption signals sysmon sent, and goroutines they moved off their P (preemption by
-    /// handoff).
-    pub preempt_signals: u64,
-    pub preempted: u64,
 }
 
 impl Default for Builder {
@@ -121,6 +93,7 @@ impl Builder {
         let n = self.max_procs.unwrap_or_else(default_procs);
         Runtime {
             sched: Sched::new(n, self.stack_size),
+            traced: crate::trace::start_from_env(),
         }
     }
 }
@@ -177,32 +150,26 @@ impl Runtime {
         crate::runtime::stw::set_max_procs(&self.sched, n)
     }
 
-    /// Counters of what the runtime has done.
+    /// What the runtime has done and what it is doing now (see [`Stats`]).
     pub fn stats(&self) -> Stats {
-        stats_of(&self.sched)
+        Stats::of(&self.sched)
     }
-}
 
-fn stats_of(s: &Sched) -> Stats {
-    Stats {
-        steals: s.counters.steals.load(Ordering::Relaxed),
-        stolen: s.counters.stolen.load(Ordering::Relaxed),
-        threads: s.counters.threads.load(Ordering::Relaxed),
-        live_goroutines: s.live_goroutines(),
-        pooled_stacks: s.stacks.len() + s.allp.iter().map(|p| p.cached_stacks()).sum::<usize>(),
-        pooled_stacks_bound: s.stacks.bound() + s.allp.len() * crate::runtime::p::P_STACKS,
-        syscalls_fast: s.allp.iter().map(|p| p.fast.load(Ordering::Relaxed)).sum(),
-        syscalls_idle_p: s.allp.iter().map(|p| p.pidle.load(Ordering::Relaxed)).sum(),
-        syscalls_slow: s.counters.slow.load(Ordering::Relaxed),
-        retaken: s.counters.retaken.load(Ordering::Relaxed),
-        handed_off: s.counters.handoffs.load(Ordering::Relaxed),
-        preempt_signals: s.counters.preempt_signals.load(Ordering::Relaxed),
-        preempted: s.counters.preempted.load(Ordering::Relaxed),
+    /// A handle to read [`stats`](Runtime::stats) from any thread (an exporter's), which
+    /// does not keep the runtime alive.
+    pub fn stats_handle(&self) -> StatsHandle {
+        StatsHandle(self.sched.weak())
     }
 }
 
 impl Drop for Runtime {
     fn drop(&mut self) {
+        if self.traced {
+            match crate::trace::stop() {
+                Ok(path) => eprintln!("goro: trace written to {}", path.display()),
+                Err(e) => eprintln!("goro: GORO_TRACE: {e}"),
+            }
+        }
         self.sched.begin_shutdown();
         // Idle Ms exit at once; give busy ones a moment to come back to the scheduler.
         let deadline = Instant::now() + Duration::from_millis(200);
@@ -382,9 +349,9 @@ pub fn blocking<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
-/// The caller's runtime's counters, or `None` outside a goroutine.
+/// The caller's runtime's [`Stats`], or `None` outside a goroutine.
 pub fn stats() -> Option<Stats> {
-    current_sched().map(stats_of)
+    current_sched().map(Stats::of)
 }
 
 /// Where a goroutine leaves its result for its [`JoinHandle`].

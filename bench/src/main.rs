@@ -330,6 +330,14 @@ fn all(quick: bool, no_go: bool, only: &[&str]) {
         &["go"],
         s(&[sc_tasks, sc_writes]),
     );
+    // With the execution trace on: a twentieth of the calls (each thread keeps at most 2^20
+    // events), the rate compares.
+    add(
+        "short-syscalls",
+        &["goro-traced"],
+        &[],
+        s(&[sc_tasks, sc_writes / 20]),
+    );
     // spawn_blocking per write is ~100x slower: a hundredth of the calls, the rate compares.
     add(
         "short-syscalls",
@@ -350,6 +358,7 @@ fn all(quick: bool, no_go: bool, only: &[&str]) {
         s(&[spawn_n]),
     );
     add("pingpong", &["goro", "tokio", "may"], &["go"], s(&[pp_n]));
+    add("pingpong", &["goro-traced"], &[], s(&[pp_n / 10]));
     add(
         "retake",
         &["goro", "tokio-block_in_place"],

@@ -50,6 +50,26 @@ fn with_thread_peak<T>(f: impl FnOnce() -> T) -> (T, u64) {
     (v, peak.load(Ordering::Relaxed).saturating_sub(1)) // minus the sampler
 }
 
+/// goro's execution trace, on for `goro-traced` contenders while it lives; written to a
+/// temporary file (not timed) and removed when dropped.
+struct Tracing(std::path::PathBuf);
+
+fn tracing(contender: &str) -> Option<Tracing> {
+    (contender == "goro-traced").then(|| {
+        let path =
+            std::env::temp_dir().join(format!("goro-bench-trace-{}.json", std::process::id()));
+        goro::trace::start(&path).unwrap();
+        Tracing(path)
+    })
+}
+
+impl Drop for Tracing {
+    fn drop(&mut self) {
+        goro::trace::stop().unwrap();
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 fn goro_rt(procs: usize) -> goro::Runtime {
     // SAFETY: no goroutine keeps thread-local state across a switch.
     unsafe { goro::Runtime::builder().max_procs(procs).build() }
@@ -407,9 +427,10 @@ pub fn short_syscalls(contender: &str, tasks: usize, writes: usize) -> Outcome {
             .unwrap()
     };
     let total = Arc::new(AtomicUsize::new(0));
+    let trace = tracing(contender);
     let t = Instant::now();
     match contender {
-        "goro" => {
+        "goro" | "goro-traced" => {
             let total = total.clone();
             goro_rt(2).run(move || {
                 let hs: Vec<_> = (0..tasks)
@@ -484,6 +505,7 @@ pub fn short_syscalls(contender: &str, tasks: usize, writes: usize) -> Outcome {
         _ => unreachable!(),
     }
     let d = t.elapsed();
+    drop(trace);
     let n = total.load(Ordering::Relaxed);
     Outcome {
         figures: vec![("calls/s", n as f64 / d.as_secs_f64())],
@@ -584,8 +606,9 @@ pub fn alive(n: u64) -> Outcome {
 // ---- 7. pingpong: round trips between two goroutines ----
 
 pub fn pingpong(contender: &str, n: u64) -> Outcome {
+    let _trace = tracing(contender);
     let (d, answer) = match contender {
-        "goro" => goro_rt(2).run(move || {
+        "goro" | "goro-traced" => goro_rt(2).run(move || {
             let (a_tx, a_rx) = goro::chan::<u64>(0);
             let (b_tx, b_rx) = goro::chan::<u64>(0);
             let echo = goro::spawn(move || {

@@ -108,6 +108,7 @@ fn every_contender_computes_the_same_answer() {
         20 * 30,
         &[
             "goro",
+            "goro-traced",
             "one-thread",
             "may",
             "tokio-spawn_blocking",
@@ -146,7 +147,7 @@ fn every_contender_computes_the_same_answer() {
     agree(
         "pingpong",
         500,
-        &["goro", "tokio", "may"],
+        &["goro", "goro-traced", "tokio", "may"],
         &["go"],
         &["500"],
         &gob,

@@ -77,7 +77,7 @@ impl Sched {
     }
 
     /// Goroutines parked for `why`.
-    fn waiting(&self, why: WaitReason) -> i64 {
+    pub(crate) fn waiting(&self, why: WaitReason) -> i64 {
         self.allp
             .iter()
             .map(|p| p.waits[why as usize].load(Ordering::Acquire))

@@ -42,6 +42,9 @@ pub(crate) enum Pending {
 
 pub(crate) struct M {
     pub(crate) sched: *const Sched,
+    /// Its number in the runtime, from 1 (the `N` of its thread's name `goro-mN`, and of
+    /// `schedtrace`'s `MN`).
+    pub(crate) id: u64,
     /// The goroutine running on this M, or null on g0.
     pub(crate) curg: AtomicPtr<G>,
     /// The P it holds, or null.
@@ -52,11 +55,14 @@ pub(crate) struct M {
     pub(crate) oldp: AtomicPtr<P>,
     /// The P's `syscalltick` when the system call began.
     pub(crate) syscalltick: AtomicU32,
+    /// The number of the system call it is in, or was last in (for `metrics`).
+    pub(crate) syscall_nr: AtomicU32,
     /// Looking for work with a P and no goroutine (counted in `Sched::nmspinning`).
     pub(crate) spinning: AtomicBool,
     /// Where it sleeps when idle.
     pub(crate) park: Note,
-    /// The kernel thread id, once started.
+    /// The kernel thread id while its thread runs; 0 before it starts and after it ends (so
+    /// nobody signals a thread id the kernel may have given to another thread).
     pub(crate) tid: AtomicI32,
     /// Set by sysmon or a stop-the-world just before it sends this M the preemption signal;
     /// the handler takes it, so a SIGURG it does not find set is someone else's and is passed
@@ -91,14 +97,16 @@ unsafe impl Send for M {}
 unsafe impl Sync for M {}
 
 impl M {
-    pub(crate) fn new(sched: *const Sched) -> M {
+    pub(crate) fn new(sched: *const Sched, id: u64) -> M {
         M {
             sched,
+            id,
             curg: AtomicPtr::new(core::ptr::null_mut()),
             p: AtomicPtr::new(core::ptr::null_mut()),
             nextp: AtomicPtr::new(core::ptr::null_mut()),
             oldp: AtomicPtr::new(core::ptr::null_mut()),
             syscalltick: AtomicU32::new(0),
+            syscall_nr: AtomicU32::new(0),
             spinning: AtomicBool::new(false),
             park: Note::new(),
             tid: AtomicI32::new(0),

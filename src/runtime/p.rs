@@ -63,6 +63,8 @@ pub(crate) struct P {
     pub(crate) waits: [AtomicI64; WaitReason::COUNT],
     /// Its timers (see `timers.rs`).
     pub(crate) timers: TimerHeap,
+    /// Which call sysmon last retook it from, and since when (see `metrics.rs`).
+    pub(crate) retake: super::metrics::RetakeStamp,
     /// Stacks kept by this P for its next goroutines, so starting and ending goroutines takes
     /// no lock in the common case. Only the owner touches it.
     stacks: UnsafeCell<Vec<Stack>>,
@@ -95,6 +97,7 @@ impl P {
             pidle: AtomicU64::new(0),
             waits: Default::default(),
             timers: TimerHeap::new(),
+            retake: Default::default(),
             stacks: UnsafeCell::new(Vec::new()),
             ncached: AtomicUsize::new(0),
             gfree: LocalFree::new(),

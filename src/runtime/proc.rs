@@ -71,16 +71,29 @@ pub(crate) fn newproc(sched: &Sched, entry: Entry) -> u64 {
                 }
                 None => G::new(goid, sched, entry),
             };
+            let gp = created(sched, g);
             P::bump(&p.spawned);
-            sched.runqput(p, Box::into_raw(g), true);
+            sched.runqput(p, gp, true);
         }
         _ => {
+            let gp = created(sched, G::new(goid, sched, entry));
             sched.spawned_outside.fetch_add(1, Ordering::AcqRel);
-            sched.globrunqput(Box::into_raw(G::new(goid, sched, entry)));
+            sched.globrunqput(gp);
         }
     }
     sched.wakep();
     goid
+}
+
+/// Records a new goroutine (for scheddetail and the trace) before it is queued, so before
+/// anyone can start it; returns it as the queues hold it.
+fn created(sched: &Sched, g: Box<G>) -> *mut G {
+    // Nobody else has it yet.
+    sched.allgs.add(&g);
+    if super::trace::on() {
+        super::trace::record(Some(sched), super::trace::Kind::GoCreate, 0, g.goid);
+    }
+    Box::into_raw(g)
 }
 
 /// Parks the calling goroutine. On g0, after the goroutine is marked waiting and its state
@@ -123,6 +136,9 @@ pub(crate) unsafe fn goready(gp: *mut G) {
     let sched = unsafe { &*g.sched };
     let why = g.waitreason();
     g.casstatus(GWAITING, GRUNNABLE);
+    if super::trace::on() {
+        super::trace::record(Some(sched), super::trace::Kind::GoUnblock, g.goid, 0);
+    }
     let rt = enter();
     match rt.as_ref().map(|rt| rt.m()).or_else(g0_with_p) {
         Some(m) if core::ptr::eq(m.sched, g.sched) => {

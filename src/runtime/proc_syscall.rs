@@ -25,6 +25,7 @@ use super::g::{G, GRUNNABLE, GRUNNING, GSYSCALL};
 use super::m::{M, Pending, current_m};
 use super::p::{P, PGCSTOP, PIDLE, PRUNNING, PSYSCALL};
 use super::sched::{Next, Sched, acquirep, mcall, releasep};
+use super::trace::{self, Exit, Kind};
 
 /// The running goroutine of this thread's M, or `None` on any other thread (or on g0).
 #[inline(always)]
@@ -75,13 +76,17 @@ pub(crate) struct InSyscall {
     oldp: *mut P,
 }
 
-/// The goroutine is about to enter the kernel (Go's `entersyscall`). `None` on threads that
-/// are not goroutines, for which the pair does nothing.
+/// The goroutine is about to enter the kernel for system call `nr` (Go's `entersyscall`).
+/// `None` on threads that are not goroutines, for which the pair does nothing.
 #[inline(always)]
-pub(crate) fn entersyscall() -> Option<InSyscall> {
+pub(crate) fn entersyscall(nr: usize) -> Option<InSyscall> {
     let (m, g) = this_goroutine()?;
     m.sigeintr.store(false, Ordering::Relaxed);
+    m.syscall_nr.store(nr as u32, Ordering::Relaxed);
     let oldp = reentersyscall(m, g)?;
+    if trace::on() {
+        trace::record(None, Kind::SyscallEnter, g.goid, nr as u64);
+    }
     Some(InSyscall { m, g, oldp })
 }
 
@@ -182,6 +187,10 @@ pub(crate) fn entersyscallblock() -> bool {
         Ordering::Relaxed,
     );
     sched.counters.handoffs.fetch_add(1, Ordering::Relaxed);
+    if trace::on() {
+        trace::record(None, Kind::SyscallEnter, g.goid, trace::BLOCKING);
+        trace::record(None, Kind::Handoff, g.goid, p.id as u64);
+    }
     handoffp(sched, pp);
     unlock_preemption(g);
     true
@@ -221,21 +230,27 @@ fn exit(m: &M, g: &G, oldp: *mut P) {
     {
         exitsyscallfast_reacquired(m, p);
         g.status.store(GRUNNING, Ordering::Relaxed);
+        if trace::on() {
+            trace::record(None, Kind::SyscallExit, g.goid, Exit::Fast as u64);
+        }
         unlock_preemption(g);
         return;
     }
-    exit_without_oldp(m, g);
+    exit_without_oldp(m, g, oldp);
 }
 
 /// The old P is gone: an idle one, or the slow path.
 #[cold]
 #[inline(never)]
-fn exit_without_oldp(m: &M, g: &G) {
+fn exit_without_oldp(m: &M, g: &G, oldp: *mut P) {
+    super::metrics::syscall_blocked(m, oldp);
     if exitsyscallfast_pidle(m, m.sched()) {
         g.status.store(GRUNNING, Ordering::Relaxed);
+        trace::record(None, Kind::SyscallExit, g.goid, Exit::IdleP as u64);
         unlock_preemption(g);
         return;
     }
+    trace::record(None, Kind::SyscallExit, g.goid, Exit::Slow as u64);
     mcall(Pending::ExitSyscall);
     // Resumed by `execute` with a P, perhaps on another M: `g` is still this goroutine.
     unlock_preemption(g);
@@ -248,10 +263,14 @@ fn exit_without_oldp(m: &M, g: &G) {
 fn exitsyscallfast_reacquired(m: &M, p: &P) {
     p.m.store(m as *const M as *mut M, Ordering::Relaxed);
     m.p.store(p as *const P as *mut P, Ordering::Relaxed);
-    p.syscalltick.store(
-        p.syscalltick.load(Ordering::Relaxed).wrapping_add(1),
-        Ordering::Relaxed,
-    );
+    let tick = p.syscalltick.load(Ordering::Relaxed);
+    if tick != m.syscalltick.load(Ordering::Relaxed) {
+        // The P was retaken during the call and is ours again only because another M's call
+        // had left it in `Psyscall` (Go's `exitsyscallfast` takes it the same way): the call
+        // blocked, so time it.
+        super::metrics::syscall_blocked(m, p as *const P as *mut P);
+    }
+    p.syscalltick.store(tick.wrapping_add(1), Ordering::Relaxed);
     P::bump(&p.fast);
 }
 

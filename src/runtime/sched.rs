@@ -18,6 +18,7 @@ use super::p::{P, PGCSTOP, PIDLE, PRUNNING};
 use super::proc_syscall::handoffp;
 use super::stack::StackPool;
 use super::sysmon::nanotime;
+use super::trace::{self, Kind};
 use super::{signal, sys};
 use core::time::Duration;
 
@@ -41,6 +42,8 @@ pub(crate) struct Counters {
     /// state.
     pub(crate) preempt_signals: AtomicU64,
     pub(crate) preempted: AtomicU64,
+    /// Stops of the world.
+    pub(crate) stw: AtomicU64,
 }
 
 pub(crate) struct Sched {
@@ -85,6 +88,12 @@ pub(crate) struct Sched {
     mnext: AtomicU64,
     /// Keeps the runtime alive for its Ms: each M thread holds a clone.
     this: std::sync::Weak<Sched>,
+    /// `GODEBUG`'s `schedtrace` / `scheddetail`, read when the runtime was made.
+    pub(crate) debug: super::schedtrace::Debug,
+    /// Every live G, with `scheddetail` only.
+    pub(crate) allgs: super::schedtrace::AllGs,
+    /// How long blocking system calls lasted (see `metrics.rs`).
+    pub(crate) syscall_hist: super::metrics::SyscallHist,
 }
 
 pub(crate) struct Locked {
@@ -120,6 +129,7 @@ pub(crate) fn next_goid() -> u64 {
 
 impl Sched {
     pub(crate) fn new(nprocs: usize, stack_size: usize) -> Arc<Sched> {
+        let debug = super::schedtrace::Debug::from_env();
         let sched = Arc::new_cyclic(|this| Sched {
             lock: Mutex::new(Locked {
                 runq_head: core::ptr::null_mut(),
@@ -152,6 +162,9 @@ impl Sched {
             allm: Mutex::new(MList(Vec::new())),
             mnext: AtomicU64::new(0),
             this: this.clone(),
+            debug,
+            allgs: super::schedtrace::AllGs::new(debug.scheddetail),
+            syscall_hist: Default::default(),
         });
         sched.idle_all_ps();
         super::checkdead::register(Arc::downgrade(&sched));
@@ -386,7 +399,7 @@ impl Sched {
             super::sysmon::start(sched.clone());
         }
         let id = self.mnext.fetch_add(1, Ordering::Relaxed) + 1;
-        let m = Box::into_raw(Box::new(M::new(Arc::as_ptr(&sched))));
+        let m = Box::into_raw(Box::new(M::new(Arc::as_ptr(&sched), id)));
         self.allm
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -555,6 +568,13 @@ impl Sched {
         }
     }
 
+    /// Calls `f` with each M this runtime started, oldest first, waiting for the list.
+    pub(crate) fn each_m(&self, f: impl FnMut(&M)) {
+        let all = self.allm.lock().unwrap_or_else(|e| e.into_inner());
+        // SAFETY: Ms are freed only with the runtime, which the caller holds.
+        all.0.iter().map(|&m| unsafe { &*m }).for_each(f);
+    }
+
     pub(crate) fn sysmon_started(&self) -> bool {
         self.sysmon_started.load(Ordering::Acquire)
     }
@@ -621,13 +641,20 @@ fn mstart(sched: Arc<Sched>, m: *mut M) {
     mr.tid.store(sys::gettid(), Ordering::Relaxed);
     let p = mr.nextp.swap(core::ptr::null_mut(), Ordering::Relaxed);
     acquirep(mr, p);
+    if trace::on() {
+        trace::record(None, Kind::ThreadStart, 0, 0);
+    }
     schedule(mr);
+    if trace::on() {
+        trace::record(None, Kind::ThreadStop, 0, 0);
+    }
     // Shutdown, or a locked goroutine ended: give the P to someone else.
     if !mr.p().is_null() {
         let p = releasep(mr);
         handoffp(&sched, p);
     }
     drop(altstack);
+    mr.tid.store(0, Ordering::Relaxed);
     set_current_m(core::ptr::null_mut());
     super::threads::remove_thread();
     sched.mlive.fetch_sub(1, Ordering::AcqRel);
@@ -806,6 +833,10 @@ fn steal_work(sched: &Sched, p: &P, nprocs: usize) -> Option<*mut G> {
             let before = p.runq.len();
             if let Some(gp) = victim.runq.steal_into(&p.runq, round == 3) {
                 sched.counters.steals.fetch_add(1, Ordering::Relaxed);
+                if trace::on() {
+                    let n = p.runq.len() - before + 1;
+                    trace::record(None, Kind::Steal, 0, n as u64);
+                }
                 sched
                     .counters
                     .stolen
@@ -873,6 +904,9 @@ fn execute(m: &M, gp: *mut G, inherit: bool) -> Next {
         owned.stack = Some(stack);
     }
     let sp = owned.sp;
+    if trace::on() {
+        trace::record(None, Kind::GoStart, g.goid, 0);
+    }
     // SAFETY: `sp` is the goroutine's saved (or prepared) state; g0's is saved in return.
     unsafe { switch(&raw mut m.owned().g0_sp, sp) };
 
@@ -881,6 +915,9 @@ fn execute(m: &M, gp: *mut G, inherit: bool) -> Next {
     m.curg.store(core::ptr::null_mut(), Ordering::Relaxed);
     // SAFETY: g0 of this M; the goroutine is suspended.
     let pending = core::mem::replace(unsafe { &mut m.owned().pending }, Pending::None);
+    if trace::on() {
+        trace::left(g, &pending);
+    }
     match pending {
         Pending::Yield => {
             g.m.store(core::ptr::null_mut(), Ordering::Relaxed);
@@ -930,7 +967,9 @@ fn execute(m: &M, gp: *mut G, inherit: bool) -> Next {
 /// takes it), the G to the P's list for the next spawn.
 fn gfree(m: &M, gp: *mut G) {
     let sched = m.sched();
-    // SAFETY: the goroutine has finished; this M owns it and nothing else refers to it.
+    // SAFETY: the goroutine has finished; this M owns it.
+    sched.allgs.remove(unsafe { &*gp });
+    // SAFETY: as above, and now nothing else refers to it.
     let g = unsafe { Box::from_raw(gp) };
     g.casstatus(GRUNNING, GDEAD);
     // SAFETY: as above.

@@ -30,6 +30,10 @@ pub(crate) struct Stopped<'a> {
 /// Stops every P of `sched` but the caller's.
 pub(crate) fn stop_the_world(sched: &Sched) -> Stopped<'_> {
     let serial = sched.stw_lock.lock().unwrap_or_else(|e| e.into_inner());
+    sched.counters.stw.fetch_add(1, Ordering::Relaxed);
+    if super::trace::on() {
+        super::trace::record(Some(sched), super::trace::Kind::StwStart, 0, 0);
+    }
     let caller = enter().filter(|rt| core::ptr::eq(rt.m().sched, sched));
     let nprocs = sched.nprocs.load(Ordering::Acquire);
     let mut from_syscalls = 0;
@@ -114,6 +118,9 @@ pub(crate) fn start_the_world(w: Stopped<'_>) {
         sched.startm(Some(p), false);
     }
     sched.wakep();
+    if super::trace::on() {
+        super::trace::record(Some(sched), super::trace::Kind::StwEnd, 0, 0);
+    }
 }
 
 /// On g0 of an M that found a stop-the-world pending: gives its P to it and stops. `false` at

@@ -15,6 +15,8 @@ use std::time::Duration;
 use super::p::{P, PIDLE, PRUNNING, PSYSCALL};
 use super::proc_syscall::{handoffp, retake_syscall};
 use super::sched::Sched;
+use super::schedtrace::Tracer;
+use super::trace::{self, Kind};
 use super::{signal, sys};
 
 /// The shortest sleep between rounds.
@@ -77,6 +79,7 @@ fn sysmon(sched: &Sched) {
     let mut pd = vec![PData::default(); sched.allp.len()];
     let mut delay = MIN_DELAY;
     let mut idle = 0u32;
+    let mut tracer = Tracer::new(sched.debug);
     while !sched.shutdown.load(Ordering::Acquire) {
         delay = if idle == 0 {
             MIN_DELAY
@@ -108,11 +111,16 @@ fn sysmon(sched: &Sched) {
             None
         };
         if let Some(all_idle) = sleep {
-            let woken = sched.sysmon_note.sleep_for(if all_idle {
+            let long = if all_idle {
                 Duration::from_secs(60)
             } else {
                 delay
-            });
+            };
+            // Not past the next trace (Go's sysmon does not sleep deeply while tracing).
+            let due = tracer
+                .as_ref()
+                .map_or(long, |t| Duration::from_nanos(t.until_due(nanotime())));
+            let woken = sched.sysmon_note.sleep_for(long.min(due));
             {
                 let _l = sched.locked();
                 sched.sysmonwait.store(false, Ordering::Release);
@@ -140,6 +148,9 @@ fn sysmon(sched: &Sched) {
             && sched.nmspinning.load(Ordering::Acquire) == 0
         {
             sched.wakep();
+        }
+        if let Some(t) = &mut tracer {
+            t.tick(sched, now);
         }
     }
     super::threads::remove_thread();
@@ -200,9 +211,16 @@ fn retake(sched: &Sched, pd: &mut [PData], now: u64) -> usize {
         }
         if retake_syscall(p, PIDLE) {
             // The CAS won: sysmon owns the P until `handoffp` gives it away.
+            if !d.sysretake {
+                // A call that blocked (not a goroutine preempted by handoff): its M times it.
+                p.retake.stamp(t, d.syscallwhen);
+            }
             d.sysretake = false;
             p.syscalltick.store(t.wrapping_add(1), Ordering::Relaxed);
             sched.counters.retaken.fetch_add(1, Ordering::Relaxed);
+            if trace::on() {
+                trace::record(Some(sched), Kind::Retake, 0, p.id as u64);
+            }
             n += 1;
             handoffp(sched, p as *const P as *mut P);
         }
@@ -236,5 +254,8 @@ pub(crate) fn preemptone(sched: &Sched, p: &P) -> bool {
         .counters
         .preempt_signals
         .fetch_add(1, Ordering::Relaxed);
+    if trace::on() {
+        trace::record(Some(sched), Kind::Preempt, 0, p.id as u64);
+    }
     true
 }

@@ -169,6 +169,11 @@ impl TimerHeap {
         fired
     }
 
+    /// Entries in the heap, stale ones not yet shed included (for `schedtrace`).
+    pub(crate) fn len(&self) -> usize {
+        self.lock().len()
+    }
+
     /// Moves every entry to `to` (a P retired by `set_max_procs`).
     pub(crate) fn move_to(&self, to: &TimerHeap) {
         let entries = core::mem::take(&mut *self.lock());

@@ -54,7 +54,7 @@ fn convention(rax: usize, rdx: usize) -> (usize, usize, Errno) {
 #[inline(always)]
 pub unsafe fn syscall(trap: usize, a1: usize, a2: usize, a3: usize) -> (usize, usize, Errno) {
     loop {
-        let s = entersyscall();
+        let s = entersyscall(trap);
         // SAFETY: the caller's contract.
         let r = unsafe { raw_syscall(trap, a1, a2, a3) };
         if let Some(r) = leave(trap, s, r) {
@@ -108,7 +108,7 @@ pub unsafe fn syscall6(
     a6: usize,
 ) -> (usize, usize, Errno) {
     loop {
-        let s = entersyscall();
+        let s = entersyscall(trap);
         // SAFETY: the caller's contract.
         let r = unsafe { raw_syscall6(trap, a1, a2, a3, a4, a5, a6) };
         if let Some(r) = leave(trap, s, r) {

@@ -140,6 +140,24 @@ pub fn watchdog<T: Send + 'static>(
     }
 }
 
+/// Waits for `child` and takes its output; kills it and fails the test if it has not ended
+/// within `secs` seconds.
+pub fn output_within(child: std::process::Child, secs: u64) -> std::process::Output {
+    let id = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(std::time::Duration::from_secs(secs)) {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            // SAFETY: kills the child the caller started, by its id.
+            unsafe { libc::kill(id as i32, libc::SIGKILL) };
+            panic!("the child did not finish within {secs} s");
+        }
+    }
+}
+
 /// Runs `f` in a forked child and returns its exit status. `f` must not allocate or take
 /// locks (the parent has other threads); wrappers called with borrowed C strings obey that.
 pub fn in_child(f: impl FnOnce() -> i32) -> i32 {

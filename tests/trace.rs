@@ -1,0 +1,216 @@
+//! The execution trace, read back: a known program (the seed's pipe handoff on one P, a
+//! channel ping-pong, a sleep) traced with `goro::trace`, and the Chrome Trace Event JSON
+//! checked for its structure and for the program's events in a valid order.
+
+mod common;
+
+use std::collections::HashMap;
+use std::os::fd::AsFd;
+use std::process::{Command, Stdio};
+
+use common::{TempDir, output_within, serial, watchdog};
+use goro::Runtime;
+use goro::syscall as sc;
+use serde_json::Value;
+
+/// Env var: run as the `GORO_TRACE` child.
+const CHILD: &str = "GORO_TRACE_TEST_CHILD";
+
+fn rt(procs: usize) -> Runtime {
+    // SAFETY: no goroutine keeps thread-local state across a switch.
+    unsafe { Runtime::builder().max_procs(procs).build() }
+}
+
+/// The seed's program: on one P, A blocks in `read`; B must run (sysmon retakes the P) and
+/// write; then a few channel round trips and a sleep.
+fn program() {
+    let rt = rt(1);
+    rt.run(|| {
+        let (r, w) = sc::pipe().unwrap();
+        let reader = goro::spawn(move || {
+            let mut b = [0u8; 1];
+            sc::read(r.as_fd(), &mut b).unwrap()
+        });
+        goro::yield_now();
+        goro::spawn(move || sc::write(w.as_fd(), b"x").unwrap())
+            .join()
+            .unwrap();
+        reader.join().unwrap();
+        let (tx, rx) = goro::chan::<u32>(0);
+        let echo = goro::spawn(move || {
+            for v in rx {
+                let _ = v;
+            }
+        });
+        for i in 0..5 {
+            tx.send(i).unwrap();
+        }
+        drop(tx);
+        echo.join().unwrap();
+        goro::sleep(std::time::Duration::from_millis(2));
+    });
+}
+
+fn s<'a>(e: &'a Value, k: &str) -> &'a str {
+    e[k].as_str().unwrap_or("")
+}
+
+fn f(e: &Value, k: &str) -> f64 {
+    e[k].as_f64().unwrap_or_else(|| panic!("{k} of {e}"))
+}
+
+/// Checks a trace file: Chrome's format, and the program's events in order.
+fn check(text: &str) {
+    let doc: Value = serde_json::from_str(text).expect("the trace is JSON");
+    let events = doc["traceEvents"].as_array().expect("a traceEvents array");
+    let mut flows: HashMap<u64, (Option<f64>, Option<f64>)> = HashMap::new();
+    let mut tracks: HashMap<(u64, u64), Vec<&Value>> = HashMap::new();
+    let mut names = Vec::new();
+    for e in events {
+        match s(e, "ph") {
+            "X" => {
+                assert!(f(e, "dur") >= 0.0 && f(e, "ts") >= 0.0, "{e}");
+                let key = (e["pid"].as_u64().unwrap(), e["tid"].as_u64().unwrap());
+                tracks.entry(key).or_default().push(e);
+            }
+            "i" => assert!(f(e, "ts") >= 0.0),
+            "s" | "f" => {
+                let slot = flows.entry(e["id"].as_u64().unwrap()).or_default();
+                let ts = Some(f(e, "ts"));
+                if s(e, "ph") == "s" {
+                    slot.0 = ts;
+                } else {
+                    slot.1 = ts;
+                }
+            }
+            "M" => names.push(s(&e["args"], "name").to_string()),
+            other => panic!("unexpected phase {other:?} in {e}"),
+        }
+    }
+    assert!(names.iter().any(|n| n.ends_with(": Ms")), "{names:?}");
+    assert!(names.iter().any(|n| n.ends_with(": Ps")), "{names:?}");
+    assert!(names.iter().any(|n| n == "P0"), "{names:?}");
+    // Every arrow that lands left earlier (an unblock or create with no start before the
+    // trace stopped has no landing).
+    for (id, (from, to)) in &flows {
+        let from = from.unwrap_or_else(|| panic!("flow {id} lands but never left"));
+        if let Some(to) = to {
+            assert!(*to >= from, "flow {id} lands before it leaves");
+        }
+    }
+    assert!(
+        flows.values().any(|(_, to)| to.is_some()),
+        "some arrows land"
+    );
+    let all = || tracks.values().flatten();
+    // The blocked read (`read` is 0), and its P retaken. (It may still come back `fast`: if
+    // the writer's `write` has left the P in `Psyscall` just then, the reader takes it back,
+    // as in Go.)
+    assert!(
+        all().any(|e| s(e, "name") == "syscall 0"),
+        "the read is in the trace"
+    );
+    assert!(
+        events.iter().any(|e| s(e, "name") == "retake"),
+        "sysmon retook the P"
+    );
+    // On every track slices nest perfectly, as Perfetto wants of a thread's slices: goroutine
+    // runs never overlap, a system call lies inside a goroutine's run. Every system call slice
+    // has its way back (every enter an exit).
+    for evs in tracks.values() {
+        let mut v: Vec<(f64, f64, &str)> = evs
+            .iter()
+            .map(|e| (f(e, "ts"), f(e, "ts") + f(e, "dur"), s(e, "name")))
+            .collect();
+        v.sort_by(|a, b| {
+            a.0.partial_cmp(&b.0)
+                .unwrap()
+                .then(b.1.partial_cmp(&a.1).unwrap())
+        });
+        let mut stack: Vec<(f64, f64, &str)> = Vec::new();
+        for x in v {
+            while stack.last().is_some_and(|t| t.1 <= x.0 + 1e-6) {
+                stack.pop();
+            }
+            if let Some(t) = stack.last() {
+                assert!(x.1 <= t.1 + 1e-6, "{x:?} overlaps {t:?} without nesting");
+            }
+            if x.2.starts_with("syscall ") {
+                assert!(
+                    stack.iter().any(|t| t.2.starts_with('G')),
+                    "{x:?} outside any goroutine"
+                );
+            }
+            stack.push(x);
+        }
+        for e in evs.iter().filter(|e| s(e, "name").starts_with("syscall ")) {
+            assert!(!s(&e["args"], "exit").is_empty(), "{e}");
+        }
+    }
+    // Every goroutine created ran.
+    for e in all().filter(|e| s(e, "name").starts_with("create G")) {
+        let g = &s(e, "name")["create ".len()..];
+        assert!(
+            all().any(|x| s(x, "name") == g && f(x, "ts") >= f(e, "ts")),
+            "{g} was created but never ran"
+        );
+    }
+}
+
+#[test]
+fn trace_of_a_known_program() {
+    let _serial = serial();
+    watchdog(60, "trace", || {
+        let dir = TempDir::new();
+        let path = dir.join("trace.json");
+        assert!(goro::trace::stop().is_err(), "no trace under way");
+        goro::trace::start(&path).unwrap();
+        assert!(goro::trace::is_tracing());
+        assert_eq!(
+            goro::trace::start(&path).unwrap_err().kind(),
+            std::io::ErrorKind::AlreadyExists
+        );
+        program();
+        assert_eq!(goro::trace::stop().unwrap(), path);
+        assert!(!goro::trace::is_tracing());
+        check(&std::fs::read_to_string(&path).unwrap());
+        let bad = dir.join("no/such/dir/trace.json");
+        assert!(
+            goro::trace::start(&bad).is_err(),
+            "a bad path fails at start"
+        );
+        assert!(!goro::trace::is_tracing());
+    });
+}
+
+/// `GORO_TRACE=path`: the runtime traces itself and writes the file when dropped.
+#[test]
+fn goro_trace_env() {
+    if std::env::var_os(CHILD).is_some() {
+        program();
+        return;
+    }
+    let dir = TempDir::new();
+    let path = dir.join("env.json");
+    let child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "goro_trace_env",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD, "1")
+        .env("GORO_TRACE", &path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = output_within(child, 60);
+    assert!(out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("goro: trace written to {}", path.display())),
+        "{err}"
+    );
+    check(&std::fs::read_to_string(&path).unwrap());
+}
