@@ -90,7 +90,12 @@ impl ErasedGuard {
         };
         // SAFETY: the slot has the guard's size and alignment (asserted above); the guard is
         // moved in, and dropped only through `drop_as::<T>`.
-        unsafe { e.guard.as_mut_ptr().cast::<MutexGuard<'_, T>>().write(guard) };
+        unsafe {
+            e.guard
+                .as_mut_ptr()
+                .cast::<MutexGuard<'_, T>>()
+                .write(guard)
+        };
         e
     }
 }
