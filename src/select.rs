@@ -27,7 +27,7 @@ use crate::chan::{
     TrySendError, Waiter, wake,
 };
 use crate::runtime::g::WaitReason;
-use crate::runtime::park::{HeldLock, NodeRef, WaitGuard, WaitNode};
+use crate::runtime::park::{HeldLocks, NodeRef, WaitGuard, WaitNode};
 use crate::time::Timer;
 
 /// One case of a select, its channel's element type hidden: what [`select`] drives. The
@@ -67,10 +67,10 @@ pub struct Park {
 }
 
 /// The locks a parking select releases. Their lifetime is erased (so that cases borrowing
-/// channels for different lifetimes fit one slice): they never leave [`select`], which
+/// channels for different lifetimes fit one set): they never leave [`select`], which
 /// releases them all before it returns.
 #[doc(hidden)]
-pub struct Locks(Vec<HeldLock<'static>>);
+pub struct Locks(HeldLocks);
 
 /// A case's lock: held by this case, shared with another case on the same channel, or none.
 struct CaseLock<'a, T> {
@@ -117,14 +117,9 @@ impl<'a, T> CaseLock<'a, T> {
         self.st = core::ptr::null_mut();
         if let Some(g) = self.guard.take() {
             match park {
-                Some(p) => {
-                    let held = g.hold();
-                    // SAFETY: only the lifetime changes; the lock is released inside `select`,
-                    // while the case (and so the channel borrow `'a`) is still borrowed.
-                    let held =
-                        unsafe { core::mem::transmute::<HeldLock<'a>, HeldLock<'static>>(held) };
-                    p.0.push(held);
-                }
+                // SAFETY: the locks are released inside `select`, while the case (and so the
+                // channel borrow `'a`) is still borrowed.
+                Some(p) => unsafe { p.0.push(g) },
                 None => drop(g),
             }
         }
@@ -316,14 +311,15 @@ pub fn select(cases: &mut [&mut dyn SelectCase], block: bool) -> Option<usize> {
         if block {
             // Go's `block()`: nothing will ever wake it; the deadlock check sees it.
             let node = WaitNode::new();
-            node.park_all(Vec::new(), WaitReason::SelectNoCases);
+            node.park_all(HeldLocks::new(), WaitReason::SelectNoCases);
             unreachable!("a select with no cases was woken");
         }
         return None;
     }
 
-    // The two orders live on the stack for small selects (Go keeps them in the caller's frame).
-    const SMALL: usize = 8;
+    // The two orders live on the stack for small selects (Go keeps them in the caller's frame),
+    // as the held locks do: a select of up to `SMALL` cases allocates nothing.
+    const SMALL: usize = HeldLocks::INLINE;
     let mut small = [0usize; 2 * SMALL];
     let mut big = Vec::new();
     let (poll, order) = if n <= SMALL {
@@ -389,7 +385,7 @@ pub fn select(cases: &mut [&mut dyn SelectCase], block: bool) -> Option<usize> {
     for &i in order {
         cases[i].enqueue(&park, i);
     }
-    let mut locks = Locks(Vec::with_capacity(n));
+    let mut locks = Locks(HeldLocks::new());
     for &i in order.iter().rev() {
         cases[i].unlock(Some(&mut locks));
     }

@@ -8,6 +8,7 @@
 //! in whatever result the structure passes, and calls [`WaitNode::wake`] after releasing the
 //! lock. After `wake` the node may be gone at any moment, so nothing touches it afterwards.
 
+use core::mem::MaybeUninit;
 use core::ops::{Deref, DerefMut};
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -43,27 +44,103 @@ impl<T> WaitLock<T> {
     }
 }
 
-impl<'a, T> WaitGuard<'a, T> {
-    /// The lock, its type erased, for [`WaitNode::park_all`]: a select holds the locks of
-    /// channels of different element types and parks releasing them all.
-    pub(crate) fn hold(self) -> HeldLock<'a> {
-        HeldLock {
-            guard: Box::new(self.guard),
-            _rt: self.rt,
+/// Locks a parking select releases (see [`WaitNode::park_all`]): the guards of channels of
+/// different element types, their types erased, kept inline (no allocation) up to
+/// [`HeldLocks::INLINE`] of them.
+pub(crate) struct HeldLocks {
+    /// One runtime mark for all of them, taken while the locks' own marks still held (so the
+    /// count never drops to 0 with a lock held); each lock's own mark is released on `push`.
+    rt: Option<InRuntime>,
+    guards: ErasedGuards,
+}
+
+/// The guards of [`HeldLocks`]: what a parking goroutine hands to g0 to release.
+struct ErasedGuards {
+    inline: [Option<ErasedGuard>; HeldLocks::INLINE],
+    /// The guards beyond `INLINE`; empty (unallocated) for a select of up to `INLINE` channels.
+    spill: Vec<ErasedGuard>,
+}
+
+/// A `MutexGuard<'_, T>` of a [`WaitLock`], its `T` and lifetime erased: stored in place of a
+/// `MutexGuard<'static, ()>`, which has the same layout (a guard holds a reference to its
+/// mutex and a flag, whatever `T` is; checked at compile time in [`ErasedGuard::new`]).
+struct ErasedGuard {
+    guard: MaybeUninit<MutexGuard<'static, ()>>,
+    /// Drops `guard` as the `MutexGuard<'_, T>` it is.
+    drop: unsafe fn(*mut MaybeUninit<MutexGuard<'static, ()>>),
+}
+
+impl ErasedGuard {
+    /// # Safety
+    /// The lock `guard` holds outlives the returned value.
+    unsafe fn new<T>(guard: MutexGuard<'_, T>) -> ErasedGuard {
+        /// # Safety
+        /// `p` holds a live `MutexGuard<'_, T>`, dropped by nobody else.
+        unsafe fn drop_as<T>(p: *mut MaybeUninit<MutexGuard<'static, ()>>) {
+            // SAFETY: the caller's contract.
+            unsafe { core::ptr::drop_in_place(p.cast::<MutexGuard<'_, T>>()) }
         }
+        const {
+            assert!(size_of::<MutexGuard<'_, T>>() == size_of::<MutexGuard<'_, ()>>());
+            assert!(align_of::<MutexGuard<'_, T>>() == align_of::<MutexGuard<'_, ()>>());
+        }
+        let mut e = ErasedGuard {
+            guard: MaybeUninit::uninit(),
+            drop: drop_as::<T>,
+        };
+        // SAFETY: the slot has the guard's size and alignment (asserted above); the guard is
+        // moved in, and dropped only through `drop_as::<T>`.
+        unsafe {
+            e.guard
+                .as_mut_ptr()
+                .cast::<MutexGuard<'_, T>>()
+                .write(guard)
+        };
+        e
     }
 }
 
-/// A [`WaitGuard`] whose data type is erased (see [`WaitGuard::hold`]).
-pub(crate) struct HeldLock<'a> {
-    guard: Box<dyn Erased + 'a>,
-    /// The lock's runtime mark: released (by drop) only once another covers the wait.
-    _rt: Option<InRuntime>,
+impl Drop for ErasedGuard {
+    fn drop(&mut self) {
+        // SAFETY: `new` stored a guard of the type `drop` was made for; this runs once.
+        unsafe { (self.drop)(&mut self.guard) }
+    }
 }
 
-/// Anything: a held lock is only ever dropped.
-trait Erased {}
-impl<T: ?Sized> Erased for T {}
+impl HeldLocks {
+    /// Guards kept without allocating: a select's channels, as Go keeps its orders in the
+    /// caller's frame for small selects.
+    pub(crate) const INLINE: usize = 8;
+
+    /// Empty; takes the runtime mark that covers the wait. Create it while the locks to be
+    /// pushed are still held.
+    pub(crate) fn new() -> HeldLocks {
+        HeldLocks {
+            rt: enter(),
+            guards: ErasedGuards {
+                inline: [const { None }; HeldLocks::INLINE],
+                spill: Vec::new(),
+            },
+        }
+    }
+
+    /// Keeps `guard`'s lock held until the wait releases it; its runtime mark is released
+    /// now (this one covers it).
+    ///
+    /// # Safety
+    /// The lock outlives `self` (its lifetime is erased): `self` is passed to
+    /// [`WaitNode::park_all`] or dropped while the lock's owner is still borrowed.
+    pub(crate) unsafe fn push<T>(&mut self, guard: WaitGuard<'_, T>) {
+        let WaitGuard { guard, rt } = guard;
+        // SAFETY: the caller's contract.
+        let e = unsafe { ErasedGuard::new(guard) };
+        match self.guards.inline.iter_mut().find(|g| g.is_none()) {
+            Some(slot) => *slot = Some(e),
+            None => self.guards.spill.push(e),
+        }
+        drop(rt);
+    }
+}
 
 impl<T> Deref for WaitGuard<'_, T> {
     type Target = T;
@@ -133,14 +210,11 @@ impl WaitNode {
     }
 
     /// [`park`](Self::park) releasing several locks (a select's channels; none for a select
-    /// with no cases, which is never woken). The locks go to g0 in a heap vector, so releasing
-    /// them reads nothing on the goroutine's stack: after the first is released, a waker may
-    /// resume the goroutine elsewhere.
-    pub(crate) fn park_all(&self, locks: Vec<HeldLock<'_>>, why: WaitReason) {
-        // One runtime mark for the whole wait, taken while the locks' own marks still hold
-        // (so the count never drops to 0 with a lock held); theirs are released here.
-        let rt = enter();
-        let guards: Vec<Box<dyn Erased + '_>> = locks.into_iter().map(|h| h.guard).collect();
+    /// with no cases, which is never woken). The guards move to g0 by value (inline, or their
+    /// spill vector), so releasing them reads nothing on the goroutine's stack: after the
+    /// first is released, a waker may resume the goroutine elsewhere.
+    pub(crate) fn park_all(&self, locks: HeldLocks, why: WaitReason) {
+        let HeldLocks { rt, guards } = locks;
         self.wait(why, move || drop(guards));
         drop(rt);
     }

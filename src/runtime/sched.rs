@@ -298,11 +298,16 @@ impl Sched {
     }
 
     /// Takes a P off the idle list. sysmon may be in its deep sleep, which it enters only when
-    /// every P is idle (checked under the lock): a P leaving the list wakes it.
+    /// every P is idle (checked under the lock): the first P leaving the list wakes it. Only
+    /// that one: `sysmonwait` is also set during sysmon's ordinary 1-10 ms back-off sleeps
+    /// (for `entersyscall`), and waking it from those each time an idle P starts (a spinning
+    /// M in every ping-pong) kept sysmon ticking at 20 us, a context switch each.
     pub(crate) fn pidleget_locked(&self, l: &mut Locked) -> Option<*mut P> {
         let p = l.pidle.pop()?;
-        self.npidle.fetch_sub(1, Ordering::Release);
-        self.wake_sysmon_locked();
+        let was_idle = self.npidle.fetch_sub(1, Ordering::Release) as usize;
+        if was_idle == self.nprocs.load(Ordering::Acquire) {
+            self.wake_sysmon_locked();
+        }
         Some(p)
     }
 
@@ -359,6 +364,7 @@ impl Sched {
             }
             return;
         }
+        let handed = p.is_some();
         let p = match p.or_else(|| self.pidleget_locked(&mut l)) {
             Some(p) => p,
             None => {
@@ -373,7 +379,10 @@ impl Sched {
         if m.is_some_and(|m| core::ptr::eq(m, l.timer_sleeper)) {
             self.clear_timer_sleeper_locked(&mut l);
         }
-        self.wake_sysmon_locked();
+        if handed {
+            // An idle P was taken through `pidleget_locked`, which wakes sysmon if it must.
+            self.wake_sysmon_locked();
+        }
         drop(l);
         match m {
             Some(m) => {
