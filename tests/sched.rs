@@ -121,12 +121,12 @@ fn goroutines_migrate_and_the_runtime_always_knows_its_m() {
                         let mut last = goro::syscall::gettid();
                         while moves < 50 {
                             goro::yield_now();
+                            // The runtime's view first: asking it may take the goroutine to
+                            // another thread (if sysmon preempted it by handoff just now), but
+                            // nothing moves it between the answer and `gettid`.
+                            let m_tid = goro::__private::current_m_tid();
                             let tid = goro::syscall::gettid();
-                            assert_eq!(
-                                goro::__private::current_m_tid(),
-                                Some(tid),
-                                "the runtime's M is not this thread"
-                            );
+                            assert_eq!(m_tid, Some(tid), "the runtime's M is not this thread");
                             checks += 1;
                             moves += usize::from(tid != last);
                             last = tid;
