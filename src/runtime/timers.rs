@@ -6,13 +6,20 @@
 //! deadline wakes it (Go's `wakeNetPoller`); sysmon starts an M for overdue timers when Ps are
 //! idle. No timer needs a thread of its own.
 //!
-//! A [`Timer`]'s state is under its own lock: `when` (0: inactive), `period`, and `seq`, which
-//! every stop or reset advances. Lock order: a timer's lock, then (inside its action) a
-//! channel's or the scheduler's; a heap's lock is never held with a timer's. A heap entry carries the `seq` it was made for; entries that
-//! no longer match (the timer was stopped or reset since) are dropped when they reach the top
-//! (Go's zombies). A timer fires under its lock after checking `seq`, so a `stop` or `reset`
-//! that returns has either seen the firing finished or prevented it: a timer channel never
+//! The heaps are 4-ary, as Go's (`siftupTimer` / `siftdownTimer`), of entries `(when,
+//! what)`: either a shared [`Timer`] or, for [`sleep`], the parked goroutine itself, so a sleep
+//! allocates nothing. A [`Timer`]'s `when` (0: inactive) and `period` change under its own
+//! lock. Lock order: a timer's lock, then (inside its action) a channel's or the scheduler's;
+//! the scheduler's lock, then a heap's (`set_max_procs`); a heap's lock is never held with a
+//! timer's or while a goroutine is readied. A stop or reset leaves the timer's old entry in the
+//! heap (Go's zombies, without Go's in-place `adjust`): an entry is live while its timer's
+//! `when` equals its own, and stale ones are skipped when they come due or shed when the heap
+//! grows. A timer fires under its lock after checking `when`, so a `stop` or `reset` that
+//! returns has either seen the firing finished or prevented it: a timer channel never
 //! delivers a value from before the last `stop`/`reset` (Go 1.23's guarantee).
+//!
+//! Times are `u64` nanoseconds of [`nanotime`] (`CLOCK_MONOTONIC` through goro's vDSO);
+//! `goro::time` converts at the API.
 //!
 //! Timers made outside any runtime (a plain thread calling `goro::time::after`) go to one
 //! process-wide thread that runs a heap of its own.
