@@ -79,19 +79,9 @@ struct Entry {
 
 // SAFETY: a `Ready` G pointer is handed to `goready` by the one party that took the entry off
 // its heap (the G is parked until then); `Arc<Timer>` is Send.
-unsafe impl Send for Entry {}
+unsafe impl Send for Fire {}
 
 impl Entry {
-    /// Whether the entry can only be skipped (a stopped or reset timer's). Racy: a timer's
-    /// `when` read after the entry was pushed is that entry's or a later one's, so a live
-    /// entry is never taken for stale.
-    fn stale(&self) -> bool {
-        match &self.fire {
-            Fire::Ready { .. } => false,
-            Fire::Timer(t) => t.when.load(Ordering::Relaxed) != self.when,
-        }
-    }
-
     /// Fires the entry, due at `now` or before, on `heap` (where a periodic timer goes back).
     /// Returns whether it fired (a stale entry does not).
     fn fire(self, heap: &TimerHeap, now: u64) -> bool {
@@ -129,6 +119,16 @@ impl Entry {
 }
 
 impl Fire {
+    /// Whether an entry due at `when` can only be skipped (a stopped or reset timer's). Racy:
+    /// a timer's `when` read after the entry was pushed is that entry's or a later one's, so a
+    /// live entry is never taken for stale.
+    fn stale(&self, when: u64) -> bool {
+        match self {
+            Fire::Ready { .. } => false,
+            Fire::Timer(t) => t.when.load(Ordering::Relaxed) != when,
+        }
+    }
+
     /// Starts loading what firing and then running this entry's goroutine will read: its G
     /// and the top of its stack. A sleeper is a cold G and a cold stack (20,000 of them do not
     /// fit in a cache); without this, each is a miss in turn when it is readied and when it
@@ -143,66 +143,110 @@ impl Fire {
 }
 
 /// A 4-ary min-heap of entries by `when` (Go's `timers.heap`): half the depth of a binary
-/// heap, and a node's four children are neighbours in memory.
+/// heap. The `when`s are an array of their own, parallel to what fires, so the four children
+/// a sift compares are 32 contiguous bytes; a sift carries the moving `when` in a register
+/// (a hole, as std's `BinaryHeap` does) and swaps only the `Fire`s.
 #[derive(Default)]
-struct Heap(Vec<Entry>);
+struct Heap {
+    when: Vec<u64>,
+    fire: Vec<Fire>,
+}
 
 impl Heap {
+    fn len(&self) -> usize {
+        self.when.len()
+    }
+
     fn earliest(&self) -> u64 {
-        self.0.first().map_or(u64::MAX, |e| e.when)
+        self.when.first().copied().unwrap_or(u64::MAX)
     }
 
     fn push(&mut self, e: Entry) {
-        self.0.push(e);
-        self.sift_up(self.0.len() - 1);
+        self.when.push(e.when);
+        self.fire.push(e.fire);
+        self.sift_up(self.len() - 1);
     }
 
     /// Takes the earliest entry, if it is due at `now`.
     fn pop_due(&mut self, now: u64) -> Option<Entry> {
-        if self.0.first()?.when > now {
+        if *self.when.first()? > now {
             return None;
         }
-        let e = self.0.swap_remove(0);
-        self.sift_down(0);
-        if let Some(next) = self.0.first() {
-            next.fire.prefetch();
+        let e = Entry {
+            when: self.when.swap_remove(0),
+            fire: self.fire.swap_remove(0),
+        };
+        if self.len() > 0 {
+            self.sift_down(0);
+            self.fire[0].prefetch();
         }
         Some(e)
     }
 
-    /// Keeps the entries for which `f` holds.
-    fn retain(&mut self, f: impl FnMut(&Entry) -> bool) {
-        self.0.retain(f);
-        for i in (0..self.0.len().div_ceil(4)).rev() {
+    /// Keeps the entries for which `keep(when, fire)` holds.
+    fn retain(&mut self, mut keep: impl FnMut(u64, &Fire) -> bool) {
+        let (when, fire) = self.take();
+        for (w, f) in when.into_iter().zip(fire) {
+            if keep(w, &f) {
+                self.when.push(w);
+                self.fire.push(f);
+            }
+        }
+        for i in (0..self.len().div_ceil(4)).rev() {
             self.sift_down(i);
         }
     }
 
+    /// Empties the heap, returning its entries (in no order).
+    fn take(&mut self) -> (Vec<u64>, Vec<Fire>) {
+        (
+            core::mem::take(&mut self.when),
+            core::mem::take(&mut self.fire),
+        )
+    }
+
     fn sift_up(&mut self, mut i: usize) {
-        let h = &mut self.0;
+        let w = self.when[i];
         while i > 0 {
             let parent = (i - 1) / 4;
-            if h[i].when >= h[parent].when {
+            if w >= self.when[parent] {
                 break;
             }
-            h.swap(i, parent);
+            self.when[i] = self.when[parent];
+            self.fire.swap(i, parent);
             i = parent;
         }
+        self.when[i] = w;
     }
 
     fn sift_down(&mut self, mut i: usize) {
-        let h = &mut self.0;
+        let (n, w) = (self.len(), self.when[i]);
         loop {
             let first = 4 * i + 1;
-            let Some(c) = (first..h.len().min(first + 4)).min_by_key(|&c| h[c].when) else {
-                return;
+            let (k, least) = match self.when.get(first..first + 4) {
+                // All four children (the common case): two pairs, then the pairs' winners,
+                // which compiles to conditional moves rather than branches.
+                Some(&[a, b, c, d]) => {
+                    let (i1, w1) = if b < a { (1, b) } else { (0, a) };
+                    let (i2, w2) = if d < c { (3, d) } else { (2, c) };
+                    if w2 < w1 { (i2, w2) } else { (i1, w1) }
+                }
+                _ => {
+                    let kids = &self.when[first.min(n)..n];
+                    match kids.iter().enumerate().min_by_key(|&(_, &w)| w) {
+                        Some((k, &least)) => (k, least),
+                        None => break,
+                    }
+                }
             };
-            if h[c].when >= h[i].when {
-                return;
+            if least >= w {
+                break;
             }
-            h.swap(i, c);
-            i = c;
+            self.when[i] = least;
+            self.fire.swap(i, first + k);
+            i = first + k;
         }
+        self.when[i] = w;
     }
 }
 
@@ -241,9 +285,9 @@ impl TimerHeap {
         // Stopped and reset timers leave stale entries until they come due (Go's zombies):
         // shed them each time the heap doubles, so they cost amortized O(1) and a timeout
         // reset on every message does not grow the heap without bound.
-        let n = h.0.len();
+        let n = h.len();
         if n >= 64 && n.is_power_of_two() {
-            h.retain(|e| !e.stale());
+            h.retain(|when, fire| !fire.stale(when));
         }
         self.publish(&h);
     }
@@ -294,10 +338,10 @@ impl TimerHeap {
 
     /// Moves every entry to `to` (a P retired by `set_max_procs`).
     pub(crate) fn move_to(&self, to: &TimerHeap) {
-        let entries = core::mem::take(&mut self.lock().0);
+        let (when, fire) = self.lock().take();
         self.next.store(u64::MAX, Ordering::Release);
-        for e in entries {
-            to.push(e);
+        for (when, fire) in when.into_iter().zip(fire) {
+            to.push(Entry { when, fire });
         }
     }
 }
@@ -499,11 +543,11 @@ mod tests {
             t.when.store(BASE + i, Ordering::Relaxed);
             heap.push(at(BASE + i, &t));
         }
-        let n = heap.lock().0.len();
+        let n = heap.lock().len();
         assert!(n < 128, "{n} entries for one live timer");
         // The live entry survived the shedding and fires when due, once.
         assert_eq!(heap.run(u64::MAX - 1), 1);
-        assert_eq!(heap.lock().0.len(), 0);
+        assert_eq!(heap.lock().len(), 0);
         assert_eq!(t.when.load(Ordering::Relaxed), 0, "fired: inactive");
     }
 
@@ -525,7 +569,7 @@ mod tests {
         }
         whens.sort_unstable();
         assert_eq!(h.earliest(), whens[0]);
-        h.retain(|e| e.when % 3 != 0);
+        h.retain(|when, _| when % 3 != 0);
         let kept: Vec<u64> = whens.iter().copied().filter(|w| w % 3 != 0).collect();
         let popped: Vec<u64> =
             core::iter::from_fn(|| h.pop_due(u64::MAX).map(|e| e.when)).collect();
