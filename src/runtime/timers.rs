@@ -150,7 +150,13 @@ impl Fire {
 struct Heap {
     when: Vec<u64>,
     fire: Vec<Fire>,
+    /// The length at which stale entries are shed next: twice what the last shedding left
+    /// (at least [`SHED_MIN`]), so each shedding is paid for by as many pushes as it scans.
+    shed_at: usize,
 }
+
+/// The smallest heap that is ever scanned for stale entries.
+const SHED_MIN: usize = 64;
 
 impl Heap {
     fn len(&self) -> usize {
@@ -183,22 +189,26 @@ impl Heap {
         Some(e)
     }
 
-    /// Keeps the entries for which `keep(when, fire)` holds.
+    /// Keeps the entries for which `keep(when, fire)` holds, in place.
     fn retain(&mut self, mut keep: impl FnMut(u64, &Fire) -> bool) {
-        let (when, fire) = self.take();
-        for (w, f) in when.into_iter().zip(fire) {
-            if keep(w, &f) {
-                self.when.push(w);
-                self.fire.push(f);
+        let mut kept = 0;
+        for i in 0..self.len() {
+            if keep(self.when[i], &self.fire[i]) {
+                self.when[kept] = self.when[i];
+                self.fire.swap(kept, i);
+                kept += 1;
             }
         }
-        for i in (0..self.len().div_ceil(4)).rev() {
+        self.when.truncate(kept);
+        self.fire.truncate(kept);
+        for i in (0..kept.div_ceil(4)).rev() {
             self.sift_down(i);
         }
     }
 
     /// Empties the heap, returning its entries (in no order).
     fn take(&mut self) -> (Vec<u64>, Vec<Fire>) {
+        self.shed_at = 0;
         (
             core::mem::take(&mut self.when),
             core::mem::take(&mut self.fire),
@@ -283,11 +293,12 @@ impl TimerHeap {
         let mut h = self.lock();
         h.push(e);
         // Stopped and reset timers leave stale entries until they come due (Go's zombies):
-        // shed them each time the heap doubles, so they cost amortized O(1) and a timeout
-        // reset on every message does not grow the heap without bound.
-        let n = h.len();
-        if n >= 64 && n.is_power_of_two() {
+        // shed them whenever the heap has doubled since the last shedding, so they cost
+        // amortized O(1) and a timeout reset on every message does not grow the heap without
+        // bound.
+        if h.len() >= h.shed_at.max(SHED_MIN) {
             h.retain(|when, fire| !fire.stale(when));
+            h.shed_at = 2 * h.len();
         }
         self.publish(&h);
     }
