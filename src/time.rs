@@ -6,7 +6,13 @@
 //!
 //! Go 1.23's semantics: after [`Timer::stop`] or [`Timer::reset`] returns, the channel holds
 //! no value from before, so a receive never sees a stale time; a [`Ticker`] whose receiver is
-//! slow drops ticks rather than queueing them.
+//! slow drops ticks rather than queueing them. The value a channel receives is the time the
+//! timer was due, as in Go (not the later moment a busy scheduler got to it): an `Instant`
+//! no earlier than the call that armed it plus the duration.
+//!
+//! Clock: the runtime reads `CLOCK_MONOTONIC` through goro's own vDSO call and keeps times as
+//! nanoseconds; `Duration`s are converted on the way in, `Instant`s on the way out (the clock
+//! std's `Instant` reads too, so they compare with `Instant::now()`).
 //!
 //! ```
 //! use std::time::{Duration, Instant};
@@ -21,15 +27,14 @@
 //! });
 //! ```
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::chan::{Receiver, Sender, TrySendError, chan};
-use crate::runtime::g::WaitReason;
-use crate::runtime::park::{NodeRef, WaitLock, WaitNode};
-use crate::runtime::timers::{Action, Timer as RawTimer};
+use crate::runtime::timers::{self, Action, Timer as RawTimer, nanotime};
 
-fn nanos(d: Duration) -> u64 {
+/// `d` in nanoseconds, the runtime's unit (saturating: no timer is that far off).
+pub(crate) fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
@@ -37,41 +42,39 @@ fn nanos(d: Duration) -> u64 {
 /// goroutines meanwhile. A zero duration returns at once. On a thread that is not a goroutine,
 /// sleeps the thread.
 pub fn sleep(d: Duration) {
-    if crate::runtime::proc::current_sched().is_none() {
+    if !d.is_zero() && !timers::sleep(nanos(d)) {
         std::thread::sleep(d);
-        return;
-    }
-    if d.is_zero() {
-        return;
-    }
-    /// Fired, and the goroutine to wake if it is already parked.
-    type Slot = WaitLock<(bool, Option<NodeRef>)>;
-    let slot: Arc<Slot> = Arc::new(WaitLock::new((false, None)));
-    let theirs = slot.clone();
-    let timer = RawTimer::new(Box::new(move || {
-        let mut st = theirs.lock();
-        st.0 = true;
-        let waiter = st.1.take();
-        drop(st);
-        if let Some(w) = waiter {
-            // SAFETY: taken out of the slot under its lock: we are its one waker.
-            unsafe { WaitNode::wake(w) };
-        }
-        false
-    }));
-    timer.reset(nanos(d), 0, || {});
-    let mut st = slot.lock();
-    if !st.0 {
-        let node = WaitNode::new();
-        st.1 = Some(node.as_ref());
-        node.park(st, WaitReason::Sleep);
     }
 }
 
-/// A timer's channel end and the action that fills it.
+/// The `Instant` of a runtime time (nanotime: `CLOCK_MONOTONIC` through goro's vDSO, the
+/// clock `Instant` reads too). The runtime keeps times as nanoseconds and converts here, at
+/// the API, against one pair of readings taken the first time: an `Instant` read between two
+/// nanotimes `a` and `b` stands for `a`, so a converted time is never earlier than the clock
+/// was (and at most `b - a`, tens of nanoseconds, later).
+fn instant_at(ns: u64) -> Instant {
+    static BASE: OnceLock<(Instant, u64)> = OnceLock::new();
+    let &(base, base_ns) = BASE.get_or_init(|| {
+        // The tightest of a few bracketings (a preemption may fall inside one).
+        (0..4)
+            .map(|_| (nanotime(), Instant::now(), nanotime()))
+            .min_by_key(|&(a, _, b)| b - a)
+            .map(|(a, i, _)| (i, a))
+            .expect("four readings")
+    });
+    if ns >= base_ns {
+        base + Duration::from_nanos(ns - base_ns)
+    } else {
+        base.checked_sub(Duration::from_nanos(base_ns - ns))
+            .unwrap_or(base)
+    }
+}
+
+/// A timer's channel end and the action that fills it with the time the timer was due (as
+/// Go's `sendTime` does: a value never says later than the deadline because the firing was).
 fn channel_timer(period: u64) -> (Arc<RawTimer>, Receiver<Instant>) {
     let (tx, rx): (Sender<Instant>, Receiver<Instant>) = chan(1);
-    let action: Action = Box::new(move || match tx.try_send(Instant::now()) {
+    let action: Action = Box::new(move |when| match tx.try_send(instant_at(when)) {
         // Full: a tick the receiver has not taken yet; this one is dropped, as Go does.
         Ok(()) | Err(TrySendError::Full(_)) => true,
         // Nobody can receive any more: a ticker stops.
@@ -115,7 +118,7 @@ pub fn tick(d: Duration) -> Receiver<Instant> {
 pub fn after_fn(d: Duration, f: impl Fn() + Send + Sync + 'static) -> Timer {
     let f = Arc::new(f);
     let sched = crate::runtime::proc::current_sched().map(|s| s.weak());
-    let action: Action = Box::new(move || {
+    let action: Action = Box::new(move |_| {
         let f = f.clone();
         match sched.as_ref().and_then(std::sync::Weak::upgrade) {
             Some(s) => drop(crate::rt::spawn_on(&s, move || f())),

@@ -25,8 +25,9 @@
 //! `lock_os_thread`; yields; compute loops long enough to be preempted; `set_max_procs` and
 //! stop-the-world; `goro::sleep`, `after`, `Timer`s stopped and reset, `Ticker`s, `after_fn`;
 //! `select!` over three channels, blocking, with `default` or with a timeout arm; the locks,
-//! condition variable, once cells and semaphore of `goro::sync`, some shared with a plain
-//! thread), and sometimes drops the runtime with goroutines still queued or parked.
+//! condition variable (plain and timed waits), once cells and semaphore of `goro::sync`, some
+//! shared with a plain thread), and sometimes drops the runtime with goroutines still queued
+//! or parked.
 //!
 //! Invariants, each failing with the seed and round: every goroutine the soak counts on runs
 //! exactly once and finishes (a per-round ledger), join results match, every value sent is
@@ -2258,7 +2259,22 @@ fn sync_act(cx: &Arc<Cx>, mut rng: Rng, p: SyncPlan) {
                         if g {
                             step(K, &"condvar: wait while empty");
                         }
-                        let mut guard = q.1.wait_while(q.0.lock(), |s| s.0.is_empty() && !s.1);
+                        let empty = |s: &mut Q| s.0.is_empty() && !s.1;
+                        let mut guard = if r.chance(1, 2) {
+                            q.1.wait_while(q.0.lock(), empty)
+                        } else {
+                            // Timed waits racing the producers' notifications (and each
+                            // other's timeouts), waited again until the queue has something.
+                            let mut guard = q.0.lock();
+                            loop {
+                                let d = Duration::from_micros(r.below(300));
+                                let (g, res) = q.1.wait_timeout_while(guard, d, empty);
+                                guard = g;
+                                if !res.timed_out() {
+                                    break guard;
+                                }
+                            }
+                        };
                         match guard.0.pop_front() {
                             Some(v) => {
                                 mine.add(v);

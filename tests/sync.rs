@@ -755,3 +755,138 @@ fn condvar_between_threads_and_goroutines() {
         assert!(thread_waiter.join().unwrap() >= 1);
     });
 }
+
+/// `wait_timeout` with nobody notifying: it times out no sooner than asked, with the mutex
+/// held again, and parks the goroutine (on one P another goroutine runs meanwhile); on a plain
+/// thread it blocks the thread. A notification before the time is up ends it early and is
+/// not a timeout. std's semantics (Go's `Cond` has no timed wait).
+#[test]
+fn cond_wait_timeout() {
+    watchdog(30, "Condvar::wait_timeout", || {
+        let d = Duration::from_millis(20);
+        rt(1).run(move || {
+            let pair = Arc::new((Mutex::new(0u32), Condvar::new()));
+            let ran = Arc::new(AtomicUsize::new(0));
+            let r2 = ran.clone();
+            goro::spawn(move || {
+                while r2.load(Ordering::Relaxed) < 1000 {
+                    r2.fetch_add(1, Ordering::Relaxed);
+                    goro::yield_now();
+                }
+            });
+            let (m, c) = &*pair;
+            let start = Instant::now();
+            let (mut g, r) = c.wait_timeout(m.lock(), d);
+            assert!(r.timed_out());
+            assert!(start.elapsed() >= d, "woke after {:?}", start.elapsed());
+            assert!(
+                ran.load(Ordering::Relaxed) > 0,
+                "the one P ran nothing else"
+            );
+            *g += 1; // held again
+            drop(g);
+
+            // Notified long before the timeout: not a timeout, and early.
+            let p = pair.clone();
+            goro::spawn(move || {
+                goro::sleep(Duration::from_millis(5));
+                *p.0.lock() = 2;
+                p.1.notify_one();
+            });
+            let start = Instant::now();
+            let (g, r) = c.wait_timeout_while(m.lock(), Duration::from_secs(20), |n| *n < 2);
+            assert!(!r.timed_out());
+            assert_eq!(*g, 2);
+            assert!(start.elapsed() < Duration::from_secs(10));
+            drop(g);
+
+            // The condition never turns: timed out after `d` in all, still true.
+            let start = Instant::now();
+            let (g, r) = c.wait_timeout_while(m.lock(), d, |n| *n < 3);
+            assert!(r.timed_out() && *g == 2 && start.elapsed() >= d);
+        });
+        // A plain thread.
+        let (m, c) = (Mutex::new(()), Condvar::new());
+        let start = Instant::now();
+        let (_g, r) = c.wait_timeout(m.lock(), d);
+        assert!(r.timed_out() && start.elapsed() >= d);
+    });
+}
+
+/// A notification racing a timeout, over many rounds: waiter A waits with a short timeout,
+/// B (queued after A) without one, and `notify_one` comes at about A's deadline. Exactly one
+/// of them takes it: if A timed out, the notification is not lost (it wakes B); if A was
+/// notified, B stays asleep until notified again.
+#[test]
+fn cond_notify_races_timeout() {
+    watchdog(60, "Condvar notify vs timeout", || {
+        #[derive(Default)]
+        struct S {
+            a_waiting: bool,
+            b_waiting: bool,
+            b_woken: bool,
+        }
+        for (procs, threads) in [(2, false), (1, false), (2, true)] {
+            let outcomes = rt(procs).run(move || {
+                let mut outcomes = [0u32; 2];
+                let mut x = 7u64;
+                for _ in 0..200 {
+                    let pair = Arc::new((Mutex::new(S::default()), Condvar::new()));
+                    let timeout = Duration::from_micros(300);
+                    let p = pair.clone();
+                    let a = move || {
+                        let (m, c) = &*p;
+                        let mut g = m.lock();
+                        g.a_waiting = true;
+                        c.wait_timeout(g, timeout).1.timed_out()
+                    };
+                    // A on a plain thread (timers off the runtime), or a goroutine.
+                    let a: Box<dyn FnOnce() -> bool> = if threads {
+                        let h = std::thread::spawn(a);
+                        Box::new(move || h.join().unwrap())
+                    } else {
+                        let h = goro::spawn(a);
+                        Box::new(move || h.join().unwrap())
+                    };
+                    let p = pair.clone();
+                    let b = goro::spawn(move || {
+                        let (m, c) = &*p;
+                        let mut g = m.lock();
+                        while !g.a_waiting {
+                            drop(g);
+                            goro::yield_now();
+                            g = m.lock();
+                        }
+                        g.b_waiting = true;
+                        let mut g = c.wait(g);
+                        g.b_woken = true;
+                    });
+                    while !pair.0.lock().b_waiting {
+                        goro::yield_now();
+                    }
+                    x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+                    goro::sleep(Duration::from_micros((x >> 33) % 600));
+                    pair.1.notify_one();
+                    let timed_out = a();
+                    outcomes[usize::from(timed_out)] += 1;
+                    if timed_out {
+                        b.join().unwrap(); // hangs (watchdog) if the notification was lost
+                    } else {
+                        for _ in 0..20 {
+                            goro::yield_now();
+                        }
+                        assert!(!pair.0.lock().b_woken, "one notify woke both");
+                        pair.1.notify_one();
+                        b.join().unwrap();
+                    }
+                    assert!(pair.0.lock().b_woken);
+                }
+                outcomes
+            });
+            eprintln!(
+                "{procs} procs, A on a thread {threads}: notified {}, timed out {}",
+                outcomes[0], outcomes[1]
+            );
+        }
+    });
+}

@@ -182,7 +182,7 @@ fn go_reset_and_stop_results() {
             assert!(t.stop(), "a pending timer's stop reports true");
             assert!(!t.stop(), "stopped twice");
             assert!(!t.reset(10 * MS), "reset of a stopped timer reports false");
-            // Read before the reset: the timer's time is the reset's moment plus 20 ms.
+            // The value received is the time the timer was due (Go's): 20 ms after the reset.
             let armed = Instant::now();
             assert!(t.reset(20 * MS), "reset of a pending timer reports true");
             let fired = t.receiver().unwrap().recv().unwrap();

@@ -6,77 +6,267 @@
 //! deadline wakes it (Go's `wakeNetPoller`); sysmon starts an M for overdue timers when Ps are
 //! idle. No timer needs a thread of its own.
 //!
-//! A [`Timer`]'s state is under its own lock: `when` (0: inactive), `period`, and `seq`, which
-//! every stop or reset advances. Lock order: a timer's lock, then (inside its action) a
-//! channel's or the scheduler's; a heap's lock is never held with a timer's. A heap entry carries the `seq` it was made for; entries that
-//! no longer match (the timer was stopped or reset since) are dropped when they reach the top
-//! (Go's zombies). A timer fires under its lock after checking `seq`, so a `stop` or `reset`
-//! that returns has either seen the firing finished or prevented it: a timer channel never
+//! The heaps are 4-ary, as Go's (`siftupTimer` / `siftdownTimer`), of entries `(when,
+//! what)`: either a shared [`Timer`] or, for [`sleep`], the parked goroutine itself, so a sleep
+//! allocates nothing. A [`Timer`]'s `when` (0: inactive) and `period` change under its own
+//! lock. Lock order: a timer's lock, then (inside its action) a channel's or the scheduler's;
+//! the scheduler's lock, then a heap's (`set_max_procs`); a heap's lock is never held with a
+//! timer's or while a goroutine is readied. A stop or reset leaves the timer's old entry in the
+//! heap (Go's zombies, without Go's in-place `adjust`): an entry is live while its timer's
+//! `when` equals its own, and stale ones are skipped when they come due or shed when the heap
+//! grows. A timer fires under its lock after checking `when`, so a `stop` or `reset` that
+//! returns has either seen the firing finished or prevented it: a timer channel never
 //! delivers a value from before the last `stop`/`reset` (Go 1.23's guarantee).
+//!
+//! Times are `u64` nanoseconds of [`nanotime`] (`CLOCK_MONOTONIC` through goro's vDSO);
+//! `goro::time` converts at the API.
 //!
 //! Timers made outside any runtime (a plain thread calling `goro::time::after`) go to one
 //! process-wide thread that runs a heap of its own.
 
-use core::cmp::Reverse;
 use core::sync::atomic::{AtomicU64, Ordering};
-use std::collections::BinaryHeap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 
+use super::context::prefetch;
+use super::g::{G, WaitReason};
+use super::m::current_m;
 use super::p::P;
-use super::proc::enter;
+use super::proc::{current_g, enter, gopark, goready};
 use super::sched::Sched;
-use super::sysmon::nanotime;
+pub(crate) use super::sysmon::nanotime;
 
-/// What a timer does when it fires. Runs under the timer's lock, on whichever M (or the
-/// plain-thread timer thread) found it due: it must not block. Returns `false` to stop a
-/// periodic timer (its receiver is gone).
-pub(crate) type Action = Box<dyn FnMut() -> bool + Send>;
+/// What a timer does when it fires, given when it was due (nanotime). Runs under the timer's
+/// lock, on whichever M (or the plain-thread timer thread) found it due: it must not block.
+/// Returns `false` to stop a periodic timer (its receiver is gone).
+pub(crate) type Action = Box<dyn FnMut(u64) -> bool + Send>;
 
 /// A timer, shared by its owner and the heap entries that point at it.
 pub(crate) struct Timer {
     state: Mutex<TimerState>,
-    /// Advanced by every stop and reset, under the lock; entries of older sequences are
-    /// stale. Read without the lock when a heap sheds its stale entries: a racy read can only
-    /// be older, which keeps an entry, never drops a live one.
-    seq: AtomicU64,
+    /// When it is due (nanotime), or 0 if inactive. Written only under `state`'s lock; read
+    /// without it when a heap sheds its stale entries (see [`Entry`]).
+    when: AtomicU64,
 }
 
 struct TimerState {
-    /// When it is due (nanotime), or 0 if inactive.
-    when: u64,
     /// Re-armed this long after each firing, if not 0.
     period: u64,
     action: Action,
 }
 
-/// An entry of a timer heap: due at `when`, valid while the timer's `seq` is still `seq`.
-struct Entry {
-    when: u64,
-    seq: u64,
-    timer: Arc<Timer>,
+/// What an entry does when it comes due.
+enum Fire {
+    /// Readies a goroutine parked in [`sleep`]. The entry is the whole timer of a sleep (Go
+    /// keeps one in each G, `g.timer`): a sleep is never stopped or reset, so it needs no
+    /// shared state, and sleeping allocates nothing. `sp` is the parked goroutine's saved
+    /// stack pointer, kept so that the memory resuming it reads can be prefetched without
+    /// first loading the G (see [`Fire::prefetch`]).
+    Ready { g: *mut G, sp: usize },
+    /// Fires a [`Timer`], if it is still due when this entry says.
+    Timer(Arc<Timer>),
 }
 
-impl PartialEq for Entry {
-    fn eq(&self, o: &Entry) -> bool {
-        (self.when, self.seq) == (o.when, o.seq)
+/// An entry of a timer heap, due at `when`.
+///
+/// A timer's entry is live while the timer's `when` equals the entry's; stopping or
+/// resetting a timer leaves its old entries in place (Go's zombies), and they are skipped when
+/// they come due, or shed when the heap grows. Two live entries for one timer (it was reset
+/// to the very nanosecond it had before) fire it once: firing moves its `when`.
+struct Entry {
+    when: u64,
+    fire: Fire,
+}
+
+// SAFETY: a `Ready` G pointer is handed to `goready` by the one party that took the entry off
+// its heap (the G is parked until then); `Arc<Timer>` is Send.
+unsafe impl Send for Fire {}
+
+impl Entry {
+    /// Fires the entry, due at `now` or before, on `heap` (where a periodic timer goes back).
+    /// Returns whether it fired (a stale entry does not).
+    fn fire(self, heap: &TimerHeap, now: u64) -> bool {
+        let t = match self.fire {
+            Fire::Ready { g, .. } => {
+                // SAFETY: parked by `sleep` before its entry was pushed; this entry was its
+                // one way back, and we took it off the heap.
+                unsafe { goready(g) };
+                return true;
+            }
+            Fire::Timer(t) => t,
+        };
+        let mut st = t.lock();
+        if t.when.load(Ordering::Relaxed) != self.when {
+            return false; // stopped or reset since: a zombie
+        }
+        let again = (st.action)(self.when);
+        if st.period > 0 && again {
+            // Re-armed from its due time, skipping periods already missed (Go drops ticks
+            // for slow receivers too).
+            let missed = (now - self.when) / st.period;
+            let when = self.when + (missed + 1) * st.period;
+            t.when.store(when, Ordering::Relaxed);
+            // The heap's lock is never taken under a timer's.
+            drop(st);
+            heap.push(Entry {
+                when,
+                fire: Fire::Timer(t),
+            });
+        } else {
+            t.when.store(0, Ordering::Relaxed);
+        }
+        true
     }
 }
-impl Eq for Entry {}
-impl PartialOrd for Entry {
-    fn partial_cmp(&self, o: &Entry) -> Option<core::cmp::Ordering> {
-        Some(self.cmp(o))
+
+impl Fire {
+    /// Whether an entry due at `when` can only be skipped (a stopped or reset timer's). Racy:
+    /// a timer's `when` read after the entry was pushed is that entry's or a later one's, so a
+    /// live entry is never taken for stale.
+    fn stale(&self, when: u64) -> bool {
+        match self {
+            Fire::Ready { .. } => false,
+            Fire::Timer(t) => t.when.load(Ordering::Relaxed) != when,
+        }
+    }
+
+    /// Starts loading what firing and then running this entry's goroutine will read: its G
+    /// and the top of its stack. A sleeper is a cold G and a cold stack (20,000 of them do not
+    /// fit in a cache); without this, each is a miss in turn when it is readied and when it
+    /// runs, with it the misses of a batch overlap, and the next entry's are under way while
+    /// the heap waits for it.
+    fn prefetch(&self) {
+        if let &Fire::Ready { g, sp } = self {
+            prefetch(g as usize);
+            prefetch(sp);
+        }
     }
 }
-impl Ord for Entry {
-    fn cmp(&self, o: &Entry) -> core::cmp::Ordering {
-        (self.when, self.seq).cmp(&(o.when, o.seq))
+
+/// A 4-ary min-heap of entries by `when` (Go's `timers.heap`): half the depth of a binary
+/// heap. The `when`s are an array of their own, parallel to what fires, so the four children
+/// a sift compares are 32 contiguous bytes; a sift carries the moving `when` in a register
+/// (a hole, as std's `BinaryHeap` does) and swaps only the `Fire`s.
+#[derive(Default)]
+struct Heap {
+    when: Vec<u64>,
+    fire: Vec<Fire>,
+    /// The length at which stale entries are shed next: twice what the last shedding left
+    /// (at least [`SHED_MIN`]), so each shedding is paid for by as many pushes as it scans.
+    shed_at: usize,
+}
+
+/// The smallest heap that is ever scanned for stale entries.
+const SHED_MIN: usize = 64;
+
+impl Heap {
+    fn len(&self) -> usize {
+        self.when.len()
+    }
+
+    fn earliest(&self) -> u64 {
+        self.when.first().copied().unwrap_or(u64::MAX)
+    }
+
+    fn push(&mut self, e: Entry) {
+        self.when.push(e.when);
+        self.fire.push(e.fire);
+        self.sift_up(self.len() - 1);
+    }
+
+    /// Takes the earliest entry, if it is due at `now`.
+    fn pop_due(&mut self, now: u64) -> Option<Entry> {
+        if *self.when.first()? > now {
+            return None;
+        }
+        let e = Entry {
+            when: self.when.swap_remove(0),
+            fire: self.fire.swap_remove(0),
+        };
+        if self.len() > 0 {
+            self.sift_down(0);
+            self.fire[0].prefetch();
+        }
+        Some(e)
+    }
+
+    /// Keeps the entries for which `keep(when, fire)` holds, in place.
+    fn retain(&mut self, mut keep: impl FnMut(u64, &Fire) -> bool) {
+        let mut kept = 0;
+        for i in 0..self.len() {
+            if keep(self.when[i], &self.fire[i]) {
+                self.when[kept] = self.when[i];
+                self.fire.swap(kept, i);
+                kept += 1;
+            }
+        }
+        self.when.truncate(kept);
+        self.fire.truncate(kept);
+        for i in (0..kept.div_ceil(4)).rev() {
+            self.sift_down(i);
+        }
+    }
+
+    /// Empties the heap, returning its entries (in no order).
+    fn take(&mut self) -> (Vec<u64>, Vec<Fire>) {
+        self.shed_at = 0;
+        (
+            core::mem::take(&mut self.when),
+            core::mem::take(&mut self.fire),
+        )
+    }
+
+    fn sift_up(&mut self, mut i: usize) {
+        let w = self.when[i];
+        while i > 0 {
+            let parent = (i - 1) / 4;
+            if w >= self.when[parent] {
+                break;
+            }
+            self.when[i] = self.when[parent];
+            self.fire.swap(i, parent);
+            i = parent;
+        }
+        self.when[i] = w;
+    }
+
+    fn sift_down(&mut self, mut i: usize) {
+        let (n, w) = (self.len(), self.when[i]);
+        loop {
+            let first = 4 * i + 1;
+            let (k, least) = match self.when.get(first..first + 4) {
+                // All four children (the common case): two pairs, then the pairs' winners,
+                // which compiles to conditional moves rather than branches.
+                Some(&[a, b, c, d]) => {
+                    let (i1, w1) = if b < a { (1, b) } else { (0, a) };
+                    let (i2, w2) = if d < c { (3, d) } else { (2, c) };
+                    if w2 < w1 { (i2, w2) } else { (i1, w1) }
+                }
+                _ => {
+                    let kids = &self.when[first.min(n)..n];
+                    match kids.iter().enumerate().min_by_key(|&(_, &w)| w) {
+                        Some((k, &least)) => (k, least),
+                        None => break,
+                    }
+                }
+            };
+            if least >= w {
+                break;
+            }
+            self.when[i] = least;
+            self.fire.swap(i, first + k);
+            i = first + k;
+        }
+        self.when[i] = w;
     }
 }
+
+/// How many due entries come off a heap under one hold of its lock.
+const BATCH: usize = 32;
 
 /// A heap of timer entries (a P's, or the plain-thread timer thread's), with its earliest
 /// `when` readable without the lock.
 pub(crate) struct TimerHeap {
-    heap: Mutex<BinaryHeap<Reverse<Entry>>>,
+    heap: Mutex<Heap>,
     /// The earliest entry's `when`, or `u64::MAX` when empty (Go's `timer0When`).
     next: AtomicU64,
 }
@@ -84,12 +274,12 @@ pub(crate) struct TimerHeap {
 impl TimerHeap {
     pub(crate) fn new() -> TimerHeap {
         TimerHeap {
-            heap: Mutex::new(BinaryHeap::new()),
+            heap: Mutex::new(Heap::default()),
             next: AtomicU64::new(u64::MAX),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, BinaryHeap<Reverse<Entry>>> {
+    fn lock(&self) -> MutexGuard<'_, Heap> {
         // Nothing panics under this lock.
         self.heap.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -101,20 +291,20 @@ impl TimerHeap {
 
     fn push(&self, e: Entry) {
         let mut h = self.lock();
-        h.push(Reverse(e));
+        h.push(e);
         // Stopped and reset timers leave stale entries until they come due (Go's zombies):
-        // shed them each time the heap doubles, so they cost amortized O(1) and a timeout
-        // reset on every message does not grow the heap without bound.
-        let n = h.len();
-        if n >= 64 && n.is_power_of_two() {
-            h.retain(|e| e.0.timer.seq.load(Ordering::Relaxed) == e.0.seq);
+        // shed them whenever the heap has doubled since the last shedding, so they cost
+        // amortized O(1) and a timeout reset on every message does not grow the heap without
+        // bound.
+        if h.len() >= h.shed_at.max(SHED_MIN) {
+            h.retain(|when, fire| !fire.stale(when));
+            h.shed_at = 2 * h.len();
         }
         self.publish(&h);
     }
 
-    fn publish(&self, h: &BinaryHeap<Reverse<Entry>>) {
-        let next = h.peek().map_or(u64::MAX, |e| e.0.when);
-        self.next.store(next, Ordering::Release);
+    fn publish(&self, h: &Heap) {
+        self.next.store(h.earliest(), Ordering::Release);
     }
 
     /// Fires the entries due now, if there are any (Go's `checkTimers`): reads the clock only
@@ -126,44 +316,32 @@ impl TimerHeap {
         self.run(nanotime())
     }
 
-    /// Fires every entry due at `now`; returns how many timers fired.
+    /// Fires every entry due at `now`; returns how many fired. Due entries come off in
+    /// batches under one hold of the lock, and fire after it is released: firing may take the
+    /// scheduler's lock, which is taken before a heap's (`set_max_procs`).
     pub(crate) fn run(&self, now: u64) -> usize {
-        if self.next() > now {
-            return 0;
-        }
-        // Every due entry comes off under one hold of the heap's lock.
-        let due: Vec<Entry> = {
-            let mut h = self.lock();
-            let mut due = Vec::new();
-            while h.peek().is_some_and(|e| e.0.when <= now) {
-                due.extend(h.pop().map(|e| e.0));
-            }
-            self.publish(&h);
-            due
-        };
         let mut fired = 0;
-        for e in due {
-            let mut st = e.timer.lock();
-            if e.timer.seq.load(Ordering::Relaxed) != e.seq || st.when != e.when {
-                continue; // stopped or reset since: a zombie
+        while self.next() <= now {
+            let mut due: [Option<Entry>; BATCH] = [const { None }; BATCH];
+            {
+                let mut h = self.lock();
+                for slot in &mut due {
+                    *slot = h.pop_due(now);
+                    if slot.is_none() {
+                        break;
+                    }
+                }
+                self.publish(&h);
             }
-            fired += 1;
-            let again = (st.action)();
-            if st.period > 0 && again {
-                // Re-armed from its due time, skipping periods already missed (Go drops ticks
-                // for slow receivers too).
-                let missed = (now - st.when) / st.period;
-                st.when += (missed + 1) * st.period;
-                let next = Entry {
-                    when: st.when,
-                    seq: e.seq,
-                    timer: e.timer.clone(),
-                };
-                // The heap's lock is never taken under a timer's.
-                drop(st);
-                self.push(next);
-            } else {
-                st.when = 0;
+            let full = due[BATCH - 1].is_some();
+            due.iter().flatten().for_each(|e| e.fire.prefetch());
+            fired += due
+                .into_iter()
+                .flatten()
+                .map(|e| usize::from(e.fire(self, now)))
+                .sum::<usize>();
+            if !full {
+                break;
             }
         }
         fired
@@ -176,10 +354,10 @@ impl TimerHeap {
 
     /// Moves every entry to `to` (a P retired by `set_max_procs`).
     pub(crate) fn move_to(&self, to: &TimerHeap) {
-        let entries = core::mem::take(&mut *self.lock());
+        let (when, fire) = self.lock().take();
         self.next.store(u64::MAX, Ordering::Release);
-        for e in entries {
-            to.push(e.0);
+        for (when, fire) in when.into_iter().zip(fire) {
+            to.push(Entry { when, fire });
         }
     }
 }
@@ -188,12 +366,8 @@ impl Timer {
     /// An inactive timer that will run `action` when it fires.
     pub(crate) fn new(action: Action) -> Arc<Timer> {
         Arc::new(Timer {
-            state: Mutex::new(TimerState {
-                when: 0,
-                period: 0,
-                action,
-            }),
-            seq: AtomicU64::new(0),
+            state: Mutex::new(TimerState { period: 0, action }),
+            when: AtomicU64::new(0),
         })
     }
 
@@ -209,20 +383,15 @@ impl Timer {
         // A goroutine without a P takes one back before the timer's lock, not under it
         // (`before` may take a channel's lock).
         let _rt = enter();
-        // u64::MAX is "no timer" in a heap's `next`: the latest a timer can be is one less.
-        let when = nanotime().saturating_add(after).clamp(1, u64::MAX - 1);
+        let when = deadline(after);
         let mut st = self.lock();
-        let was = st.when != 0;
-        let seq = self.seq.load(Ordering::Relaxed) + 1;
-        self.seq.store(seq, Ordering::Relaxed);
-        st.when = when;
+        let was = self.when.swap(when, Ordering::Relaxed) != 0;
         st.period = period;
         before();
         drop(st);
         add(Entry {
             when,
-            seq,
-            timer: self.clone(),
+            fire: Fire::Timer(self.clone()),
         });
         was
     }
@@ -230,14 +399,43 @@ impl Timer {
     /// Stops the timer; `before` runs under its lock. Returns whether it was active.
     pub(crate) fn stop(&self, before: impl FnOnce()) -> bool {
         let _rt = enter();
-        let mut st = self.lock();
-        let was = st.when != 0;
-        self.seq
-            .store(self.seq.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-        st.when = 0;
+        let _st = self.lock();
+        let was = self.when.swap(0, Ordering::Relaxed) != 0;
         before();
         was
     }
+}
+
+/// The nanotime `after` nanoseconds from now. `u64::MAX` is "no timer" in a heap's `next`
+/// and 0 an inactive timer's `when`, so the result lies between.
+fn deadline(after: u64) -> u64 {
+    nanotime().saturating_add(after).clamp(1, u64::MAX - 1)
+}
+
+/// Parks the calling goroutine for at least `after` nanoseconds (Go's `time.Sleep`); returns
+/// `false` at once on a thread that is not a goroutine. The sleep's timer is its heap entry
+/// alone, pushed on g0 once the goroutine is parked (Go's `resetForSleep`), so it cannot fire
+/// before there is a goroutine to ready.
+pub(crate) fn sleep(after: u64) -> bool {
+    let Some(g) = current_g() else {
+        return false;
+    };
+    let when = deadline(after);
+    gopark(WaitReason::Sleep, move || {
+        // SAFETY: on g0 after a park, this thread's M holds a P (Ps live with the runtime),
+        // and owns the parked G until its entry is pushed.
+        let (m, p, sp) = unsafe {
+            let m = &*current_m();
+            (m, &*m.p(), (*g).owned().sp)
+        };
+        p.timers.push(Entry {
+            when,
+            fire: Fire::Ready { g, sp },
+        });
+        m.sched().timer_added(when);
+        true
+    });
+    true
 }
 
 /// Puts `e` on the caller's P's heap (its runtime's P 0 from a goroutine without a P), or on
@@ -259,7 +457,9 @@ fn add(e: Entry) {
 }
 
 impl Sched {
-    /// The earliest timer of any P in use, `u64::MAX` if none (racy).
+    /// The earliest timer of any P in use, `u64::MAX` if none (racy). This is what an idle M
+    /// sleeps until (the timer sleeper now; a network poller's `epoll_wait` timeout later),
+    /// and what sysmon and `checkdead` look at.
     pub(crate) fn next_timer(&self) -> u64 {
         let n = self.nprocs.load(Ordering::Acquire);
         self.allp[..n]
@@ -341,25 +541,73 @@ impl ThreadTimers {
 mod tests {
     use super::*;
 
+    fn at(when: u64, t: &Arc<Timer>) -> Entry {
+        Entry {
+            when,
+            fire: Fire::Timer(t.clone()),
+        }
+    }
+
     /// A timer reset over and over (a timeout renewed on every message) leaves one stale
     /// entry per reset; the heap sheds them as it grows instead of keeping them all.
     #[test]
     fn stale_entries_are_shed() {
         let heap = TimerHeap::new();
-        let t = Timer::new(Box::new(|| false));
+        let t = Timer::new(Box::new(|_| false));
+        const BASE: u64 = 1_000_000_000_000;
         for i in 1..=100_000u64 {
-            t.seq.store(i, Ordering::Relaxed);
-            heap.push(Entry {
-                when: 1_000_000_000_000 + i,
-                seq: i,
-                timer: t.clone(),
-            });
+            t.when.store(BASE + i, Ordering::Relaxed);
+            heap.push(at(BASE + i, &t));
         }
         let n = heap.lock().len();
         assert!(n < 128, "{n} entries for one live timer");
-        // The live entry survived the shedding and fires when due.
-        t.lock().when = 1_000_000_000_000 + 100_000;
+        // The live entry survived the shedding and fires when due, once.
         assert_eq!(heap.run(u64::MAX - 1), 1);
         assert_eq!(heap.lock().len(), 0);
+        assert_eq!(t.when.load(Ordering::Relaxed), 0, "fired: inactive");
+    }
+
+    /// The 4-ary heap gives its entries back in `when` order, whatever the order of pushes,
+    /// and stays a heap after shedding; more due entries than a batch all fire in one run.
+    #[test]
+    fn heap_order() {
+        let t = Timer::new(Box::new(|_| true));
+        let mut h = Heap::default();
+        let mut x = 12345u64;
+        let mut whens = Vec::new();
+        for _ in 0..1000 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let when = 1 + (x >> 40);
+            whens.push(when);
+            h.push(at(when, &t));
+        }
+        whens.sort_unstable();
+        assert_eq!(h.earliest(), whens[0]);
+        h.retain(|when, _| when % 3 != 0);
+        let kept: Vec<u64> = whens.iter().copied().filter(|w| w % 3 != 0).collect();
+        let popped: Vec<u64> =
+            core::iter::from_fn(|| h.pop_due(u64::MAX).map(|e| e.when)).collect();
+        assert_eq!(popped, kept);
+        assert_eq!(h.pop_due(u64::MAX).map(|e| e.when), None);
+
+        // Two live entries at one instant fire the timer once; a stale one never. More
+        // entries are due than a batch holds: one run takes them all.
+        let heap = TimerHeap::new();
+        let fires = Arc::new(AtomicU64::new(0));
+        let f = fires.clone();
+        let t = Timer::new(Box::new(move |_| {
+            f.fetch_add(1, Ordering::Relaxed);
+            true
+        }));
+        t.when.store(7, Ordering::Relaxed);
+        heap.push(at(5, &t));
+        for _ in 0..2 * BATCH {
+            heap.push(at(7, &t));
+        }
+        assert_eq!(heap.run(10), 1);
+        assert_eq!(fires.load(Ordering::Relaxed), 1);
+        assert_eq!(heap.next(), u64::MAX);
     }
 }

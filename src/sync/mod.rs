@@ -6,7 +6,7 @@
 //! algorithms are Go's: the locks and the semaphore wait in the runtime's semaphore table
 //! keyed by address (`runtime/sema.rs`, Go's `sema.go`), so an uncontended lock is one CAS
 //! and an unlock with nobody waiting one atomic add; [`Condvar`] keeps its own ticketed list
-//! of waiters (Go's `notifyList`).
+//! of waiters (Go's `notifyList`), and adds std's timed waits, which Go's `Cond` lacks.
 //!
 //! # Decisions
 //!
@@ -37,7 +37,7 @@ mod once;
 mod rwlock;
 mod semaphore;
 
-pub use condvar::Condvar;
+pub use condvar::{Condvar, WaitTimeoutResult};
 pub use mutex::{Mutex, MutexGuard};
 pub use once::{Once, OnceLock};
 pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};

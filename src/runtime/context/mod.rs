@@ -3,4 +3,4 @@
 #[cfg(target_arch = "x86_64")]
 mod x86_64;
 #[cfg(target_arch = "x86_64")]
-pub(crate) use x86_64::{prepare, switch};
+pub(crate) use x86_64::{prefetch, prepare, switch};
