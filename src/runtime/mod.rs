@@ -8,6 +8,8 @@ pub(crate) mod debug;
 pub(crate) mod g;
 pub(crate) mod lockosthread;
 pub(crate) mod m;
+pub(crate) mod netpoll;
+mod netpoll_epoll;
 pub(crate) mod note;
 pub(crate) mod p;
 pub(crate) mod park;

@@ -26,6 +26,8 @@ const WAKE_ON_SYSCALL: Duration = Duration::from_millis(1);
 /// A goroutine that holds its P this long while others wait is preempted (Go's
 /// `forcePreemptNS`).
 pub(crate) const FORCE_PREEMPT: Duration = Duration::from_millis(10);
+/// sysmon polls the network when nobody has for this long (Go's 10 ms).
+const NETPOLL_STALE: Duration = Duration::from_millis(10);
 /// A P in a system call is left alone this long if there is nothing for it to do and other Ps
 /// are free.
 const SYSCALL_GRACE: Duration = Duration::from_millis(10);
@@ -132,6 +134,23 @@ fn sysmon(sched: &Sched) {
             idle = 0;
         } else {
             idle += 1;
+        }
+        // Poll the network if nobody has for 10 ms (Go's sysmon): Ms busy with goroutines
+        // that never run out of work would otherwise leave ready descriptors unseen.
+        let last = sched.lastpoll.load(Ordering::Acquire);
+        if last != 0
+            && now.saturating_sub(last) > NETPOLL_STALE.as_nanos() as u64
+            && super::netpoll::any_waiters()
+            && sched
+                .lastpoll
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        {
+            let mut list = super::netpoll::GList::new();
+            if super::netpoll_epoll::netpoll_now(&mut list) > 0 {
+                idle = 0;
+                sched.injectglist(None, &mut list);
+            }
         }
         // Overdue timers while Ps sit idle and nobody looks for work: the timer sleeper
         // should have run them; start an M in case it could not (Go's sysmon does the same).
