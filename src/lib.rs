@@ -58,6 +58,7 @@
 compile_error!("goro supports x86_64 Linux only");
 
 mod chan;
+pub mod io;
 mod linux;
 mod local;
 mod rt;
@@ -65,9 +66,11 @@ mod runtime;
 mod select;
 pub mod sync;
 pub mod syscall;
+pub mod net;
 pub mod time;
 mod waitgroup;
 
+pub use io::pipe;
 pub use chan::{Iter, Receiver, SendError, Sender, TryRecvError, TrySendError, chan};
 pub use local::LocalKey;
 pub use rt::{

@@ -324,9 +324,10 @@ impl PollDesc {
         }
     }
 
-    /// Sets the deadline of `mode` to `when` (nanotime; `None` clears it). A deadline in the
-    /// past fails the current and later waits at once (Go's `poll_runtime_pollSetDeadline`).
-    pub(crate) fn set_deadline(&'static self, mode: Mode, when: Option<u64>) {
+    /// Sets the deadline of `mode` to `after` from now (`None` clears it). A deadline that has
+    /// passed (zero) fails the current and later waits at once (Go's
+    /// `poll_runtime_pollSetDeadline`).
+    pub(crate) fn set_deadline(&'static self, mode: Mode, after: Option<core::time::Duration>) {
         let _dl = lock(&self.deadline_lock);
         let now = nanotime();
         let (d, gp) = {
@@ -334,10 +335,10 @@ impl PollDesc {
             if l.closing {
                 return;
             }
-            let d = match when {
+            let d = match after {
                 None => 0,
-                Some(t) if t <= now => -1,
-                Some(t) => t.min(i64::MAX as u64) as i64,
+                Some(a) if a.is_zero() => -1,
+                Some(a) => now.saturating_add(a.as_nanos().min(i64::MAX as u128) as u64).min(i64::MAX as u64) as i64,
             };
             match mode {
                 Mode::Read => l.rd = d,

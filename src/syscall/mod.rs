@@ -31,6 +31,7 @@ mod arg;
 mod entry;
 mod linux;
 pub(crate) mod mksyscall;
+mod sockaddr;
 mod types;
 mod wrapped;
 
@@ -40,6 +41,7 @@ pub use arg::{PathArg, PathBytes, Pod};
 pub use entry::{raw_syscall, raw_syscall_no_error, raw_syscall6, syscall, syscall6};
 pub use linux::*;
 pub use mksyscall::{Kind, Wrapper};
+pub use sockaddr::*;
 pub use types::*;
 pub use wrapped::*;
 
