@@ -203,7 +203,8 @@ impl<T: AsFd> PollFd<T> {
 
     /// [`read_with`](Self::read_with) for writes.
     pub fn write_with<R>(&self, mut f: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
-        self.reg.io(Mode::Write, None, || errno_of(f(&self.inner)))?
+        self.reg
+            .io(Mode::Write, None, || errno_of(f(&self.inner)))?
     }
 
     /// Go's `SetReadDeadline`: waits for reading fail with `TimedOut` from `at` on (at once if

@@ -61,17 +61,17 @@ mod chan;
 pub mod io;
 mod linux;
 mod local;
+pub mod net;
 mod rt;
 mod runtime;
 mod select;
 pub mod sync;
 pub mod syscall;
-pub mod net;
 pub mod time;
 mod waitgroup;
 
-pub use io::pipe;
 pub use chan::{Iter, Receiver, SendError, Sender, TryRecvError, TrySendError, chan};
+pub use io::pipe;
 pub use local::LocalKey;
 pub use rt::{
     Builder, JoinHandle, Runtime, Stats, blocking, current, lock_os_thread, max_procs, run,

@@ -9,9 +9,23 @@ use std::time::Duration;
 
 use crate::io::{Registration, set_nonblocking};
 use crate::runtime::netpoll::Mode;
+use linux_raw_sys::general as nr;
+
 use crate::syscall::{
-    self, Errno, SO_ERROR, SOCK_CLOEXEC, SOCK_NONBLOCK, SOL_SOCKET, Sockaddr, SockaddrStorage,
+    self, Errno, Pod, SO_ERROR, SOCK_CLOEXEC, SOCK_NONBLOCK, SOL_SOCKET, Sockaddr, SockaddrStorage,
+    raw_syscall, raw_syscall6,
 };
+
+/// The result of a raw call on a non-blocking socket.
+///
+/// The I/O calls on sockets (read, send, receive, accept) go straight to the kernel, without
+/// `entersyscall` (Go's `RawSyscall`; Go itself uses `Syscall` here): on a non-blocking
+/// descriptor they return at once, and through a `sys` wrapper sysmon retakes the P whenever
+/// the thread is descheduled mid-call with goroutines queued, starting another M; under load
+/// that grows the thread count past GOMAXPROCS for no blocking at all.
+fn nb((r, _, e): (usize, usize, Errno)) -> Result<usize, Errno> {
+    if e == Errno(0) { Ok(r) } else { Err(e) }
+}
 
 pub(crate) struct NetFd {
     // Dropped first: unregistered before the descriptor closes.
@@ -59,18 +73,21 @@ impl NetFd {
     /// `EAGAIN`, within std's timeout for that direction.
     pub(crate) fn io<R>(&self, mode: Mode, op: impl FnMut() -> Result<R, Errno>) -> io::Result<R> {
         let t = self.timeouts[mode as usize].load(Ordering::Relaxed);
-        self.reg.io(mode, (t != 0).then(|| Duration::from_nanos(t)), op)
+        self.reg
+            .io(mode, (t != 0).then(|| Duration::from_nanos(t)), op)
     }
 
     pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.io(Mode::Read, || syscall::read(self.fd(), buf))
+        let (fd, p, n) = (self.raw(), buf.as_mut_ptr() as usize, buf.len());
+        // SAFETY: the kernel writes at most `n` bytes into the live buffer.
+        self.io(Mode::Read, || {
+            nb(unsafe { raw_syscall(nr::__NR_read as usize, fd, p, n) })
+        })
     }
 
     /// Writes to a connected socket; a peer that has gone is `EPIPE`, never `SIGPIPE`.
     pub(crate) fn write(&self, buf: &[u8]) -> io::Result<usize> {
-        self.io(Mode::Write, || {
-            syscall::send(self.fd(), buf, linux_raw_sys::net::MSG_NOSIGNAL)
-        })
+        self.sendto(buf, None::<&SockaddrStorage>)
     }
 
     /// Receives with `flags` (`MSG_PEEK`), with the sender's address.
@@ -79,21 +96,48 @@ impl NetFd {
         buf: &mut [u8],
         flags: u32,
     ) -> io::Result<(usize, SockaddrStorage)> {
-        self.io(Mode::Read, || syscall::recvfrom(self.fd(), buf, flags))
+        let mut sa = SockaddrStorage::zeroed();
+        let mut len = size_of::<SockaddrStorage>() as u32;
+        let (fd, p, n) = (self.raw(), buf.as_mut_ptr() as usize, buf.len());
+        let (sap, lenp) = (&raw mut sa as usize, &raw mut len as usize);
+        let flags = flags as usize;
+        let n = self.io(Mode::Read, || {
+            // SAFETY: the kernel writes at most `n` bytes into the buffer, and at most `len`
+            // bytes of address into `sa`, both alive across the call.
+            nb(unsafe { raw_syscall6(nr::__NR_recvfrom as usize, fd, p, n, flags, sap, lenp) })
+        })?;
+        Ok((n, sa))
     }
 
-    pub(crate) fn sendto(&self, buf: &[u8], to: Option<&impl Sockaddr>) -> io::Result<usize> {
+    /// Sends `buf` (to `to`, if given), without `SIGPIPE`.
+    pub(crate) fn sendto<S: Sockaddr>(&self, buf: &[u8], to: Option<&S>) -> io::Result<usize> {
+        let (fd, p, n) = (self.raw(), buf.as_ptr() as usize, buf.len());
+        let (sap, salen) = to.map_or((0, 0), |a| (a as *const S as usize, size_of::<S>()));
+        let flags = linux_raw_sys::net::MSG_NOSIGNAL as usize;
         self.io(Mode::Write, || {
-            syscall::sendto(self.fd(), buf, linux_raw_sys::net::MSG_NOSIGNAL, to)
+            // SAFETY: the kernel reads `n` bytes of the buffer and the address, both alive.
+            nb(unsafe { raw_syscall6(nr::__NR_sendto as usize, fd, p, n, flags, sap, salen) })
         })
     }
 
     /// Accepts a connection, non-blocking and close-on-exec, with its peer's address.
     pub(crate) fn accept(&self) -> io::Result<(NetFd, SockaddrStorage)> {
-        let (fd, sa) = self.io(Mode::Read, || {
-            syscall::accept4(self.fd(), SOCK_NONBLOCK | SOCK_CLOEXEC)
+        let mut sa = SockaddrStorage::zeroed();
+        let mut len = size_of::<SockaddrStorage>() as u32;
+        let (sap, lenp) = (&raw mut sa as usize, &raw mut len as usize);
+        let flags = (SOCK_NONBLOCK | SOCK_CLOEXEC) as usize;
+        let fd = self.raw();
+        let new = self.io(Mode::Read, || {
+            // SAFETY: the kernel writes at most `len` bytes of address into `sa`.
+            nb(unsafe { raw_syscall6(nr::__NR_accept4 as usize, fd, sap, lenp, flags, 0, 0) })
         })?;
-        Ok((NetFd::new(fd), sa))
+        // SAFETY: accept4 returned a new descriptor that nothing else owns.
+        let new = unsafe { OwnedFd::from_raw_fd(new as i32) };
+        Ok((NetFd::new(new), sa))
+    }
+
+    fn raw(&self) -> usize {
+        self.fd.as_raw_fd() as usize
     }
 
     /// Connects, waiting for a connection in progress on the poller (Go's `netFD.connect`),

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use super::fd::{NetFd, backlog, each_addr, fd_traits, socket_for, stream_io};
 use crate::runtime::netpoll::Mode;
-use crate::syscall::{self, IPPROTO_TCP, IP_TTL, IPPROTO_IP, SO_REUSEADDR, SOCK_STREAM, SOL_SOCKET, TCP_NODELAY};
+use crate::syscall::{
+    self, IP_TTL, IPPROTO_IP, IPPROTO_TCP, SO_REUSEADDR, SOCK_STREAM, SOL_SOCKET, TCP_NODELAY,
+};
 
 /// A TCP socket server (std's `TcpListener`): `accept` parks the goroutine on the poller.
 ///
@@ -141,17 +143,31 @@ impl TcpStream {
 
     /// `TCP_NODELAY`: send small segments at once (Nagle's algorithm off).
     pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
-        Ok(syscall::setsockopt_bool(self.0.fd(), IPPROTO_TCP, TCP_NODELAY, on)?)
+        Ok(syscall::setsockopt_bool(
+            self.0.fd(),
+            IPPROTO_TCP,
+            TCP_NODELAY,
+            on,
+        )?)
     }
 
     pub fn nodelay(&self) -> io::Result<bool> {
-        Ok(syscall::getsockopt_bool(self.0.fd(), IPPROTO_TCP, TCP_NODELAY)?)
+        Ok(syscall::getsockopt_bool(
+            self.0.fd(),
+            IPPROTO_TCP,
+            TCP_NODELAY,
+        )?)
     }
 
     /// `IP_TTL`.
     pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
         let ttl = i32::try_from(ttl).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-        Ok(syscall::setsockopt_int(self.0.fd(), IPPROTO_IP, IP_TTL, ttl)?)
+        Ok(syscall::setsockopt_int(
+            self.0.fd(),
+            IPPROTO_IP,
+            IP_TTL,
+            ttl,
+        )?)
     }
 
     pub fn ttl(&self) -> io::Result<u32> {

@@ -88,11 +88,20 @@ impl UdpSocket {
 
     /// `SO_BROADCAST`.
     pub fn set_broadcast(&self, on: bool) -> io::Result<()> {
-        Ok(syscall::setsockopt_bool(self.0.fd(), SOL_SOCKET, SO_BROADCAST, on)?)
+        Ok(syscall::setsockopt_bool(
+            self.0.fd(),
+            SOL_SOCKET,
+            SO_BROADCAST,
+            on,
+        )?)
     }
 
     pub fn broadcast(&self) -> io::Result<bool> {
-        Ok(syscall::getsockopt_bool(self.0.fd(), SOL_SOCKET, SO_BROADCAST)?)
+        Ok(syscall::getsockopt_bool(
+            self.0.fd(),
+            SOL_SOCKET,
+            SO_BROADCAST,
+        )?)
     }
 
     /// A second handle to the socket.

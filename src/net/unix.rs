@@ -177,7 +177,12 @@ impl UnixDatagram {
         // SAFETY: recvfrom wrote a Unix socket address (or nothing: an unnamed sender) into
         // storage aligned and large enough for one.
         let un = unsafe { &*(&raw const sa).cast::<syscall::SockaddrUn>() };
-        let path: Vec<u8> = un.sun_path.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+        let path: Vec<u8> = un
+            .sun_path
+            .iter()
+            .take_while(|&&c| c != 0)
+            .map(|&c| c as u8)
+            .collect();
         let addr = if path.is_empty() {
             // An unnamed sender; std makes such an address only from a socket.
             std::os::unix::net::UnixDatagram::unbound()?.local_addr()?
@@ -219,4 +224,3 @@ impl UnixDatagram {
         self.0.take_error()
     }
 }
-

@@ -338,7 +338,9 @@ impl PollDesc {
             let d = match after {
                 None => 0,
                 Some(a) if a.is_zero() => -1,
-                Some(a) => now.saturating_add(a.as_nanos().min(i64::MAX as u128) as u64).min(i64::MAX as u64) as i64,
+                Some(a) => now
+                    .saturating_add(a.as_nanos().min(i64::MAX as u128) as u64)
+                    .min(i64::MAX as u64) as i64,
             };
             match mode {
                 Mode::Read => l.rd = d,
