@@ -300,8 +300,7 @@ fn closing_wakes_a_blocked_reader() {
             let r = Arc::new(r);
             let r2 = r.clone();
             let h = goro::spawn(move || {
-                (&*r2)
-                    .poll_fd()
+                r2.poll_fd()
                     .read_with(|_| Err::<(), _>(std::io::Error::from(ErrorKind::WouldBlock)))
             });
             goro::sleep(10 * MS);

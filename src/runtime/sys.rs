@@ -220,76 +220,6 @@ pub(crate) unsafe fn sigaltstack(new: Option<&stack_t>) -> Result<stack_t, Errno
     Errno::check(r).map(|_| old)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use linux_raw_sys::general::{
-        MADV_DONTNEED, MAP_ANONYMOUS, MAP_PRIVATE, PROT_NONE, PROT_READ, PROT_WRITE, SS_DISABLE,
-    };
-    use std::sync::Arc;
-    use std::sync::atomic::Ordering;
-
-    #[test]
-    fn futex_wait_times_out_and_is_woken() {
-        let w = Arc::new(AtomicU32::new(0));
-        assert_eq!(futex_wait(&w, 1, None), Err(Errno::EAGAIN));
-        assert_eq!(
-            futex_wait(&w, 0, Some(Duration::from_millis(5))),
-            Err(Errno::ETIMEDOUT)
-        );
-        let w2 = w.clone();
-        let t = std::thread::spawn(move || {
-            while w2.load(Ordering::Acquire) == 0 {
-                let _ = futex_wait(&w2, 0, Some(Duration::from_secs(10)));
-            }
-        });
-        std::thread::sleep(Duration::from_millis(20));
-        w.store(1, Ordering::Release);
-        futex_wake(&w, 1);
-        t.join().unwrap();
-        assert_eq!(futex_wake(&w, 1), 0);
-    }
-
-    #[test]
-    fn memory_calls() {
-        let len = 3 * 4096;
-        // SAFETY: fresh anonymous memory, used only here, unmapped at the end.
-        unsafe {
-            let p = mmap(len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS).unwrap();
-            let b = p.cast::<u8>();
-            b.write(7);
-            madvise(p, len, MADV_DONTNEED).unwrap();
-            assert_eq!(b.read(), 0, "MADV_DONTNEED gives back zero pages");
-            mprotect(p, 4096, PROT_NONE).unwrap();
-            assert_eq!(
-                mprotect(p.cast::<u8>().add(1).cast(), 4096, PROT_NONE),
-                Err(Errno::EINVAL)
-            );
-            munmap(p, len).unwrap();
-            assert_eq!(
-                mmap(0, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS),
-                Err(Errno::EINVAL)
-            );
-        }
-    }
-
-    #[test]
-    fn thread_and_signal_calls() {
-        sched_yield();
-        let pid = std::process::id() as i32;
-        assert!(gettid() > 0);
-        // Signal 0 checks the target without sending anything.
-        tgkill(pid, gettid(), 0).unwrap();
-        assert_eq!(tgkill(pid, -5, 0), Err(Errno::EINVAL));
-        nanosleep(Duration::from_micros(10)).unwrap();
-        assert_eq!(write(-1, b"x"), Err(Errno::EBADF));
-        assert_eq!(write(2, b""), Ok(0));
-        // SAFETY: reading the current signal stack only.
-        let cur = unsafe { sigaltstack(None) }.unwrap();
-        assert!(cur.ss_flags as u32 & SS_DISABLE != 0 || cur.ss_size > 0);
-    }
-}
-
 /// A new epoll instance, close-on-exec (for the network poller).
 pub(crate) fn epoll_create() -> Result<i32, Errno> {
     // SAFETY: takes a flag; touches no memory of ours.
@@ -417,4 +347,74 @@ pub(crate) fn poll1(fd: i32, events: i16, timeout: Duration) -> Result<bool, Err
         )
     };
     Errno::check(r).map(|n| n > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use linux_raw_sys::general::{
+        MADV_DONTNEED, MAP_ANONYMOUS, MAP_PRIVATE, PROT_NONE, PROT_READ, PROT_WRITE, SS_DISABLE,
+    };
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
+
+    #[test]
+    fn futex_wait_times_out_and_is_woken() {
+        let w = Arc::new(AtomicU32::new(0));
+        assert_eq!(futex_wait(&w, 1, None), Err(Errno::EAGAIN));
+        assert_eq!(
+            futex_wait(&w, 0, Some(Duration::from_millis(5))),
+            Err(Errno::ETIMEDOUT)
+        );
+        let w2 = w.clone();
+        let t = std::thread::spawn(move || {
+            while w2.load(Ordering::Acquire) == 0 {
+                let _ = futex_wait(&w2, 0, Some(Duration::from_secs(10)));
+            }
+        });
+        std::thread::sleep(Duration::from_millis(20));
+        w.store(1, Ordering::Release);
+        futex_wake(&w, 1);
+        t.join().unwrap();
+        assert_eq!(futex_wake(&w, 1), 0);
+    }
+
+    #[test]
+    fn memory_calls() {
+        let len = 3 * 4096;
+        // SAFETY: fresh anonymous memory, used only here, unmapped at the end.
+        unsafe {
+            let p = mmap(len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS).unwrap();
+            let b = p.cast::<u8>();
+            b.write(7);
+            madvise(p, len, MADV_DONTNEED).unwrap();
+            assert_eq!(b.read(), 0, "MADV_DONTNEED gives back zero pages");
+            mprotect(p, 4096, PROT_NONE).unwrap();
+            assert_eq!(
+                mprotect(p.cast::<u8>().add(1).cast(), 4096, PROT_NONE),
+                Err(Errno::EINVAL)
+            );
+            munmap(p, len).unwrap();
+            assert_eq!(
+                mmap(0, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS),
+                Err(Errno::EINVAL)
+            );
+        }
+    }
+
+    #[test]
+    fn thread_and_signal_calls() {
+        sched_yield();
+        let pid = std::process::id() as i32;
+        assert!(gettid() > 0);
+        // Signal 0 checks the target without sending anything.
+        tgkill(pid, gettid(), 0).unwrap();
+        assert_eq!(tgkill(pid, -5, 0), Err(Errno::EINVAL));
+        nanosleep(Duration::from_micros(10)).unwrap();
+        assert_eq!(write(-1, b"x"), Err(Errno::EBADF));
+        assert_eq!(write(2, b""), Ok(0));
+        // SAFETY: reading the current signal stack only.
+        let cur = unsafe { sigaltstack(None) }.unwrap();
+        assert!(cur.ss_flags as u32 & SS_DISABLE != 0 || cur.ss_size > 0);
+    }
 }
