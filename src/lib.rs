@@ -8,6 +8,8 @@
 //!   `Ticker`, `AfterFunc`).
 //! - [`sync`]: Go's `sync` package with std's interface: `Mutex`, `RwLock`, `Condvar`, `Once`,
 //!   `OnceLock`, `Semaphore`, parking the goroutine too.
+//! - [`net`], [`io`], [`pipe`]: sockets in std's shape and any pollable descriptor on Go's
+//!   network poller: a goroutine waiting for I/O parks, its thread runs others.
 //! - [`syscall`]: Go's `syscall` package: entry points, `Errno`, the vDSO, and typed wrappers
 //!   declared blocking or not.
 //!
