@@ -45,7 +45,12 @@ fn server(conns: usize, rounds: usize) -> (std::time::Duration, u64) {
     let addr = l.local_addr().expect("address");
     let exe = std::env::current_exe().expect("own path");
     let mut child = std::process::Command::new(exe)
-        .args(["client", &addr.to_string(), &conns.to_string(), &rounds.to_string()])
+        .args([
+            "client",
+            &addr.to_string(),
+            &conns.to_string(),
+            &rounds.to_string(),
+        ])
         .spawn()
         .expect("the client process");
     let wg = goro::WaitGroup::new();

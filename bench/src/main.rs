@@ -371,7 +371,11 @@ fn all(quick: bool, no_go: bool, only: &[&str]) {
     let echo_sizes: &[(&'static str, u64)] = if quick {
         &[("echo 100", 100), ("echo 1000", 1000)]
     } else {
-        &[("echo 100", 100), ("echo 1000", 1000), ("echo 10000", 10_000)]
+        &[
+            ("echo 100", 100),
+            ("echo 1000", 1000),
+            ("echo 10000", 10_000),
+        ]
     };
     for &(name, n) in echo_sizes.iter().filter(|_| wanted("echo")) {
         let size = s(&[n, echo_rounds]);

@@ -1237,7 +1237,12 @@ pub fn mutex(contender: &str, total: u64) -> Outcome {
 const ECHO_MSG: usize = 64;
 
 /// The client's process: this binary's `one echo-client CONTENDER CONNS ROUNDS ADDR`.
-fn echo_client_process(contender: &str, conns: u64, rounds: u64, addr: &str) -> std::process::Child {
+fn echo_client_process(
+    contender: &str,
+    conns: u64,
+    rounds: u64,
+    addr: &str,
+) -> std::process::Child {
     std::process::Command::new(std::env::current_exe().unwrap())
         .args(["one", "echo-client", contender])
         .args([conns.to_string(), rounds.to_string(), addr.to_string()])
@@ -1298,7 +1303,11 @@ pub fn echo(contender: &str, conns: u64, rounds: u64) -> Outcome {
                 task.await.unwrap();
             }
             let d = t.unwrap().elapsed();
-            assert!(tokio::task::block_in_place(|| client.wait()).unwrap().success());
+            assert!(
+                tokio::task::block_in_place(|| client.wait())
+                    .unwrap()
+                    .success()
+            );
             (d, total.load(Ordering::Relaxed))
         }),
         "threads" => {

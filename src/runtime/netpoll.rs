@@ -477,3 +477,58 @@ impl GList {
         Some(gp)
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn pipe() -> [i32; 2] {
+        let mut fds = [0; 2];
+        // SAFETY: pipe2 writes two descriptors into `fds`.
+        assert_eq!(
+            unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK) },
+            0
+        );
+        fds
+    }
+
+    fn word(pd: &PollDesc) -> u64 {
+        pd as *const PollDesc as u64 | (pd.fdseq.load(Ordering::Acquire) & 0xffff) << TAG_SHIFT
+    }
+
+    /// An event tagged for a poll descriptor's previous user (its memory reused for another
+    /// descriptor) is dropped; one for the current user marks it ready.
+    #[test]
+    fn stale_events_are_dropped() {
+        let (a, b) = (pipe(), pipe());
+        let pd = poll_open(a[0]).unwrap();
+        let old = word(pd);
+        pd.unblock();
+        pd.close();
+        let pd2 = poll_open(b[0]).unwrap();
+        let mut list = GList::new();
+        netpollready(&mut list, old, true, true);
+        if core::ptr::eq(pd, pd2) {
+            assert_eq!(
+                pd2.rg.load(Ordering::Acquire),
+                PD_NIL,
+                "a stale event was taken"
+            );
+        }
+        netpollready(&mut list, word(pd2), true, false);
+        assert_eq!(pd2.rg.load(Ordering::Acquire), PD_READY);
+        assert_eq!(pd2.wg.load(Ordering::Acquire), PD_NIL);
+        assert_eq!(list.len, 0);
+        // A closed descriptor's waits fail; a passed deadline fails them too.
+        pd2.set_deadline(Mode::Write, Some(core::time::Duration::ZERO));
+        assert_eq!(pd2.check(Mode::Write), Err(PollError::Timeout));
+        assert_eq!(pd2.check(Mode::Read), Ok(()));
+        pd2.unblock();
+        assert_eq!(pd2.check(Mode::Read), Err(PollError::Closing));
+        pd2.close();
+        for fd in a.into_iter().chain(b) {
+            // SAFETY: the test's own descriptors, closed once.
+            unsafe { libc::close(fd) };
+        }
+    }
+}

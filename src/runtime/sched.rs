@@ -828,7 +828,14 @@ fn netpoll_block(m: &M, next: u64) -> Option<Option<*mut G>> {
     }
     sched.poll_until.store(0, Ordering::Release);
     sched.lastpoll.store(nanotime().max(1), Ordering::Release);
-    match sched.pidleget() {
+    // Under the lock, never the racy `npidle` shortcut: an M that idles its P under the lock
+    // after this either leaves it to us or, taking the lock after us, sees `lastpoll` set and
+    // becomes the poller; with the shortcut both could miss the other and nobody would poll.
+    let p = {
+        let mut l = sched.locked();
+        sched.pidleget_locked(&mut l)
+    };
+    match p {
         Some(p) => {
             acquirep(m, p);
             // SAFETY: just acquired.
