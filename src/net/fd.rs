@@ -369,3 +369,46 @@ macro_rules! stream_io {
     };
 }
 pub(crate) use stream_io;
+
+/// The methods every `goro::net` type shares: `try_clone` and `take_error`, and with
+/// `timeouts`, std's read and write timeouts.
+macro_rules! socket_methods {
+    ($t:ident) => {
+        impl $t {
+            /// A second handle to the socket (a new descriptor), with the same timeouts.
+            pub fn try_clone(&self) -> std::io::Result<$t> {
+                self.0.try_clone().map($t)
+            }
+
+            /// The pending error (`SO_ERROR`), cleared by reading it.
+            pub fn take_error(&self) -> std::io::Result<Option<std::io::Error>> {
+                self.0.take_error()
+            }
+        }
+    };
+    ($t:ident, timeouts) => {
+        $crate::net::fd::socket_methods!($t);
+        impl $t {
+            /// Each read or receive waits at most `d` (`None`: for ever), then fails with
+            /// `TimedOut`: a deadline on the timer heap, armed only when the call has to wait.
+            /// A zero duration is an error, as in std.
+            pub fn set_read_timeout(&self, d: Option<std::time::Duration>) -> std::io::Result<()> {
+                self.0.set_timeout($crate::runtime::netpoll::Mode::Read, d)
+            }
+
+            /// [`set_read_timeout`](Self::set_read_timeout) for writes and sends.
+            pub fn set_write_timeout(&self, d: Option<std::time::Duration>) -> std::io::Result<()> {
+                self.0.set_timeout($crate::runtime::netpoll::Mode::Write, d)
+            }
+
+            pub fn read_timeout(&self) -> std::io::Result<Option<std::time::Duration>> {
+                Ok(self.0.timeout($crate::runtime::netpoll::Mode::Read))
+            }
+
+            pub fn write_timeout(&self) -> std::io::Result<Option<std::time::Duration>> {
+                Ok(self.0.timeout($crate::runtime::netpoll::Mode::Write))
+            }
+        }
+    };
+}
+pub(crate) use socket_methods;

@@ -4,8 +4,7 @@ use std::io;
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
-use super::fd::{NetFd, backlog, each_addr, fd_traits, socket_for, stream_io};
-use crate::runtime::netpoll::Mode;
+use super::fd::{NetFd, backlog, each_addr, fd_traits, socket_for, socket_methods, stream_io};
 use crate::syscall::{
     self, IP_TTL, IPPROTO_IP, IPPROTO_TCP, SO_REUSEADDR, SOCK_STREAM, SOL_SOCKET, TCP_NODELAY,
 };
@@ -41,6 +40,8 @@ pub struct TcpStream(NetFd);
 fd_traits!(TcpListener, std::net::TcpListener);
 fd_traits!(TcpStream, std::net::TcpStream);
 stream_io!(TcpStream);
+socket_methods!(TcpListener);
+socket_methods!(TcpStream, timeouts);
 
 impl TcpListener {
     /// A listener bound to `addr` (`SO_REUSEADDR`, backlog the kernel's `somaxconn`).
@@ -67,16 +68,6 @@ impl TcpListener {
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.0.local_addr()
-    }
-
-    /// A second handle to the listener.
-    pub fn try_clone(&self) -> io::Result<TcpListener> {
-        self.0.try_clone().map(TcpListener)
-    }
-
-    /// The pending error (`SO_ERROR`).
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.0.take_error()
     }
 }
 
@@ -117,25 +108,6 @@ impl TcpStream {
         self.0.shutdown(how)
     }
 
-    /// Each read waits at most `d` (`None`: for ever) before failing with `TimedOut`: a
-    /// deadline on the timer heap, armed only when the read has to wait.
-    pub fn set_read_timeout(&self, d: Option<Duration>) -> io::Result<()> {
-        self.0.set_timeout(Mode::Read, d)
-    }
-
-    /// [`set_read_timeout`](Self::set_read_timeout) for writes.
-    pub fn set_write_timeout(&self, d: Option<Duration>) -> io::Result<()> {
-        self.0.set_timeout(Mode::Write, d)
-    }
-
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.0.timeout(Mode::Read))
-    }
-
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.0.timeout(Mode::Write))
-    }
-
     /// Reads without removing the data from the queue.
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.0.recvfrom(buf, syscall::MSG_PEEK).map(|(n, _)| n)
@@ -172,15 +144,5 @@ impl TcpStream {
 
     pub fn ttl(&self) -> io::Result<u32> {
         Ok(syscall::getsockopt_int(self.0.fd(), IPPROTO_IP, IP_TTL)? as u32)
-    }
-
-    /// A second handle to the connection (a new descriptor), with the same timeouts.
-    pub fn try_clone(&self) -> io::Result<TcpStream> {
-        self.0.try_clone().map(TcpStream)
-    }
-
-    /// The pending error (`SO_ERROR`).
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.0.take_error()
     }
 }

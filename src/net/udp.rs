@@ -2,16 +2,15 @@
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::time::Duration;
 
-use super::fd::{NetFd, each_addr, fd_traits, resolve, socket_for};
-use crate::runtime::netpoll::Mode;
+use super::fd::{NetFd, each_addr, fd_traits, resolve, socket_for, socket_methods};
 use crate::syscall::{self, SO_BROADCAST, SOCK_DGRAM, SOL_SOCKET};
 
 /// A UDP socket (std's `UdpSocket`): receives park the goroutine on the poller.
 pub struct UdpSocket(NetFd);
 
 fd_traits!(UdpSocket, std::net::UdpSocket);
+socket_methods!(UdpSocket, timeouts);
 
 impl UdpSocket {
     /// A socket bound to `addr`.
@@ -68,24 +67,6 @@ impl UdpSocket {
         self.0.peer_addr()
     }
 
-    /// Each receive waits at most `d` (see `TcpStream::set_read_timeout`).
-    pub fn set_read_timeout(&self, d: Option<Duration>) -> io::Result<()> {
-        self.0.set_timeout(Mode::Read, d)
-    }
-
-    /// Each send waits at most `d`.
-    pub fn set_write_timeout(&self, d: Option<Duration>) -> io::Result<()> {
-        self.0.set_timeout(Mode::Write, d)
-    }
-
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.0.timeout(Mode::Read))
-    }
-
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.0.timeout(Mode::Write))
-    }
-
     /// `SO_BROADCAST`.
     pub fn set_broadcast(&self, on: bool) -> io::Result<()> {
         Ok(syscall::setsockopt_bool(
@@ -102,15 +83,5 @@ impl UdpSocket {
             SOL_SOCKET,
             SO_BROADCAST,
         )?)
-    }
-
-    /// A second handle to the socket.
-    pub fn try_clone(&self) -> io::Result<UdpSocket> {
-        self.0.try_clone().map(UdpSocket)
-    }
-
-    /// The pending error (`SO_ERROR`).
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.0.take_error()
     }
 }

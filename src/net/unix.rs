@@ -7,10 +7,8 @@ use std::net::Shutdown;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::SocketAddr;
 use std::path::Path;
-use std::time::Duration;
 
-use super::fd::{NetFd, backlog, fd_traits, stream_io};
-use crate::runtime::netpoll::Mode;
+use super::fd::{NetFd, backlog, fd_traits, socket_methods, stream_io};
 use crate::syscall::{self, AF_UNIX, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK, SOCK_STREAM};
 
 /// A Unix stream socket server (std's `UnixListener`).
@@ -24,6 +22,9 @@ fd_traits!(UnixListener, std::os::unix::net::UnixListener);
 fd_traits!(UnixStream, std::os::unix::net::UnixStream);
 fd_traits!(UnixDatagram, std::os::unix::net::UnixDatagram);
 stream_io!(UnixStream);
+socket_methods!(UnixListener);
+socket_methods!(UnixStream, timeouts);
+socket_methods!(UnixDatagram, timeouts);
 
 fn sockaddr(path: &Path) -> io::Result<syscall::SockaddrUn> {
     Ok(syscall::sockaddr_un(path.as_os_str().as_bytes())?)
@@ -68,14 +69,6 @@ impl UnixListener {
         self.0
             .with_std(|s: &std::os::unix::net::UnixListener| s.local_addr())
     }
-
-    pub fn try_clone(&self) -> io::Result<UnixListener> {
-        self.0.try_clone().map(UnixListener)
-    }
-
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.0.take_error()
-    }
 }
 
 impl UnixStream {
@@ -105,32 +98,6 @@ impl UnixStream {
 
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.0.shutdown(how)
-    }
-
-    /// Each read waits at most `d` (see `TcpStream::set_read_timeout`).
-    pub fn set_read_timeout(&self, d: Option<Duration>) -> io::Result<()> {
-        self.0.set_timeout(Mode::Read, d)
-    }
-
-    /// Each write waits at most `d`.
-    pub fn set_write_timeout(&self, d: Option<Duration>) -> io::Result<()> {
-        self.0.set_timeout(Mode::Write, d)
-    }
-
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.0.timeout(Mode::Read))
-    }
-
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.0.timeout(Mode::Write))
-    }
-
-    pub fn try_clone(&self) -> io::Result<UnixStream> {
-        self.0.try_clone().map(UnixStream)
-    }
-
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.0.take_error()
     }
 }
 
@@ -204,23 +171,5 @@ impl UnixDatagram {
 
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.0.shutdown(how)
-    }
-
-    /// Each receive waits at most `d`.
-    pub fn set_read_timeout(&self, d: Option<Duration>) -> io::Result<()> {
-        self.0.set_timeout(Mode::Read, d)
-    }
-
-    /// Each send waits at most `d`.
-    pub fn set_write_timeout(&self, d: Option<Duration>) -> io::Result<()> {
-        self.0.set_timeout(Mode::Write, d)
-    }
-
-    pub fn try_clone(&self) -> io::Result<UnixDatagram> {
-        self.0.try_clone().map(UnixDatagram)
-    }
-
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.0.take_error()
     }
 }
