@@ -74,6 +74,9 @@ pub(crate) struct Sched {
     /// sysmon sleeps deeply on `sysmon_note` (every P idle); `entersyscall` and `startm` wake
     /// it. Written under the lock.
     pub(crate) sysmonwait: AtomicBool,
+    /// sysmon's sleep is the deep one (every P idle): a P leaving the idle list wakes it.
+    /// Written under the lock.
+    pub(crate) sysmon_deep: AtomicBool,
     pub(crate) sysmon_note: Note,
     sysmon_started: AtomicBool,
     /// This runtime's way into the network poller, where an idle M sleeps until the earliest
@@ -146,6 +149,7 @@ impl Sched {
             stopnote: Note::new(),
             stw_lock: Mutex::new(()),
             sysmonwait: AtomicBool::new(false),
+            sysmon_deep: AtomicBool::new(false),
             sysmon_note: Note::new(),
             sysmon_started: AtomicBool::new(false),
             poller: Poller::new().unwrap_or_else(|e| {
@@ -293,7 +297,7 @@ impl Sched {
     pub(crate) fn pidleget_locked(&self, l: &mut Locked) -> Option<*mut P> {
         let p = l.pidle.pop()?;
         self.npidle.fetch_sub(1, Ordering::Release);
-        self.wake_sysmon_locked();
+        self.wake_sysmon_deep_locked();
         Some(p)
     }
 
@@ -361,7 +365,7 @@ impl Sched {
             }
         };
         let m = l.midle.pop();
-        self.wake_sysmon_locked();
+        self.wake_sysmon_deep_locked();
         drop(l);
         match m {
             Some(m) => {
@@ -577,6 +581,16 @@ impl Sched {
 
     /// Wakes sysmon from its deep sleep, if it is in one. Under the lock, so a wake-up is never
     /// doubled (Go's `entersyscall_sysmon` body).
+    /// Wakes sysmon from its deep sleep only. Its shorter sleeps (up to 10 ms) are cut short
+    /// by system calls, not by Ps going busy: with goroutines waiting for the network, Ps go
+    /// idle and busy again all the time, and waking sysmon for each cost a burst of 20 us
+    /// ticks (context switches) every millisecond or so.
+    pub(crate) fn wake_sysmon_deep_locked(&self) {
+        if self.sysmon_deep.load(Ordering::Relaxed) {
+            self.wake_sysmon_locked();
+        }
+    }
+
     pub(crate) fn wake_sysmon_locked(&self) {
         if self.sysmonwait.load(Ordering::Relaxed) && self.sysmonwait.swap(false, Ordering::AcqRel)
         {

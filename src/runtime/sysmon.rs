@@ -105,6 +105,7 @@ fn sysmon(sched: &Sched) {
             let long = all_idle || delay >= WAKE_ON_SYSCALL;
             // Sleep on the note, so `entersyscall` (or a P starting) can cut it short.
             sched.sysmonwait.store(long, Ordering::Release);
+            sched.sysmon_deep.store(all_idle, Ordering::Release);
             long.then_some(all_idle)
         } else {
             None
@@ -118,6 +119,7 @@ fn sysmon(sched: &Sched) {
             {
                 let _l = sched.locked();
                 sched.sysmonwait.store(false, Ordering::Release);
+                sched.sysmon_deep.store(false, Ordering::Release);
                 sched.sysmon_note.clear();
             }
             if woken {
