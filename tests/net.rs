@@ -603,3 +603,27 @@ fn echo_client_child() {
         wg.wait();
     });
 }
+
+/// `goro::syscall`'s typed socket options read back what they set.
+#[test]
+fn typed_socket_options() {
+    use goro::syscall::{self as sc, SO_RCVTIMEO, SO_REUSEADDR, SOL_SOCKET};
+    let s = sc::socket(sc::AF_INET, sc::SOCK_STREAM | sc::SOCK_CLOEXEC, 0).unwrap();
+    let fd = s.as_fd();
+    sc::setsockopt_bool(fd, SOL_SOCKET, SO_REUSEADDR, true).unwrap();
+    assert!(sc::getsockopt_bool(fd, SOL_SOCKET, SO_REUSEADDR).unwrap());
+    sc::setsockopt_int(fd, SOL_SOCKET, SO_REUSEADDR, 0).unwrap();
+    assert_eq!(sc::getsockopt_int(fd, SOL_SOCKET, SO_REUSEADDR).unwrap(), 0);
+    let d = Duration::from_millis(1500);
+    sc::setsockopt_timeval(fd, SOL_SOCKET, SO_RCVTIMEO, Some(d)).unwrap();
+    assert_eq!(
+        sc::getsockopt_timeval(fd, SOL_SOCKET, SO_RCVTIMEO).unwrap(),
+        Some(d)
+    );
+    sc::setsockopt_timeval(fd, SOL_SOCKET, SO_RCVTIMEO, None).unwrap();
+    assert_eq!(
+        sc::getsockopt_timeval(fd, SOL_SOCKET, SO_RCVTIMEO).unwrap(),
+        None
+    );
+    assert!(sc::getsockopt_int(common::bad_fd(), SOL_SOCKET, SO_REUSEADDR).is_err());
+}

@@ -145,29 +145,33 @@ impl NetFd {
     pub(crate) fn connect(&self, to: &impl Sockaddr, timeout: Option<Duration>) -> io::Result<()> {
         use Errno as E;
         let mut started = false;
-        self.reg.io(Mode::Write, timeout, || {
+        // `Ok(Err(e))`: a failure to report, even `EAGAIN`, which from `connect(2)` itself
+        // means no port or backlog room (Go returns it too), not "wait".
+        let r = self.reg.io(Mode::Write, timeout, || {
             let e = if started {
                 match syscall::getsockopt_int(self.fd(), SOL_SOCKET, SO_ERROR)? {
                     // Writable with no error: connected, unless the wake-up was spurious.
                     0 => match syscall::getpeername(self.fd()) {
-                        Err(E::ENOTCONN) => E::EAGAIN,
-                        r => return r.map(drop),
+                        Err(E::ENOTCONN) => return Err(E::EAGAIN),
+                        r => return Ok(r.map(drop)),
                     },
                     e => E(e as u16),
                 }
             } else {
                 started = true;
                 match syscall::connect(self.fd(), to) {
-                    Ok(()) => return Ok(()),
+                    Ok(()) => return Ok(Ok(())),
+                    Err(E::EAGAIN) => return Ok(Err(E::EAGAIN)),
                     Err(e) => e,
                 }
             };
             match e {
                 E::EINPROGRESS | E::EALREADY | E::EINTR | E::EAGAIN => Err(E::EAGAIN),
-                E::EISCONN => Ok(()),
-                e => Err(e),
+                E::EISCONN => Ok(Ok(())),
+                e => Ok(Err(e)),
             }
-        })
+        })?;
+        Ok(r?)
     }
 
     /// std's `set_read_timeout` / `set_write_timeout`: a zero duration is an error.
