@@ -248,14 +248,15 @@ pub(crate) fn preemptone(sched: &Sched, p: &P) -> bool {
     if tid == 0 {
         return false;
     }
+    // Counted before it is sent: the handler counts the preemption at once, and a reader of
+    // the counters must never see more preemptions than signals.
+    let signals = &sched.counters.preempt_signals;
+    signals.fetch_add(1, Ordering::Relaxed);
     // Release: the handler's Acquire swap sees the request with the signal.
     m.preempt_sent.store(true, Ordering::Release);
     if sys::tgkill(signal::pid(), tid, signal::PREEMPT_SIGNAL).is_err() {
+        signals.fetch_sub(1, Ordering::Relaxed);
         return false;
     }
-    sched
-        .counters
-        .preempt_signals
-        .fetch_add(1, Ordering::Relaxed);
     true
 }
