@@ -8,6 +8,8 @@
 //!   `Ticker`, `AfterFunc`).
 //! - [`sync`]: Go's `sync` package with std's interface: `Mutex`, `RwLock`, `Condvar`, `Once`,
 //!   `OnceLock`, `Semaphore`, parking the goroutine too.
+//! - [`net`], [`io`], [`pipe`]: sockets in std's shape and any pollable descriptor on Go's
+//!   network poller: a goroutine waiting for I/O parks, its thread runs others.
 //! - [`syscall`]: Go's `syscall` package: entry points, `Errno`, the vDSO, and typed wrappers
 //!   declared blocking or not.
 //!
@@ -59,8 +61,10 @@ compile_error!("goro supports x86_64 Linux only");
 
 mod chan;
 pub mod fs;
+pub mod io;
 mod linux;
 mod local;
+pub mod net;
 mod rt;
 mod runtime;
 mod select;
@@ -72,6 +76,7 @@ pub mod trace;
 mod waitgroup;
 
 pub use chan::{Iter, Receiver, SendError, Sender, TryRecvError, TrySendError, chan};
+pub use io::pipe;
 pub use local::LocalKey;
 pub use rt::{
     Builder, JoinHandle, Runtime, blocking, current, lock_os_thread, max_procs, run, set_max_procs,

@@ -359,6 +359,16 @@ fn finish_failed() -> ! {
 }
 
 /// A wrapper's result: any error fails the soak, `EINTR` by name.
+/// An `io::Result` that must be `Ok`.
+fn ok_io<T>(what: &str, r: std::io::Result<T>) -> T {
+    r.unwrap_or_else(|e| {
+        fail(format_args!(
+            "{what}: {e} (goroutine {:?})",
+            goro::current()
+        ))
+    })
+}
+
 fn ok<T>(what: &str, r: Result<T, Errno>) -> T {
     match r {
         Ok(v) => v,
@@ -760,6 +770,8 @@ enum ReadMode {
     StdInBlocking,
     /// `std::fs::File::read` bare: the runtime must preempt it in the kernel.
     StdBare,
+    /// Non-blocking reads through a `goro::io::PollFd`: the reader parks on the poller.
+    Poller,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -1273,6 +1285,8 @@ fn pipe_reader(cx: &Cx, mut rng: Rng, r: OwnedFd, tag: u64, p: &PipePlan) {
     if matches!(p.reader, ReadMode::StdInBlocking | ReadMode::StdBare) {
         file = Some(std::fs::File::from(r.take().unwrap()));
     }
+    let polled = matches!(p.reader, ReadMode::Poller)
+        .then(|| ok_io("PollFd::new", goro::io::PollFd::new(r.take().unwrap())));
     let mut pos = 0usize;
     loop {
         let want = rng.range(1, buf.len() as u64) as usize;
@@ -1286,6 +1300,14 @@ fn pipe_reader(cx: &Cx, mut rng: Rng, r: OwnedFd, tag: u64, p: &PipePlan) {
                 step(K, &"pipe: blocking(read wrapper)");
                 let fd = r.as_ref().unwrap().as_fd();
                 goro::blocking(|| ok("read in blocking", sc::read(fd, b)))
+            }
+            ReadMode::Poller => {
+                step(K, &"pipe: read on the poller");
+                let pf = polled.as_ref().unwrap();
+                ok_io(
+                    "PollFd read",
+                    pf.read_with(|fd| Ok(sc::read(fd.as_fd(), &mut *b)?)),
+                )
             }
             ReadMode::StdInBlocking | ReadMode::StdBare => {
                 let f = file.as_mut().unwrap();
@@ -2495,7 +2517,7 @@ fn plan(rng: &mut Rng, f: &Features, allowed_procs: &[usize]) -> Plan {
     }
     if f.has("pipe") {
         add(3, rng, &mut |r| {
-            let mut readers = vec![ReadMode::Wrapper, ReadMode::Wrapper];
+            let mut readers = vec![ReadMode::Wrapper, ReadMode::Wrapper, ReadMode::Poller];
             if f.has("blocking_wrapper") {
                 readers.push(ReadMode::WrapperInBlocking);
             }

@@ -6,7 +6,10 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -271,6 +274,91 @@ func main() {
 		done.Wait()
 		peak := status("VmHWM:")
 		result(sum.Load(), "alive", n, "peak_RSS_MiB", peak/1024, "KiB/goroutine", (peak-base)/float64(n))
+	case "echo":
+		conns, rounds := arg(3), arg(4)
+		var peak atomic.Uint64
+		stop := make(chan struct{})
+		go func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if v := uint64(status("Threads:")); v > peak.Load() {
+					peak.Store(v)
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}()
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			panic(err)
+		}
+		client := exec.Command(os.Args[0], "echo-client", "net",
+			strconv.FormatUint(conns, 10), strconv.FormatUint(rounds, 10), l.Addr().String())
+		client.Stderr = os.Stderr
+		if err := client.Start(); err != nil {
+			panic(err)
+		}
+		var total atomic.Uint64
+		var wg sync.WaitGroup
+		var t time.Time
+		for i := uint64(0); i < conns; i++ {
+			c, err := l.Accept()
+			if err != nil {
+				panic(err)
+			}
+			if i == 0 {
+				t = time.Now()
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				b := make([]byte, 64)
+				for {
+					if _, err := io.ReadFull(c, b); err != nil {
+						return
+					}
+					if _, err := c.Write(b); err != nil {
+						return
+					}
+					total.Add(64)
+				}
+			}()
+		}
+		wg.Wait()
+		d := time.Since(t)
+		close(stop)
+		if err := client.Wait(); err != nil {
+			panic(err)
+		}
+		result(total.Load()/64, "round_trips/s", float64(conns*rounds)/d.Seconds(),
+			"peak_threads", peak.Load(), "peak_RSS_MiB", status("VmHWM:")/1024)
+	case "echo-client":
+		conns, rounds, addr := arg(3), arg(4), os.Args[5]
+		var wg sync.WaitGroup
+		for i := uint64(0); i < conns; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c, err := net.Dial("tcp", addr)
+				if err != nil {
+					panic(err)
+				}
+				b := make([]byte, 64)
+				for r := uint64(0); r < rounds; r++ {
+					if _, err := c.Write(b); err != nil {
+						panic(err)
+					}
+					if _, err := io.ReadFull(c, b); err != nil {
+						panic(err)
+					}
+				}
+				c.Close()
+			}()
+		}
+		wg.Wait()
 	case "pingpong":
 		n := arg(3)
 		a, b := make(chan uint64), make(chan uint64)

@@ -76,6 +76,7 @@ const WORKLOADS: &[&str] = &[
     "select",
     "mutex",
     "alive",
+    "echo",
 ];
 
 /// Runs one measurement in this process and prints it as `RESULT name=value ... answer=N`.
@@ -95,6 +96,8 @@ fn one(args: &[String]) {
         "sleep" => sleep(c, n(2) as usize, n(3), n(4)),
         "select" => select(c, n(2)),
         "mutex" => mutex(c, n(2)),
+        "echo" => echo(c, n(2), n(3)),
+        "echo-client" => echo_client(c, n(2), n(3), &args[4]),
         _ => panic!("unknown workload {w}"),
     };
     let mut line = String::from("RESULT");
@@ -387,6 +390,30 @@ fn all(quick: bool, no_go: bool, only: &[&str]) {
         &["go"],
         s(&[mutex_n]),
     );
+
+    // echo: one row group per connection count (tokio's `TcpStream`, Go's `net`, a thread
+    // per connection up to 1,000); server and client in separate processes.
+    let echo_rounds = if quick { 20 } else { 100 };
+    let echo_sizes: &[(&'static str, u64)] = if quick {
+        &[("echo 100", 100), ("echo 1000", 1000)]
+    } else {
+        &[
+            ("echo 100", 100),
+            ("echo 1000", 1000),
+            ("echo 10000", 10_000),
+        ]
+    };
+    for &(name, n) in echo_sizes.iter().filter(|_| wanted("echo")) {
+        let size = s(&[n, echo_rounds]);
+        let threads: &[&str] = if n <= 1000 { &["threads"] } else { &[] };
+        let mut runs: Vec<Run> = ["goro", "tokio"]
+            .iter()
+            .chain(threads)
+            .map(|c| rust("echo", c, &size))
+            .collect();
+        runs.extend(go(&go_bin, "echo", "net", &size));
+        plan.push((name, runs));
+    }
 
     // rows: (workload, contender) -> figure -> values
     let mut results: BTreeMap<(usize, String), BTreeMap<String, Vec<f64>>> = BTreeMap::new();

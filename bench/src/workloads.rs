@@ -91,6 +91,15 @@ fn tokio_rt_time(workers: usize) -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// [`tokio_rt`] with its I/O driver, for `echo`.
+fn tokio_rt_io(workers: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_io()
+        .build()
+        .unwrap()
+}
+
 fn may_config(workers: usize) {
     may::config().set_workers(workers);
 }
@@ -1333,5 +1342,191 @@ pub fn mutex(contender: &str, total: u64) -> Outcome {
             ("max wait us", worst.as_secs_f64() * 1e6),
         ],
         answer: count,
+    }
+}
+
+// ---- echo: N connections x 64-byte round trips, server here, load client in a child ----
+
+/// Bytes per message of `echo`.
+const ECHO_MSG: usize = 64;
+
+/// The client's process: this binary's `one echo-client CONTENDER CONNS ROUNDS ADDR`.
+fn echo_client_process(
+    contender: &str,
+    conns: u64,
+    rounds: u64,
+    addr: &str,
+) -> std::process::Child {
+    std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["one", "echo-client", contender])
+        .args([conns.to_string(), rounds.to_string(), addr.to_string()])
+        .stdout(std::process::Stdio::null()) // the server's RESULT line is the one
+        .spawn()
+        .unwrap()
+}
+
+/// The server side of `echo`: accepts `conns` connections from a client process of the same
+/// contender and echoes on each until it closes. Figures: round trips per second (from the
+/// first accept to the last connection's end), the server's peak threads and peak RSS.
+pub fn echo(contender: &str, conns: u64, rounds: u64) -> Outcome {
+    let ((d, bytes), threads) = with_thread_peak(|| match contender {
+        "goro" => goro_rt(2).run(move || {
+            use std::io::{Read, Write};
+            let l = goro::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = l.local_addr().unwrap().to_string();
+            let mut client = echo_client_process("goro", conns, rounds, &addr);
+            let total = Arc::new(AtomicU64::new(0));
+            let wg = goro::WaitGroup::new();
+            let mut t = None;
+            for _ in 0..conns {
+                let (mut c, _) = l.accept().unwrap();
+                t.get_or_insert_with(Instant::now);
+                let total = total.clone();
+                wg.go(move || {
+                    let mut b = [0u8; ECHO_MSG];
+                    while c.read_exact(&mut b).is_ok() && c.write_all(&b).is_ok() {
+                        total.fetch_add(ECHO_MSG as u64, Ordering::Relaxed);
+                    }
+                });
+            }
+            wg.wait();
+            let d = t.unwrap().elapsed();
+            assert!(goro::blocking(|| client.wait()).unwrap().success());
+            (d, total.load(Ordering::Relaxed))
+        }),
+        "tokio" => tokio_rt_io(2).block_on(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = l.local_addr().unwrap().to_string();
+            let mut client = echo_client_process("tokio", conns, rounds, &addr);
+            let total = Arc::new(AtomicU64::new(0));
+            let mut tasks = Vec::new();
+            let mut t = None;
+            for _ in 0..conns {
+                let (mut c, _) = l.accept().await.unwrap();
+                t.get_or_insert_with(Instant::now);
+                let total = total.clone();
+                tasks.push(tokio::spawn(async move {
+                    let mut b = [0u8; ECHO_MSG];
+                    while c.read_exact(&mut b).await.is_ok() && c.write_all(&b).await.is_ok() {
+                        total.fetch_add(ECHO_MSG as u64, Ordering::Relaxed);
+                    }
+                }));
+            }
+            for task in tasks {
+                task.await.unwrap();
+            }
+            let d = t.unwrap().elapsed();
+            assert!(
+                tokio::task::block_in_place(|| client.wait())
+                    .unwrap()
+                    .success()
+            );
+            (d, total.load(Ordering::Relaxed))
+        }),
+        "threads" => {
+            use std::io::{Read, Write};
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = l.local_addr().unwrap().to_string();
+            let mut client = echo_client_process("threads", conns, rounds, &addr);
+            let total = Arc::new(AtomicU64::new(0));
+            let mut t = None;
+            let handles: Vec<_> = (0..conns)
+                .map(|_| {
+                    let (mut c, _) = l.accept().unwrap();
+                    t.get_or_insert_with(Instant::now);
+                    let total = total.clone();
+                    std::thread::Builder::new()
+                        .stack_size(64 * 1024)
+                        .spawn(move || {
+                            let mut b = [0u8; ECHO_MSG];
+                            while c.read_exact(&mut b).is_ok() && c.write_all(&b).is_ok() {
+                                total.fetch_add(ECHO_MSG as u64, Ordering::Relaxed);
+                            }
+                        })
+                        .unwrap()
+                })
+                .collect();
+            handles.into_iter().for_each(|h| h.join().unwrap());
+            let d = t.unwrap().elapsed();
+            assert!(client.wait().unwrap().success());
+            (d, total.load(Ordering::Relaxed))
+        }
+        _ => unreachable!(),
+    });
+    Outcome {
+        figures: vec![
+            ("round trips/s", (conns * rounds) as f64 / d.as_secs_f64()),
+            ("peak threads", threads as f64),
+            ("peak RSS MiB", proc_status("VmHWM:") as f64 / 1024.0),
+        ],
+        answer: bytes / ECHO_MSG as u64,
+    }
+}
+
+/// The client side of `echo`: `conns` connections to `addr`, each making `rounds` round trips.
+pub fn echo_client(contender: &str, conns: u64, rounds: u64, addr: &str) -> Outcome {
+    let addr: std::net::SocketAddr = addr.parse().unwrap();
+    match contender {
+        "goro" => goro_rt(2).run(move || {
+            use std::io::{Read, Write};
+            let wg = goro::WaitGroup::new();
+            for _ in 0..conns {
+                wg.go(move || {
+                    let mut c = goro::net::TcpStream::connect(addr).unwrap();
+                    c.set_nodelay(true).unwrap();
+                    let mut b = [7u8; ECHO_MSG];
+                    for _ in 0..rounds {
+                        c.write_all(&b).unwrap();
+                        c.read_exact(&mut b).unwrap();
+                    }
+                });
+            }
+            wg.wait();
+        }),
+        "tokio" => tokio_rt_io(2).block_on(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let tasks: Vec<_> = (0..conns)
+                .map(|_| {
+                    tokio::spawn(async move {
+                        let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+                        c.set_nodelay(true).unwrap();
+                        let mut b = [7u8; ECHO_MSG];
+                        for _ in 0..rounds {
+                            c.write_all(&b).await.unwrap();
+                            c.read_exact(&mut b).await.unwrap();
+                        }
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await.unwrap();
+            }
+        }),
+        "threads" => {
+            use std::io::{Read, Write};
+            let handles: Vec<_> = (0..conns)
+                .map(|_| {
+                    std::thread::Builder::new()
+                        .stack_size(64 * 1024)
+                        .spawn(move || {
+                            let mut c = std::net::TcpStream::connect(addr).unwrap();
+                            c.set_nodelay(true).unwrap();
+                            let mut b = [7u8; ECHO_MSG];
+                            for _ in 0..rounds {
+                                c.write_all(&b).unwrap();
+                                c.read_exact(&mut b).unwrap();
+                            }
+                        })
+                        .unwrap()
+                })
+                .collect();
+            handles.into_iter().for_each(|h| h.join().unwrap());
+        }
+        _ => unreachable!(),
+    }
+    Outcome {
+        figures: vec![],
+        answer: conns * rounds,
     }
 }

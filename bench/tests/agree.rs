@@ -186,5 +186,13 @@ fn every_contender_computes_the_same_answer() {
         &["10000"],
         &gob,
     );
+    agree(
+        "echo",
+        50 * 10,
+        &["goro", "tokio", "threads"],
+        &["net"],
+        &["50", "10"],
+        &gob,
+    );
     assert_eq!(rust("alive", "goro", &["500"]), 499 * 500 / 2);
 }

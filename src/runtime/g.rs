@@ -46,10 +46,11 @@ pub(crate) enum WaitReason {
     SyncRWMutexLock,
     SyncCondWait,
     Semacquire,
+    IoWait,
 }
 
 impl WaitReason {
-    pub(crate) const COUNT: usize = 12;
+    pub(crate) const COUNT: usize = 13;
     pub(crate) const ALL: [WaitReason; Self::COUNT] = [
         WaitReason::ChanSend,
         WaitReason::ChanReceive,
@@ -63,6 +64,7 @@ impl WaitReason {
         WaitReason::SyncRWMutexLock,
         WaitReason::SyncCondWait,
         WaitReason::Semacquire,
+        WaitReason::IoWait,
     ];
 
     /// Go's words for it, where Go has the same wait.
@@ -80,6 +82,7 @@ impl WaitReason {
             WaitReason::SyncRWMutexLock => "sync.RWMutex.Lock",
             WaitReason::SyncCondWait => "sync.Cond.Wait",
             WaitReason::Semacquire => "semacquire",
+            WaitReason::IoWait => "IO wait",
         }
     }
 }

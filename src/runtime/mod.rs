@@ -10,6 +10,8 @@ pub(crate) mod gfree;
 pub(crate) mod lockosthread;
 pub(crate) mod m;
 pub(crate) mod metrics;
+pub(crate) mod netpoll;
+mod netpoll_epoll;
 pub(crate) mod note;
 pub(crate) mod p;
 pub(crate) mod park;

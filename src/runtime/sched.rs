@@ -13,6 +13,8 @@ use super::context::{prepare, switch};
 use super::g::{G, GDEAD, GRUNNABLE, GRUNNING, GWAITING, WaitReason};
 use super::gfree::GlobalFree;
 use super::m::{M, Pending, set_current_m};
+use super::netpoll::{self, GList};
+use super::netpoll_epoll::{Poller, netpoll_now};
 use super::note::Note;
 use super::p::{P, PGCSTOP, PIDLE, PRUNNING};
 use super::proc_syscall::handoffp;
@@ -78,11 +80,20 @@ pub(crate) struct Sched {
     /// sysmon sleeps deeply on `sysmon_note` (every P idle); `entersyscall` and `startm` wake
     /// it. Written under the lock.
     pub(crate) sysmonwait: AtomicBool,
+    /// sysmon's sleep is the deep one (every P idle): a P leaving the idle list wakes it.
+    /// Written under the lock.
+    pub(crate) sysmon_deep: AtomicBool,
     pub(crate) sysmon_note: Note,
     sysmon_started: AtomicBool,
-    /// When the timer sleeper wakes (nanotime), `u64::MAX` if there is none; written under
-    /// the lock, read racily by `timer_added`.
-    sleep_until: AtomicU64,
+    /// This runtime's way into the network poller, where an idle M sleeps until the earliest
+    /// timer or a ready descriptor (timers and I/O share one sleep).
+    pub(crate) poller: Poller,
+    /// When the poller was last polled (nanotime), 0 while an M blocks in it: at most one M
+    /// of a runtime blocks there (Go's `sched.lastpoll`).
+    pub(crate) lastpoll: AtomicU64,
+    /// When that M wakes (nanotime), `u64::MAX` for never, 0 if not known yet (Go's
+    /// `sched.pollUntil`).
+    poll_until: AtomicU64,
     /// Every M this runtime started; freed with the runtime (sysmon reads them at any time).
     allm: Mutex<MList>,
     mnext: AtomicU64,
@@ -104,9 +115,6 @@ pub(crate) struct Locked {
     /// Locked Ms asleep in `stoplockedm` until their goroutine is handed back (Go's
     /// `nmidlelocked`): woken at shutdown.
     pub(crate) mlocked: Vec<*mut M>,
-    /// The idle M asleep until the earliest timer (Go's M in `netpoll(delay)`), or null; and
-    /// when it wakes (see `Sched::sleep_until`).
-    timer_sleeper: *mut M,
     /// Ps a stop-the-world still waits for.
     pub(crate) stopwait: usize,
 }
@@ -137,7 +145,6 @@ impl Sched {
                 pidle: Vec::new(),
                 midle: Vec::new(),
                 mlocked: Vec::new(),
-                timer_sleeper: core::ptr::null_mut(),
                 stopwait: 0,
             }),
             allp: (0..nprocs.max(MAX_PROCS_FLOOR)).map(P::new).collect(),
@@ -156,9 +163,14 @@ impl Sched {
             stopnote: Note::new(),
             stw_lock: Mutex::new(()),
             sysmonwait: AtomicBool::new(false),
+            sysmon_deep: AtomicBool::new(false),
             sysmon_note: Note::new(),
             sysmon_started: AtomicBool::new(false),
-            sleep_until: AtomicU64::new(u64::MAX),
+            poller: Poller::new().unwrap_or_else(|e| {
+                panic!("goro: cannot create the network poller's descriptors: {e}")
+            }),
+            lastpoll: AtomicU64::new(nanotime()),
+            poll_until: AtomicU64::new(0),
             allm: Mutex::new(MList(Vec::new())),
             mnext: AtomicU64::new(0),
             this: this.clone(),
@@ -298,16 +310,12 @@ impl Sched {
     }
 
     /// Takes a P off the idle list. sysmon may be in its deep sleep, which it enters only when
-    /// every P is idle (checked under the lock): the first P leaving the list wakes it. Only
-    /// that one: `sysmonwait` is also set during sysmon's ordinary 1-10 ms back-off sleeps
-    /// (for `entersyscall`), and waking it from those each time an idle P starts (a spinning
-    /// M in every ping-pong) kept sysmon ticking at 20 us, a context switch each.
+    /// every P is idle (checked under the lock): a P leaving the list wakes it from that sleep
+    /// only (see `wake_sysmon_deep_locked`).
     pub(crate) fn pidleget_locked(&self, l: &mut Locked) -> Option<*mut P> {
         let p = l.pidle.pop()?;
-        let was_idle = self.npidle.fetch_sub(1, Ordering::Release) as usize;
-        if was_idle == self.nprocs.load(Ordering::Acquire) {
-            self.wake_sysmon_locked();
-        }
+        self.npidle.fetch_sub(1, Ordering::Release);
+        self.wake_sysmon_deep_locked();
         Some(p)
     }
 
@@ -364,7 +372,6 @@ impl Sched {
             }
             return;
         }
-        let handed = p.is_some();
         let p = match p.or_else(|| self.pidleget_locked(&mut l)) {
             Some(p) => p,
             None => {
@@ -376,13 +383,7 @@ impl Sched {
             }
         };
         let m = l.midle.pop();
-        if m.is_some_and(|m| core::ptr::eq(m, l.timer_sleeper)) {
-            self.clear_timer_sleeper_locked(&mut l);
-        }
-        if handed {
-            // An idle P was taken through `pidleget_locked`, which wakes sysmon if it must.
-            self.wake_sysmon_locked();
-        }
+        self.wake_sysmon_deep_locked();
         drop(l);
         match m {
             Some(m) => {
@@ -430,52 +431,13 @@ impl Sched {
     /// Parks the calling M until `startm` hands it a P; returns false at shutdown (Go's
     /// `stopm`).
     pub(crate) fn stopm(&self, m: &M) -> bool {
-        self.stopm_until(m, u64::MAX)
-    }
-
-    /// `stopm`, and if `until` (a nanotime, `u64::MAX` for none) is earlier than any other
-    /// idle M's, this M becomes the timer sleeper: it wakes then, takes an idle P and goes
-    /// back to `findrunnable` to run the timers due.
-    pub(crate) fn stopm_until(&self, m: &M, until: u64) -> bool {
-        let me = m as *const M as *mut M;
-        let timed = {
+        {
             let mut l = self.locked();
             if self.shutdown.load(Ordering::Acquire) {
                 return false;
             }
-            l.midle.push(me);
-            let timed = until < self.sleep_until.load(Ordering::Relaxed);
-            if timed {
-                l.timer_sleeper = me;
-                self.sleep_until.store(until, Ordering::Release);
-            }
+            l.midle.push(m as *const M as *mut M);
             self.checkdead_locked(&l);
-            timed
-        };
-        if timed
-            && !m
-                .park
-                .sleep_for(Duration::from_nanos(until.saturating_sub(nanotime())))
-        {
-            // Timed out. Leave the idle list ourselves, unless a waker has taken us off it
-            // already (its wake-up is on its way: wait for it below).
-            let mut l = self.locked();
-            if core::ptr::eq(l.timer_sleeper, me) {
-                self.clear_timer_sleeper_locked(&mut l);
-            }
-            if let Some(i) = l.midle.iter().position(|&x| core::ptr::eq(x, me)) {
-                l.midle.swap_remove(i);
-                let p = self.pidleget_locked(&mut l);
-                drop(l);
-                return match p {
-                    Some(p) => {
-                        acquirep(m, p);
-                        true
-                    }
-                    // Every P is busy and runs timers as it schedules.
-                    None => self.stopm(m),
-                };
-            }
         }
         m.park.sleep();
         m.park.clear();
@@ -516,8 +478,8 @@ impl Sched {
         self.wake_sysmon_locked();
         let mut idle = core::mem::take(&mut l.midle);
         idle.append(&mut l.mlocked);
-        self.clear_timer_sleeper_locked(&mut l);
         drop(l);
+        self.poller.netpoll_break();
         for m in idle {
             // SAFETY: an idle M waits on its note; a null nextp tells it to exit.
             unsafe { (*m).park.wakeup() };
@@ -531,41 +493,98 @@ impl Sched {
         self.this.clone()
     }
 
-    fn clear_timer_sleeper_locked(&self, l: &mut Locked) {
-        l.timer_sleeper = core::ptr::null_mut();
-        self.sleep_until.store(u64::MAX, Ordering::Release);
-    }
-
-    /// A timer due at `when` was added (Go's `wakeNetPoller`): if an M sleeps until a later
-    /// time, wake it with an idle P; if none sleeps, start one looking for work, which finds
+    /// A timer due at `when` was added (Go's `wakeNetPoller`): if an M blocks in the poller
+    /// until later, break its sleep; if none does, start one looking for work, which finds
     /// the timer and sleeps until it (or runs it). With no idle P the busy Ps run it.
     pub(crate) fn timer_added(&self, when: u64) {
-        if when >= self.sleep_until.load(Ordering::Acquire) {
-            return;
-        }
-        let mut l = self.locked();
-        let sleeper = l.timer_sleeper;
-        if sleeper.is_null() {
-            drop(l);
+        if self.lastpoll.load(Ordering::Acquire) == 0 {
+            let until = self.poll_until.load(Ordering::Acquire);
+            if until == 0 || until > when {
+                self.poller.netpoll_break();
+            }
+        } else {
             self.wakep();
-            return;
         }
-        if when >= self.sleep_until.load(Ordering::Relaxed) {
-            return;
-        }
-        let Some(p) = self.pidleget_locked(&mut l) else {
-            return;
+    }
+
+    /// Queues the goroutines a poll readied (Go's `injectglist`). If the caller is g0 of an M
+    /// of this runtime holding a P, the ones idle Ps can take go on the global queue with an M
+    /// started for each, and the rest on the caller's P; otherwise all go on the global queue
+    /// of their runtime. Goroutines of other runtimes (the epoll set is the process's) go to
+    /// their own.
+    pub(crate) fn injectglist(&self, mine: Option<&P>, list: &mut GList) {
+        let mut global = match mine {
+            Some(_) => (self.npidle.load(Ordering::Acquire) as usize).min(list.len),
+            None => list.len,
         };
-        let i = l.midle.iter().position(|&x| core::ptr::eq(x, sleeper));
-        let i = i.expect("the timer sleeper is on the idle list");
-        l.midle.swap_remove(i);
-        self.clear_timer_sleeper_locked(&mut l);
-        drop(l);
-        // SAFETY: an idle M taken off the list under the lock; we alone wake it.
-        unsafe {
-            (*sleeper).nextp.store(p, Ordering::Relaxed);
-            (*sleeper).park.wakeup();
+        let mut started = 0;
+        while let Some(gp) = list.pop() {
+            // SAFETY: a parked G just taken from its semaphore: ours to ready.
+            let g = unsafe { &*gp };
+            let why = g.waitreason();
+            // SAFETY: a G's runtime outlives it.
+            let sched = unsafe { &*g.sched };
+            g.casstatus(GWAITING, GRUNNABLE);
+            match mine {
+                Some(p) if core::ptr::eq(sched, self) && global == 0 => {
+                    p.count_wait(why, -1);
+                    self.runqput(p, gp, false);
+                }
+                _ => {
+                    sched.waits_outside[why as usize].fetch_sub(1, Ordering::Relaxed);
+                    sched.globrunqput(gp);
+                    if core::ptr::eq(sched, self) {
+                        global = global.saturating_sub(1);
+                        started += 1;
+                    } else {
+                        sched.wakep();
+                    }
+                }
+            }
         }
+        // Go's `startIdle`.
+        for _ in 0..started {
+            if self.npidle.load(Ordering::Acquire) == 0 {
+                break;
+            }
+            self.startm(None, false);
+        }
+    }
+
+    /// Polls the network without blocking if nobody else is and someone waits, queueing what
+    /// it readies (`mine`: the caller's P, see `injectglist`). Returns one readied goroutine
+    /// for the caller to run when it has a P.
+    pub(crate) fn netpoll_nonblocking(&self, mine: Option<&P>) -> Option<*mut G> {
+        if !netpoll::any_waiters() {
+            return None;
+        }
+        let last = self.lastpoll.load(Ordering::Acquire);
+        if last == 0 {
+            return None;
+        }
+        let mut list = GList::new();
+        if netpoll_now(&mut list) == 0 {
+            return None;
+        }
+        self.lastpoll.store(nanotime().max(1), Ordering::Release);
+        let first = self.take_own(mine, &mut list);
+        self.injectglist(mine, &mut list);
+        first
+    }
+
+    /// With a P of this runtime, takes one goroutine of this runtime off `list` to run now.
+    fn take_own(&self, mine: Option<&P>, list: &mut GList) -> Option<*mut G> {
+        let p = mine?;
+        let gp = list.pop()?;
+        // SAFETY: as in `injectglist`.
+        let g = unsafe { &*gp };
+        if !core::ptr::eq(g.sched, self) {
+            list.push(gp); // another runtime's: it goes home with the rest
+            return None;
+        }
+        g.casstatus(GWAITING, GRUNNABLE);
+        p.count_wait(g.waitreason(), -1);
+        Some(gp)
     }
 
     /// Calls `f` with each M this runtime started; skipped if the list is busy (for dumps from
@@ -588,8 +607,18 @@ impl Sched {
         self.sysmon_started.load(Ordering::Acquire)
     }
 
-    /// Wakes sysmon from its deep sleep, if it is in one. Under the lock, so a wake-up is never
-    /// doubled (Go's `entersyscall_sysmon` body).
+    /// Wakes sysmon from its deep sleep only. Its shorter sleeps (up to 10 ms) are cut short
+    /// by system calls, not by Ps going busy: with goroutines waiting for the network, Ps go
+    /// idle and busy again all the time, and a spinning M starts in every ping-pong; waking
+    /// sysmon for each kept it on 20 us ticks, a context switch each.
+    pub(crate) fn wake_sysmon_deep_locked(&self) {
+        if self.sysmon_deep.load(Ordering::Relaxed) {
+            self.wake_sysmon_locked();
+        }
+    }
+
+    /// Wakes sysmon from any sleep `entersyscall` may cut short. Under the lock, so a wake-up
+    /// is never doubled (Go's `entersyscall_sysmon` body).
     pub(crate) fn wake_sysmon_locked(&self) {
         if self.sysmonwait.load(Ordering::Relaxed) && self.sysmonwait.swap(false, Ordering::AcqRel)
         {
@@ -757,6 +786,10 @@ fn findrunnable(m: &M) -> Option<(*mut G, bool)> {
         {
             return Some((found(m, gp), false));
         }
+        // The network, without blocking, before stealing (Go's findRunnable does the same).
+        if let Some(gp) = sched.netpoll_nonblocking(Some(p)) {
+            return Some((found(m, gp), false));
+        }
         // Steal, if spinning is worth it: at most half the busy Ps' worth of spinning Ms.
         let nprocs = sched.nprocs.load(Ordering::Relaxed);
         let busy = nprocs.saturating_sub(sched.npidle.load(Ordering::Acquire) as usize);
@@ -800,7 +833,6 @@ fn findrunnable(m: &M) -> Option<(*mut G, bool)> {
                 continue;
             }
         }
-        // Sleep until the earliest timer, if this M is the one to watch it.
         let next = sched.next_timer();
         if next != u64::MAX && next <= nanotime() {
             if let Some(p) = sched.pidleget() {
@@ -808,8 +840,62 @@ fn findrunnable(m: &M) -> Option<(*mut G, bool)> {
                 continue;
             }
         }
-        if !sched.stopm_until(m, next) {
+        // Block in the poller until the earliest timer or a ready descriptor, if someone waits
+        // for either and no other M of this runtime blocks there (Go's `netpoll(delay)`).
+        if (netpoll::any_waiters() || next != u64::MAX)
+            && sched.lastpoll.swap(0, Ordering::AcqRel) != 0
+        {
+            match netpoll_block(m, next) {
+                Some(Some(gp)) => return Some((found(m, gp), false)),
+                Some(None) => continue,
+                None => {}
+            }
+        } else if next != u64::MAX {
+            // The poller sleeps until later than our earliest timer: wake it.
+            let until = sched.poll_until.load(Ordering::Acquire);
+            if until == 0 || until > next {
+                sched.poller.netpoll_break();
+            }
+        }
+        if !sched.stopm(m) {
             return None;
+        }
+    }
+}
+
+/// `m`, without a P, blocks in the poller until `next` (nanotime, `u64::MAX`: no timer) or a
+/// break, then takes an idle P: `Some(Some(gp))` to run a goroutine the poll readied,
+/// `Some(None)` to look for work again (timers may be due), `None` if no P is idle (what the
+/// poll readied is queued; the caller stops).
+fn netpoll_block(m: &M, next: u64) -> Option<Option<*mut G>> {
+    let sched = m.sched();
+    sched.poll_until.store(next, Ordering::Release);
+    let delay = (next != u64::MAX).then(|| Duration::from_nanos(next.saturating_sub(nanotime())));
+    let mut list = GList::new();
+    if !sched.shutdown.load(Ordering::Acquire) {
+        sched.poller.wait(delay, &mut list);
+    }
+    sched.poll_until.store(0, Ordering::Release);
+    sched.lastpoll.store(nanotime().max(1), Ordering::Release);
+    // Under the lock, never the racy `npidle` shortcut: an M that idles its P under the lock
+    // after this either leaves it to us or, taking the lock after us, sees `lastpoll` set and
+    // becomes the poller; with the shortcut both could miss the other and nobody would poll.
+    let p = {
+        let mut l = sched.locked();
+        sched.pidleget_locked(&mut l)
+    };
+    match p {
+        Some(p) => {
+            acquirep(m, p);
+            // SAFETY: just acquired.
+            let p = unsafe { &*p };
+            let gp = sched.take_own(Some(p), &mut list);
+            sched.injectglist(Some(p), &mut list);
+            Some(gp)
+        }
+        None => {
+            sched.injectglist(None, &mut list);
+            None
         }
     }
 }

@@ -220,6 +220,135 @@ pub(crate) unsafe fn sigaltstack(new: Option<&stack_t>) -> Result<stack_t, Errno
     Errno::check(r).map(|_| old)
 }
 
+/// A new epoll instance, close-on-exec (for the network poller).
+pub(crate) fn epoll_create() -> Result<i32, Errno> {
+    // SAFETY: takes a flag; touches no memory of ours.
+    let r = unsafe {
+        arch::syscall1(
+            linux_raw_sys::general::__NR_epoll_create1 as usize,
+            linux_raw_sys::general::EPOLL_CLOEXEC as usize,
+        )
+    };
+    Errno::check(r).map(|fd| fd as i32)
+}
+
+/// Adds (`EPOLL_CTL_ADD`), changes or removes `fd` in the set `epfd`, with `events` and the
+/// user word `data`.
+pub(crate) fn epoll_ctl(epfd: i32, op: u32, fd: i32, events: u32, data: u64) -> Result<(), Errno> {
+    let ev = linux_raw_sys::general::epoll_event { events, data };
+    // SAFETY: `ev` outlives the call and the kernel only reads it.
+    let r = unsafe {
+        arch::syscall4(
+            linux_raw_sys::general::__NR_epoll_ctl as usize,
+            epfd as usize,
+            op as usize,
+            fd as usize,
+            &ev as *const _ as usize,
+        )
+    };
+    Errno::check(r).map(drop)
+}
+
+/// Waits for events of `epfd` into `events`, at most `timeout` (`None`: for ever); returns
+/// how many arrived. `epoll_pwait2` takes the timeout in nanoseconds; before Linux 5.11 it is
+/// `epoll_wait`'s milliseconds, rounded up so a timer is never woken for early.
+pub(crate) fn epoll_wait(
+    epfd: i32,
+    events: &mut [linux_raw_sys::general::epoll_event],
+    timeout: Option<Duration>,
+) -> Result<usize, Errno> {
+    use core::sync::atomic::{AtomicBool, Ordering};
+    use linux_raw_sys::general::{__NR_epoll_pwait2, __NR_epoll_wait};
+    static NO_PWAIT2: AtomicBool = AtomicBool::new(false);
+    let n = events.len().min(i32::MAX as usize);
+    let ptr = events.as_mut_ptr() as usize;
+    if !NO_PWAIT2.load(Ordering::Relaxed) {
+        let ts = timeout.map(timespec);
+        let tsp = ts.as_ref().map_or(0, |t| t as *const _ as usize);
+        // SAFETY: the kernel writes at most `n` entries into the live slice and reads the
+        // timespec (or none); no signal mask.
+        let r = unsafe {
+            arch::syscall6_pair(__NR_epoll_pwait2 as usize, epfd as usize, ptr, n, tsp, 0, 0)
+        }
+        .0;
+        match Errno::check(r) {
+            Err(Errno::ENOSYS) => NO_PWAIT2.store(true, Ordering::Relaxed),
+            r => return r,
+        }
+    }
+    let ms = timeout.map_or(-1, |d| {
+        d.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32
+    });
+    // SAFETY: as above.
+    let r = unsafe {
+        arch::syscall4(
+            __NR_epoll_wait as usize,
+            epfd as usize,
+            ptr,
+            n,
+            ms as isize as usize,
+        )
+    };
+    Errno::check(r)
+}
+
+/// A new non-blocking, close-on-exec eventfd (the poller's wake-up).
+pub(crate) fn eventfd() -> Result<i32, Errno> {
+    use linux_raw_sys::general::{__NR_eventfd2, EFD_CLOEXEC, EFD_NONBLOCK};
+    // SAFETY: takes numbers; touches no memory of ours.
+    let r = unsafe {
+        arch::syscall2(
+            __NR_eventfd2 as usize,
+            0,
+            (EFD_CLOEXEC | EFD_NONBLOCK) as usize,
+        )
+    };
+    Errno::check(r).map(|fd| fd as i32)
+}
+
+/// Reads 8 bytes from `fd` (drains an eventfd).
+pub(crate) fn read_u64(fd: i32) -> Result<u64, Errno> {
+    let mut v = 0u64;
+    // SAFETY: the kernel writes at most 8 bytes into `v`.
+    let r = unsafe {
+        arch::syscall3(
+            linux_raw_sys::general::__NR_read as usize,
+            fd as usize,
+            &raw mut v as usize,
+            8,
+        )
+    };
+    Errno::check(r).map(|_| v)
+}
+
+/// Closes `fd`, a descriptor the runtime owns.
+pub(crate) fn close(fd: i32) {
+    // SAFETY: the caller owns `fd`; nothing else uses it after this.
+    let _ = unsafe { arch::syscall1(linux_raw_sys::general::__NR_close as usize, fd as usize) };
+}
+
+/// Waits up to `timeout` for `events` on `fd` (`ppoll(2)`, one descriptor): whether any
+/// arrived. A plain thread's wait for a pollable descriptor.
+pub(crate) fn poll1(fd: i32, events: i16, timeout: Duration) -> Result<bool, Errno> {
+    let mut pfd = linux_raw_sys::general::pollfd {
+        fd,
+        events,
+        revents: 0,
+    };
+    let ts = timespec(timeout);
+    // SAFETY: one live pollfd the kernel may write, a timespec it reads; no signal mask.
+    let r = unsafe {
+        arch::syscall4(
+            linux_raw_sys::general::__NR_ppoll as usize,
+            &raw mut pfd as usize,
+            1,
+            &ts as *const _ as usize,
+            0,
+        )
+    };
+    Errno::check(r).map(|n| n > 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

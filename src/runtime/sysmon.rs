@@ -28,6 +28,8 @@ const WAKE_ON_SYSCALL: Duration = Duration::from_millis(1);
 /// A goroutine that holds its P this long while others wait is preempted (Go's
 /// `forcePreemptNS`).
 pub(crate) const FORCE_PREEMPT: Duration = Duration::from_millis(10);
+/// sysmon polls the network when nobody has for this long (Go's 10 ms).
+const NETPOLL_STALE: Duration = Duration::from_millis(10);
 /// A P in a system call is left alone this long if there is nothing for it to do and other Ps
 /// are free.
 const SYSCALL_GRACE: Duration = Duration::from_millis(10);
@@ -106,6 +108,7 @@ fn sysmon(sched: &Sched) {
             let long = all_idle || delay >= WAKE_ON_SYSCALL;
             // Sleep on the note, so `entersyscall` (or a P starting) can cut it short.
             sched.sysmonwait.store(long, Ordering::Release);
+            sched.sysmon_deep.store(all_idle, Ordering::Release);
             long.then_some(all_idle)
         } else {
             None
@@ -124,6 +127,7 @@ fn sysmon(sched: &Sched) {
             {
                 let _l = sched.locked();
                 sched.sysmonwait.store(false, Ordering::Release);
+                sched.sysmon_deep.store(false, Ordering::Release);
                 sched.sysmon_note.clear();
             }
             if woken {
@@ -140,6 +144,23 @@ fn sysmon(sched: &Sched) {
             idle = 0;
         } else {
             idle += 1;
+        }
+        // Poll the network if nobody has for 10 ms (Go's sysmon): Ms busy with goroutines
+        // that never run out of work would otherwise leave ready descriptors unseen.
+        let last = sched.lastpoll.load(Ordering::Acquire);
+        if last != 0
+            && now.saturating_sub(last) > NETPOLL_STALE.as_nanos() as u64
+            && super::netpoll::any_waiters()
+            && sched
+                .lastpoll
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        {
+            let mut list = super::netpoll::GList::new();
+            if super::netpoll_epoll::netpoll_now(&mut list) > 0 {
+                idle = 0;
+                sched.injectglist(None, &mut list);
+            }
         }
         // Overdue timers while Ps sit idle and nobody looks for work: the timer sleeper
         // should have run them; start an M in case it could not (Go's sysmon does the same).
@@ -245,15 +266,16 @@ pub(crate) fn preemptone(sched: &Sched, p: &P) -> bool {
     if tid == 0 {
         return false;
     }
+    // Counted before it is sent: the handler counts the preemption at once, and a reader of
+    // the counters must never see more preemptions than signals.
+    let signals = &sched.counters.preempt_signals;
+    signals.fetch_add(1, Ordering::Relaxed);
     // Release: the handler's Acquire swap sees the request with the signal.
     m.preempt_sent.store(true, Ordering::Release);
     if sys::tgkill(signal::pid(), tid, signal::PREEMPT_SIGNAL).is_err() {
+        signals.fetch_sub(1, Ordering::Relaxed);
         return false;
     }
-    sched
-        .counters
-        .preempt_signals
-        .fetch_add(1, Ordering::Relaxed);
     if trace::on() {
         trace::record(Some(sched), Kind::Preempt, 0, p.id as u64);
     }

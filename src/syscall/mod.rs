@@ -34,6 +34,7 @@ mod dirent;
 mod entry;
 mod linux;
 pub(crate) mod mksyscall;
+mod sockaddr;
 mod types;
 mod wrapped;
 
@@ -44,6 +45,7 @@ pub use dirent::{Dirent, DirentError, Dirents, parse_dirent};
 pub use entry::{raw_syscall, raw_syscall_no_error, raw_syscall6, syscall, syscall6};
 pub use linux::*;
 pub use mksyscall::{Kind, Wrapper};
+pub use sockaddr::*;
 pub use types::*;
 pub use wrapped::*;
 

@@ -1,0 +1,175 @@
+//! Unix domain sockets: [`UnixListener`], [`UnixStream`], [`UnixDatagram`], in
+//! `std::os::unix::net`'s shape. Addresses are std's (`std::os::unix::net::SocketAddr`); std
+//! reads them from the descriptor, which never blocks.
+
+use std::io;
+use std::net::Shutdown;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::net::SocketAddr;
+use std::path::Path;
+
+use super::fd::{NetFd, backlog, fd_traits, socket_methods, stream_io};
+use crate::syscall::{self, AF_UNIX, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK, SOCK_STREAM};
+
+/// A Unix stream socket server (std's `UnixListener`).
+pub struct UnixListener(NetFd);
+/// A Unix stream connection (std's `UnixStream`).
+pub struct UnixStream(NetFd);
+/// A Unix datagram socket (std's `UnixDatagram`).
+pub struct UnixDatagram(NetFd);
+
+fd_traits!(UnixListener, std::os::unix::net::UnixListener);
+fd_traits!(UnixStream, std::os::unix::net::UnixStream);
+fd_traits!(UnixDatagram, std::os::unix::net::UnixDatagram);
+stream_io!(UnixStream);
+socket_methods!(UnixListener);
+socket_methods!(UnixStream, timeouts);
+socket_methods!(UnixDatagram, timeouts);
+
+fn sockaddr(path: &Path) -> io::Result<syscall::SockaddrUn> {
+    Ok(syscall::sockaddr_un(path.as_os_str().as_bytes())?)
+}
+
+/// A connected pair of sockets of type `ty`.
+fn pair(ty: u32) -> io::Result<(NetFd, NetFd)> {
+    let (a, b) = syscall::socketpair(AF_UNIX, ty | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)?;
+    Ok((NetFd::new(a), NetFd::new(b)))
+}
+
+/// A Unix socket of type `ty` bound to `path`.
+fn bound(path: &Path, ty: u32) -> io::Result<NetFd> {
+    let sa = sockaddr(path)?;
+    let fd = NetFd::socket(AF_UNIX, ty)?;
+    syscall::bind(fd.fd(), &sa)?;
+    Ok(fd)
+}
+
+impl UnixListener {
+    /// A listener bound to `path` (backlog the kernel's `somaxconn`).
+    pub fn bind<P: AsRef<Path>>(path: P) -> io::Result<UnixListener> {
+        let fd = bound(path.as_ref(), SOCK_STREAM)?;
+        syscall::listen(fd.fd(), backlog())?;
+        Ok(UnixListener(fd))
+    }
+
+    /// Waits for a connection.
+    pub fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
+        let (fd, _) = self.0.accept()?;
+        let s = UnixStream(fd);
+        let addr = s.peer_addr()?;
+        Ok((s, addr))
+    }
+
+    /// The connections, as `accept` returns them, for ever.
+    pub fn incoming(&self) -> impl Iterator<Item = io::Result<UnixStream>> + '_ {
+        core::iter::repeat_with(|| self.accept().map(|(s, _)| s))
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.0
+            .with_std(|s: &std::os::unix::net::UnixListener| s.local_addr())
+    }
+}
+
+impl UnixStream {
+    /// Connects to the socket at `path`.
+    pub fn connect<P: AsRef<Path>>(path: P) -> io::Result<UnixStream> {
+        let sa = sockaddr(path.as_ref())?;
+        let fd = NetFd::socket(AF_UNIX, SOCK_STREAM)?;
+        fd.connect(&sa, None)?;
+        Ok(UnixStream(fd))
+    }
+
+    /// A connected pair.
+    pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
+        let (a, b) = pair(SOCK_STREAM)?;
+        Ok((UnixStream(a), UnixStream(b)))
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.0
+            .with_std(|s: &std::os::unix::net::UnixStream| s.local_addr())
+    }
+
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.0
+            .with_std(|s: &std::os::unix::net::UnixStream| s.peer_addr())
+    }
+
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.0.shutdown(how)
+    }
+}
+
+impl UnixDatagram {
+    /// A socket bound to `path`.
+    pub fn bind<P: AsRef<Path>>(path: P) -> io::Result<UnixDatagram> {
+        bound(path.as_ref(), SOCK_DGRAM).map(UnixDatagram)
+    }
+
+    /// A socket bound to no address.
+    pub fn unbound() -> io::Result<UnixDatagram> {
+        NetFd::socket(AF_UNIX, SOCK_DGRAM).map(UnixDatagram)
+    }
+
+    /// A connected pair.
+    pub fn pair() -> io::Result<(UnixDatagram, UnixDatagram)> {
+        let (a, b) = pair(SOCK_DGRAM)?;
+        Ok((UnixDatagram(a), UnixDatagram(b)))
+    }
+
+    /// Sets the default peer.
+    pub fn connect<P: AsRef<Path>>(&self, path: P) -> io::Result<()> {
+        Ok(syscall::connect(self.0.fd(), &sockaddr(path.as_ref())?)?)
+    }
+
+    /// Sends `buf` to the socket at `path`.
+    pub fn send_to<P: AsRef<Path>>(&self, buf: &[u8], path: P) -> io::Result<usize> {
+        self.0.sendto(buf, Some(&sockaddr(path.as_ref())?))
+    }
+
+    /// Sends to the connected peer.
+    pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        self.0.sendto(buf, None::<&syscall::SockaddrUn>)
+    }
+
+    /// Receives a datagram.
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.recvfrom(buf, 0).map(|(n, _)| n)
+    }
+
+    /// Receives a datagram with its sender's address.
+    pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        let (n, sa) = self.0.recvfrom(buf, 0)?;
+        // SAFETY: recvfrom wrote a Unix socket address (or nothing: an unnamed sender) into
+        // storage aligned and large enough for one.
+        let un = unsafe { &*(&raw const sa).cast::<syscall::SockaddrUn>() };
+        let path: Vec<u8> = un
+            .sun_path
+            .iter()
+            .take_while(|&&c| c != 0)
+            .map(|&c| c as u8)
+            .collect();
+        let addr = if path.is_empty() {
+            // An unnamed sender; std makes such an address only from a socket.
+            std::os::unix::net::UnixDatagram::unbound()?.local_addr()?
+        } else {
+            SocketAddr::from_pathname(std::ffi::OsStr::from_bytes(&path))?
+        };
+        Ok((n, addr))
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.0
+            .with_std(|s: &std::os::unix::net::UnixDatagram| s.local_addr())
+    }
+
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.0
+            .with_std(|s: &std::os::unix::net::UnixDatagram| s.peer_addr())
+    }
+
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.0.shutdown(how)
+    }
+}
