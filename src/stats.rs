@@ -169,9 +169,11 @@ impl SyscallHistogram {
 pub struct StatsHandle(pub(crate) Weak<Sched>);
 
 impl StatsHandle {
-    /// The runtime's stats, or `None` once it has been dropped.
+    /// The runtime's stats, or `None` once it has been dropped (its threads may still be
+    /// finishing their last lines then, but it runs nothing more).
     pub fn stats(&self) -> Option<Stats> {
-        self.0.upgrade().map(|s| Stats::of(&s))
+        let s = self.0.upgrade()?;
+        (!s.shutdown.load(Ordering::Acquire)).then(|| Stats::of(&s))
     }
 }
 
