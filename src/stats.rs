@@ -214,7 +214,7 @@ impl Stats {
         g.runnable = live.saturating_sub(g.running + g.syscall + g.waiting);
         let mut procs = ProcStates::default();
         for p in allp {
-            match p.status.load(Ordering::Relaxed) {
+            match p.state() {
                 PIDLE => procs.idle += 1,
                 PRUNNING => procs.running += 1,
                 PSYSCALL => procs.syscall += 1,

@@ -27,7 +27,7 @@ pub(crate) fn dump() -> String {
             s.live_goroutines(),
         );
         for p in &s.allp[..nprocs] {
-            let status = match p.status.load(Ordering::Relaxed) {
+            let status = match p.state() {
                 PIDLE => "idle",
                 PRUNNING => "running",
                 PSYSCALL => "syscall",

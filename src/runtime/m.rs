@@ -55,6 +55,12 @@ pub(crate) struct M {
     pub(crate) oldp: AtomicPtr<P>,
     /// The P's `syscalltick` when the system call began.
     pub(crate) syscalltick: AtomicU32,
+    /// Cleared as a system call begins, set as it returns before the M looks at its old P:
+    /// the M's half of the handshake with a retaker (see `proc_syscall.rs`).
+    pub(crate) returning: super::atomic::AtomicU32,
+    /// Whether its side of that handshake needs a real fence (no `membarrier`); fixed when
+    /// the M is made, so the fast path reads it from the M rather than from a global.
+    pub(crate) fences: bool,
     /// The number of the system call it is in, or was last in (for `metrics`).
     pub(crate) syscall_nr: AtomicU32,
     /// Looking for work with a P and no goroutine (counted in `Sched::nmspinning`).
@@ -112,6 +118,8 @@ impl M {
             tid: AtomicI32::new(0),
             preempt_sent: AtomicBool::new(false),
             sigeintr: AtomicBool::new(false),
+            returning: super::atomic::AtomicU32::new(0),
+            fences: super::membarrier::light_fences(),
             tainted: AtomicBool::new(false),
             lockedg: AtomicPtr::new(core::ptr::null_mut()),
             owned: UnsafeCell::new(MOwned {

@@ -9,6 +9,7 @@ pub(crate) mod g;
 pub(crate) mod gfree;
 pub(crate) mod lockosthread;
 pub(crate) mod m;
+mod membarrier;
 pub(crate) mod metrics;
 pub(crate) mod netpoll;
 mod netpoll_epoll;

@@ -3,14 +3,18 @@
 //!
 //! ```text
 //!          acquirep                   entersyscall
-//!  Pidle ────────────> Prunning ─────────────────────> Psyscall
-//!    ^      releasep      │  ^     exitsyscallfast (CAS)   │
-//!    └────────────────────┘  └─────────────────────────────┤
-//!    ^                                                      │ retake / handoffp
-//!    └──────────────────────────────────────────────────────┘
-//!  Prunning / Psyscall ── stop the world ──> Pgcstop ── start the world ──> Pidle / Prunning
+//!  Pidle ────────────> Prunning ─────────────────────> Psyscall <─────────┐ the M is back
+//!    ^      releasep      │  ^     exitsyscallfast (store) │  │ CAS       │
+//!    └────────────────────┘  └─────────────────────────────┘  v           │
+//!    ^                                                      Pretake* ─────┘
+//!    └──────────────────────────────────── retake, handoffp ──┘
+//!  Prunning / Pretake ── stop the world ──> Pgcstop ── start the world ──> Pidle / Prunning
 //!  any ── set_max_procs shrinks ──> Pdead
 //! ```
+//!
+//! `Pretake*` (one value per retaker, sysmon's and the stop-the-world's) is the moment a
+//! retaker holds a P in a system call while it checks whether the M has come back; see
+//! `proc_syscall.rs`. Everything outside that file reads it as `Psyscall`.
 
 use core::sync::atomic::{
     AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering,
@@ -32,6 +36,10 @@ pub(crate) const PRUNNING: u32 = 1;
 pub(crate) const PSYSCALL: u32 = 2;
 pub(crate) const PGCSTOP: u32 = 3;
 pub(crate) const PDEAD: u32 = 4;
+/// sysmon is retaking the P from a system call (transient; see `proc_syscall.rs`).
+pub(crate) const PRETAKE_SYSMON: u32 = 5;
+/// A stop-the-world is taking the P from a system call (transient).
+pub(crate) const PRETAKE_STW: u32 = 6;
 
 pub(crate) struct P {
     pub(crate) id: usize,
@@ -39,6 +47,10 @@ pub(crate) struct P {
     pub(crate) status: StatusWord,
     /// The M that owns it (Prunning), or null.
     pub(crate) m: AtomicPtr<M>,
+    /// In `Psyscall`: the `returning` flag of the M in the call, which a retaker reads (see
+    /// `proc_syscall.rs`). Set before the state is published, so whoever takes the state sees
+    /// it.
+    pub(crate) returning: super::atomic::AtomicPtr<StatusWord>,
     /// Runnable goroutines, pushed and popped by the owner, stolen by others.
     pub(crate) runq: RunQueue<G>,
     /// Incremented by every scheduling round on this P; sysmon watches it.
@@ -87,6 +99,7 @@ impl P {
             id,
             status: StatusWord::new(PIDLE),
             m: AtomicPtr::new(core::ptr::null_mut()),
+            returning: super::atomic::AtomicPtr::new(core::ptr::null_mut()),
             runq: RunQueue::new(),
             schedtick: AtomicU32::new(0),
             preempt: AtomicBool::new(false),
@@ -101,6 +114,15 @@ impl P {
             stacks: UnsafeCell::new(Vec::new()),
             ncached: AtomicUsize::new(0),
             gfree: LocalFree::new(),
+        }
+    }
+
+    /// Its state as everything but the system-call handshake sees it: a P being retaken is
+    /// still in its system call.
+    pub(crate) fn state(&self) -> u32 {
+        match self.status.load(Ordering::Relaxed) {
+            PRETAKE_SYSMON | PRETAKE_STW => PSYSCALL,
+            s => s,
         }
     }
 

@@ -3,27 +3,38 @@
 //! hand it to another M while this one waits in the kernel.
 //!
 //! ```text
-//!            entersyscall                           exitsyscallfast: CAS Psyscall -> Prunning
-//!  Prunning ─────────────> Psyscall ────────────────────────────────────────────> Prunning
-//!                             │ sysmon retake: CAS Psyscall -> Pidle, handoffp
-//!                             │ stop-the-world: CAS Psyscall -> Pgcstop
-//!                             v
+//!            entersyscall                       exitsyscallfast: the P's status is still
+//!  Prunning ─────────────> Psyscall ──────────────────────────────────────────> Prunning
+//!                             │                 Psyscall, with our flag: store Prunning
+//!                             │ sysmon / stop-the-world: CAS Psyscall -> Pretake,
+//!                             │ membarrier, read the M's flag:
+//!                             │   set   -> CAS back to Psyscall (the M keeps it)
+//!                             v   clear -> CAS Pretake -> Pidle / Pgcstop, handoffp
 //!                          another M           the caller comes back: an idle P
 //!                                              (exitsyscallfast_pidle), else exitsyscall0
 //! ```
 //!
-//! The CAS on the P's status settles every race: between the M coming back from the kernel and
-//! sysmon retaking the P, and between either of them and a stop-the-world. Whoever wins owns the
-//! P; the loser takes another path. No lock, allocation or system call is on the fast paths.
+//! The M coming back and a retaker race for the P. Each side writes its own word and then
+//! reads the other's: the M sets its `returning` flag and reads the P's status; the retaker
+//! CASes the status to its `Pretake` value and reads the flag. With a full fence between the
+//! write and the read on both sides, at least one sees the other (Dekker): an M that still
+//! reads `Psyscall` is seen by the retaker, which backs off; an M that reads `Pretake` waits
+//! for the verdict. The retaker's fence is `membarrier(2)`, which fences every running thread
+//! of the process for it, so the M's is only a compiler fence (see `membarrier.rs`): the fast
+//! path has no locked instruction, which after a system call costs ~17 ns here. Retakers CAS
+//! among themselves, each with its own `Pretake` value and one thread at a time (sysmon is
+//! one thread, stop-the-worlds are serialized), so a late CAS never lands on another's hold.
 //!
 //! `entersyscall` / `exitsyscall` are called only from the public `syscall` / `syscall6` entry
 //! points (and `blocking`), never from the runtime's own calls in [`sys`](super::sys).
 
 use core::sync::atomic::{Ordering, compiler_fence};
 
+use super::atomic::AtomicU32 as Flag;
 use super::g::{G, GRUNNABLE, GRUNNING, GSYSCALL};
 use super::m::{M, Pending, current_m};
-use super::p::{P, PGCSTOP, PIDLE, PRUNNING, PSYSCALL};
+use super::membarrier;
+use super::p::{P, PGCSTOP, PIDLE, PRETAKE_STW, PRETAKE_SYSMON, PRUNNING, PSYSCALL};
 use super::sched::{Next, Sched, acquirep, mcall, releasep};
 use super::trace::{self, Exit, Kind};
 
@@ -125,6 +136,7 @@ fn reentersyscall(m: &M, g: &G) -> Option<*mut P> {
     p.m.store(core::ptr::null_mut(), Ordering::Relaxed);
     m.oldp.store(pp, Ordering::Relaxed);
     m.p.store(core::ptr::null_mut(), Ordering::Relaxed);
+    set_returning(m, p);
     // Release: whoever wins the CAS on the status (sysmon, a stop-the-world) sees the stores
     // above.
     p.status.store(PSYSCALL, Ordering::Release);
@@ -137,6 +149,14 @@ fn reentersyscall(m: &M, g: &G) -> Option<*mut P> {
     }
     unlock_preemption(g);
     Some(pp)
+}
+
+/// The M's flag starts clear for this call, and the P names it for retakers.
+#[inline(always)]
+fn set_returning(m: &M, p: &P) {
+    m.returning.store(0, Ordering::Relaxed);
+    p.returning
+        .store(&m.returning as *const Flag as *mut Flag, Ordering::Relaxed);
 }
 
 /// sysmon sleeps deeply when every P is idle; a goroutine in a system call may need it.
@@ -226,7 +246,7 @@ fn exit(m: &M, g: &G, oldp: *mut P) {
     m.oldp.store(core::ptr::null_mut(), Ordering::Relaxed);
     // SAFETY: Ps live as long as the runtime.
     if let Some(p) = unsafe { oldp.as_ref() }
-        && reacquire(p)
+        && reacquire(p, &m.returning, m.fences)
     {
         exitsyscallfast_reacquired(m, p);
         g.status.store(GRUNNING, Ordering::Relaxed);
@@ -274,14 +294,48 @@ fn exitsyscallfast_reacquired(m: &M, p: &P) {
     P::bump(&p.fast);
 }
 
-/// Takes `p` back from `Psyscall` for the M returning from the call: the one CAS of
-/// `exitsyscallfast`. It races sysmon's retake and a stop-the-world's, which CAS the same word
-/// from `Psyscall`; exactly one of them wins.
+/// Takes `p` back from `Psyscall` for the M returning from the call whose flag is
+/// `returning`: `exitsyscallfast`'s half of the handshake with a retaker (see the module's
+/// documentation). A plain store and a plain load unless `fences` (no `membarrier`).
 #[inline(always)]
-pub(crate) fn reacquire(p: &P) -> bool {
-    p.status.load(Ordering::Relaxed) == PSYSCALL
+pub(crate) fn reacquire(p: &P, returning: &Flag, fences: bool) -> bool {
+    returning.store(1, Ordering::Relaxed);
+    membarrier::light(fences);
+    loop {
         // Acquire: if sysmon or another M owned the P meanwhile, their writes to it are seen.
-        && p.status.compare_exchange(PSYSCALL, PRUNNING, Ordering::Acquire, Ordering::Relaxed).is_ok()
+        match p.status.load(Ordering::Acquire) {
+            // Ours only if the call in `Psyscall` is ours: after a retake, the P may be in
+            // another M's call.
+            PSYSCALL if core::ptr::eq(p.returning.load(Ordering::Relaxed), returning) => {
+                set_running(p);
+                return true;
+            }
+            PRETAKE_SYSMON | PRETAKE_STW => wait_for_retaker(),
+            _ => return false,
+        }
+    }
+}
+
+/// `Psyscall -> Prunning` by the M that has read `Psyscall` of its own call: a plain store,
+/// which a retaker's CAS after our read cannot slip under (it would see our flag and back
+/// off). Under loom, a swap: loom 0.7 lets a load read a CAS's value from before a plain store
+/// the same thread made earlier (a coherence order C11 forbids), which a swap avoids; for the
+/// model a swap is the same store.
+#[inline(always)]
+fn set_running(p: &P) {
+    #[cfg(not(loom))]
+    p.status.store(PRUNNING, Ordering::Release);
+    #[cfg(loom)]
+    p.status.swap(PRUNNING, Ordering::Release);
+}
+
+/// A retaker holds the P while it reads our flag, a `membarrier` call away from its verdict.
+#[cold]
+fn wait_for_retaker() {
+    #[cfg(loom)]
+    loom::thread::yield_now();
+    #[cfg(not(loom))]
+    super::sys::sched_yield();
 }
 
 /// The old P is gone (retaken, or taken by a stop-the-world): any idle P will do.
@@ -369,13 +423,36 @@ pub(crate) fn handoffp(sched: &Sched, pp: *mut P) {
     sched.pidleput_locked(&mut l, pp);
 }
 
-/// Retakes `p` from a system call if it is still in one (sysmon, stop-the-world). Returns
-/// whether the CAS won; the caller then owns the P.
+/// Retakes `p` from a system call if it is still in one, for sysmon (`to` = `Pidle`) or a
+/// stop-the-world (`Pgcstop`): the retaker's half of the handshake (see the module's
+/// documentation). Returns whether it won; the caller then owns the P.
 pub(crate) fn retake_syscall(p: &P, to: u32) -> bool {
     debug_assert!(to == PIDLE || to == PGCSTOP);
+    let hold = if to == PIDLE {
+        PRETAKE_SYSMON
+    } else {
+        PRETAKE_STW
+    };
+    if p.status
+        .compare_exchange(PSYSCALL, hold, Ordering::AcqRel, Ordering::Relaxed)
+        .is_err()
+    {
+        return false;
+    }
+    let flag = p.returning.load(Ordering::Relaxed);
+    membarrier::heavy();
+    // SAFETY: set by the M that entered the call before it published `Psyscall`, which the
+    // CAS read; Ms live as long as the runtime.
+    let back = unsafe { &*flag }.load(Ordering::Relaxed) != 0;
+    // The M is back: it keeps the P (if it saw `Psyscall` it has stored `Prunning` over our
+    // hold already, or will, and this CAS fails). Otherwise the M has not read the status
+    // yet and will find the P gone, or has since taken it back and entered another call
+    // (clearing its flag), and this CAS fails.
+    let verdict = if back { PSYSCALL } else { to };
     p.status
-        .compare_exchange(PSYSCALL, to, Ordering::AcqRel, Ordering::Relaxed)
+        .compare_exchange(hold, verdict, Ordering::AcqRel, Ordering::Relaxed)
         .is_ok()
+        && !back
 }
 
 /// Preemption by handoff, from the signal handler: performs `entersyscall` on behalf of a
@@ -395,6 +472,7 @@ pub(crate) unsafe fn entersyscall_preempted(m: &M, g: &G) {
     p.m.store(core::ptr::null_mut(), Ordering::Relaxed);
     m.oldp.store(pp, Ordering::Relaxed);
     m.p.store(core::ptr::null_mut(), Ordering::Relaxed);
+    set_returning(m, p);
     g.handoff.store(true, Ordering::Relaxed);
     p.status.store(PSYSCALL, Ordering::Release);
     m.sched().counters.preempted.fetch_add(1, Ordering::Relaxed);
@@ -416,19 +494,29 @@ mod loom_tests {
     use super::*;
     use loom::sync::Arc;
 
+    /// `entersyscall` as the M entering the call makes it: its flag clear, named by the P,
+    /// then the state published. Returns the P and the M's flag.
+    fn in_syscall() -> (Arc<P>, Arc<Flag>) {
+        let p = Arc::new(P::new(0));
+        let flag = Arc::new(Flag::new(0));
+        p.returning
+            .store(Arc::as_ptr(&flag) as *mut Flag, Ordering::Relaxed);
+        p.status.store(PSYSCALL, Ordering::Release);
+        (p, flag)
+    }
+
     /// The P-status protocol: an M returning from a system call (`exitsyscallfast`), sysmon's
     /// retake and a stop-the-world race for a P in `Psyscall`. Exactly one wins, the P ends
-    /// in the winner's state, and nobody else believes they own it.
+    /// in the winner's state, and nobody else believes they own it. The M's side has no fence
+    /// of its own: `membarrier` is modelled as the `SeqCst` fence it amounts to.
     #[test]
     fn loom_psyscall_has_exactly_one_owner() {
         loom::model(|| {
-            let p = Arc::new(P::new(0));
-            // entersyscall's release store, as the M entering the call makes it.
-            p.status.store(PSYSCALL, Ordering::Release);
+            let (p, flag) = in_syscall();
             let (p1, p2) = (p.clone(), p.clone());
             let sysmon = loom::thread::spawn(move || retake_syscall(&p1, PIDLE));
             let stw = loom::thread::spawn(move || retake_syscall(&p2, PGCSTOP));
-            let m = reacquire(&p);
+            let m = reacquire(&p, &flag, true);
             let (s, w) = (sysmon.join().unwrap(), stw.join().unwrap());
             assert_eq!(
                 usize::from(m) + usize::from(s) + usize::from(w),
@@ -442,33 +530,66 @@ mod loom_tests {
             } else {
                 PGCSTOP
             };
-            assert_eq!(p.status.load(Ordering::Acquire), want);
+            assert_eq!(
+                p.status.load(Ordering::Acquire),
+                want,
+                "owned by {m} {s} {w}"
+            );
         });
     }
 
-    /// The M comes back (and may enter another call) while sysmon retakes: a P lost to sysmon
-    /// is never taken back by the stale `oldp` CAS after sysmon handed it on.
+    /// The M comes back while sysmon retakes, takes the P back if it can, enters another call
+    /// and comes back again: sysmon may retake either call, but a late verdict on the first
+    /// never lands on the second, and a P lost to sysmon is never taken back by the stale M
+    /// after sysmon handed it on. Exactly one owner at the end.
     #[test]
     fn loom_retaken_p_is_not_taken_twice() {
         loom::model(|| {
-            let p = Arc::new(P::new(0));
-            p.status.store(PSYSCALL, Ordering::Release);
+            let (p, flag) = in_syscall();
             let p1 = p.clone();
             let sysmon = loom::thread::spawn(move || {
                 if retake_syscall(&p1, PIDLE) {
-                    // handoffp gives it to another M, which runs it.
-                    p1.status.store(PRUNNING, Ordering::Release);
+                    // handoffp gives it to another M, which runs it (a swap: see
+                    // `set_running`).
+                    p1.status.swap(PRUNNING, Ordering::Release);
                     true
                 } else {
                     false
                 }
             });
-            let m = reacquire(&p);
+            let mut m = reacquire(&p, &flag, true);
+            if m {
+                // The next call on the same P, and its return.
+                flag.store(0, Ordering::Relaxed);
+                p.status.swap(PSYSCALL, Ordering::Release);
+                m = reacquire(&p, &flag, true);
+            }
             let s = sysmon.join().unwrap();
             assert!(m ^ s, "exactly one owner: m={m} sysmon={s}");
             assert_eq!(p.status.load(Ordering::Acquire), PRUNNING);
             // The loser's retry finds it running and does not take it.
-            assert!(!reacquire(&p) && !retake_syscall(&p, PIDLE));
+            assert!(!reacquire(&p, &flag, true) && !retake_syscall(&p, PIDLE));
+        });
+    }
+
+    /// A P retaken from one M's call and now in another M's call is not the first M's: its
+    /// return does not take it, even though the state is `Psyscall` again.
+    #[test]
+    fn loom_stale_m_leaves_another_calls_p() {
+        loom::model(|| {
+            let (p, stale) = in_syscall();
+            assert!(retake_syscall(&p, PIDLE));
+            let other = Arc::new(Flag::new(0));
+            p.returning
+                .store(Arc::as_ptr(&other) as *mut Flag, Ordering::Relaxed);
+            p.status.store(PSYSCALL, Ordering::Release);
+            let p1 = p.clone();
+            let sysmon = loom::thread::spawn(move || retake_syscall(&p1, PIDLE));
+            let s = reacquire(&p, &stale, true);
+            let o = reacquire(&p, &other, true);
+            let y = sysmon.join().unwrap();
+            assert!(!s, "the stale M took another call's P");
+            assert!(o ^ y, "exactly one owner: other={o} sysmon={y}");
         });
     }
 }

@@ -137,6 +137,7 @@ pub(crate) fn next_goid() -> u64 {
 
 impl Sched {
     pub(crate) fn new(nprocs: usize, stack_size: usize) -> Arc<Sched> {
+        super::membarrier::init();
         let debug = super::schedtrace::Debug::from_env();
         let sched = Arc::new_cyclic(|this| Sched {
             lock: Mutex::new(Locked {

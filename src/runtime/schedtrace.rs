@@ -231,7 +231,7 @@ pub(crate) fn schedtrace(sched: &Sched, detailed: bool, ms: u64) -> String {
             out,
             "  P{i}: status={} schedtick={} syscalltick={} m={} runqsize={} gfreecnt={} \
              timerslen={}",
-            p.status.load(Ordering::Relaxed),
+            p.state(),
             p.schedtick.load(Ordering::Relaxed),
             p.syscalltick.load(Ordering::Relaxed),
             m_id(p.m.load(Ordering::Relaxed)),

@@ -10,10 +10,10 @@ use core::sync::atomic::AtomicU32;
 use core::time::Duration;
 
 use linux_raw_sys::general::{
-    __NR_exit_group, __NR_futex, __NR_gettid, __NR_madvise, __NR_mmap, __NR_mprotect, __NR_munmap,
-    __NR_nanosleep, __NR_prctl, __NR_rt_sigaction, __NR_sched_yield, __NR_sigaltstack, __NR_tgkill,
-    __NR_write, __kernel_timespec, FUTEX_PRIVATE_FLAG, FUTEX_WAIT, FUTEX_WAKE, kernel_sigaction,
-    stack_t,
+    __NR_exit_group, __NR_futex, __NR_gettid, __NR_madvise, __NR_membarrier, __NR_mmap,
+    __NR_mprotect, __NR_munmap, __NR_nanosleep, __NR_prctl, __NR_rt_sigaction, __NR_sched_yield,
+    __NR_sigaltstack, __NR_tgkill, __NR_write, __kernel_timespec, FUTEX_PRIVATE_FLAG, FUTEX_WAIT,
+    FUTEX_WAKE, kernel_sigaction, membarrier_cmd, stack_t,
 };
 
 use crate::linux::arch;
@@ -127,6 +127,15 @@ pub(crate) fn set_timerslack(ns: usize) {
             ns,
         )
     };
+}
+
+/// `membarrier(cmd, 0, 0)`: with `MEMBARRIER_CMD_PRIVATE_EXPEDITED`, a full memory barrier
+/// on every CPU running one of this process's threads, by IPI, before it returns (once
+/// registered with `MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED`).
+pub(crate) fn membarrier(cmd: membarrier_cmd) -> Result<(), Errno> {
+    // SAFETY: takes a command number; touches no memory of ours.
+    let r = unsafe { arch::syscall3(__NR_membarrier as usize, cmd as usize, 0, 0) };
+    Errno::check(r).map(drop)
 }
 
 /// Gives the CPU to another thread.
