@@ -7,7 +7,7 @@ use super::g::{Entry, G, GRUNNABLE, GWAITING, WaitReason};
 use super::m::{M, Pending, current_m};
 use super::p::P;
 use super::proc_syscall::{exit_handoff, lock_preemption, unlock_preemption};
-use super::sched::{Sched, mcall, next_goid};
+use super::sched::{Sched, mcall};
 
 /// A goroutine inside the runtime: the preemption signal leaves it alone, and it holds a P.
 /// Dropped when the runtime operation ends (perhaps on another M than it began on).
@@ -57,9 +57,9 @@ pub(crate) fn enter() -> Option<InRuntime> {
 }
 
 /// Creates a goroutine running `entry` on `sched`: on the caller's P if the caller is one of
-/// `sched`'s goroutines (in `runnext`, as Go does), else on the global queue. Returns its id.
-pub(crate) fn newproc(sched: &Sched, entry: Entry) -> u64 {
-    let goid = next_goid();
+/// `sched`'s goroutines (in `runnext`, as Go does), else on the global queue. `goid` is the
+/// id `next_goid` gave it.
+pub(crate) fn newproc(sched: &Sched, goid: u64, entry: Entry) {
     match enter() {
         Some(rt) if core::ptr::eq(rt.m().sched, sched) => {
             let p = rt.p();
@@ -82,7 +82,6 @@ pub(crate) fn newproc(sched: &Sched, entry: Entry) -> u64 {
         }
     }
     sched.wakep();
-    goid
 }
 
 /// Records a new goroutine (for scheddetail and the trace) before it is queued, so before
