@@ -17,7 +17,7 @@ use std::thread::Thread;
 use super::g::{G, WaitReason};
 use super::proc::{InRuntime, current_g, enter, gopark, goready};
 
-/// The lock of a structure goroutines wait on (a channel, a `WaitGroup`, a join packet).
+/// The lock of a structure goroutines wait on (a channel, a `WaitGroup`'s waiters).
 pub(crate) struct WaitLock<T>(Mutex<T>);
 
 /// Holds a [`WaitLock`]; for a goroutine, also marks it as in the runtime.
