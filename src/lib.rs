@@ -71,6 +71,7 @@ mod select;
 mod stats;
 pub mod sync;
 pub mod syscall;
+mod task;
 pub mod time;
 pub mod trace;
 mod waitgroup;

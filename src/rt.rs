@@ -1,18 +1,16 @@
 //! The public face of the scheduler: [`run`], [`Runtime`], [`spawn`], [`JoinHandle`].
 
-use core::cell::UnsafeCell;
 use core::sync::atomic::Ordering;
-use std::any::Any;
-use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::panic::resume_unwind;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::runtime::g::{Start, WaitReason};
-use crate::runtime::park::{NodeRef, WaitLock, WaitNode};
-use crate::runtime::proc::{current_sched, goid, gosched, newproc};
+use crate::runtime::proc::{current_sched, goid, gosched};
 use crate::runtime::sched::Sched;
 use crate::runtime::stack::DEFAULT_STACK;
 use crate::stats::{Stats, StatsHandle};
+pub use crate::task::JoinHandle;
+pub(crate) use crate::task::spawn_on;
 
 /// Runs `f` as the main goroutine of a new runtime with the default configuration and returns
 /// its result, like Go's `main`: `Runtime::new().run(f)`. A panic in `f` is resumed on the
@@ -207,55 +205,6 @@ pub fn spawn<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> JoinH
     spawn_on(sched, f)
 }
 
-pub(crate) fn spawn_on<T: Send + 'static>(
-    sched: &Sched,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> JoinHandle<T> {
-    let task = Arc::new(Task {
-        f: UnsafeCell::new(Some(f)),
-        packet: Packet {
-            state: WaitLock::new((None, None)),
-        },
-    });
-    let id = newproc(sched, task.clone());
-    JoinHandle { task, id }
-}
-
-/// A spawned goroutine's closure and the slot for its result, in one allocation, shared by
-/// the goroutine (as its entry) and its `JoinHandle`.
-struct Task<F, T> {
-    /// Taken by the goroutine's first run; nobody else touches it.
-    f: UnsafeCell<Option<F>>,
-    packet: Packet<T>,
-}
-
-// SAFETY: `f` is touched only by `start`, which the goroutine calls once (and the last owner's
-// drop); `packet` is behind its lock. `F` and `T` are `Send`, so either may be dropped or taken
-// on another thread.
-unsafe impl<F: Send, T: Send> Sync for Task<F, T> {}
-
-impl<F: FnOnce() -> T + Send + 'static, T: Send + 'static> Start for Task<F, T> {
-    fn start(&self) {
-        // SAFETY: the goroutine's one call of `start` (see the `Sync` impl).
-        let f = unsafe { (*self.f.get()).take() };
-        let f = f.expect("a goroutine starts once");
-        let result = catch_unwind(AssertUnwindSafe(f));
-        crate::local::clear_current();
-        self.packet.complete(result);
-    }
-}
-
-/// A task seen from its `JoinHandle`, whatever its closure's type.
-trait Completion<T>: Send + Sync {
-    fn packet(&self) -> &Packet<T>;
-}
-
-impl<F: Send, T: Send> Completion<T> for Task<F, T> {
-    fn packet(&self) -> &Packet<T> {
-        &self.packet
-    }
-}
-
 /// Gives the processor to another goroutine; the caller runs again later (Go's
 /// `runtime.Gosched`). Outside a goroutine, yields the thread.
 pub fn yield_now() {
@@ -352,53 +301,4 @@ pub fn blocking<R>(f: impl FnOnce() -> R) -> R {
 /// The caller's runtime's [`Stats`], or `None` outside a goroutine.
 pub fn stats() -> Option<Stats> {
     current_sched().map(Stats::of)
-}
-
-/// Where a goroutine leaves its result for its [`JoinHandle`].
-struct Packet<T> {
-    state: WaitLock<(Option<std::thread::Result<T>>, Option<NodeRef>)>,
-}
-
-impl<T> Packet<T> {
-    fn complete(&self, r: std::thread::Result<T>) {
-        let mut st = self.state.lock();
-        st.0 = Some(r);
-        let waiter = st.1.take();
-        drop(st);
-        if let Some(w) = waiter {
-            // SAFETY: taken out of the packet under its lock: we are its one waker.
-            unsafe { WaitNode::wake(w) };
-        }
-    }
-}
-
-/// An owned permission to wait for a goroutine and take its result.
-pub struct JoinHandle<T> {
-    task: Arc<dyn Completion<T>>,
-    id: u64,
-}
-
-impl<T> JoinHandle<T> {
-    /// Waits for the goroutine and returns its result, or the payload of its panic, as
-    /// `std::thread::JoinHandle::join` does. In a goroutine, parks only the goroutine.
-    pub fn join(self) -> Result<T, Box<dyn Any + Send + 'static>> {
-        let mut st = self.task.packet().state.lock();
-        if st.0.is_none() {
-            let node = WaitNode::new();
-            st.1 = Some(node.as_ref());
-            node.park(st, WaitReason::Join);
-            st = self.task.packet().state.lock();
-        }
-        st.0.take().expect("a woken join finds the result")
-    }
-
-    /// The goroutine's id.
-    pub fn id(&self) -> u64 {
-        self.id
-    }
-
-    /// Whether the goroutine has finished.
-    pub fn is_finished(&self) -> bool {
-        self.task.packet().state.lock().0.is_some()
-    }
 }

@@ -159,3 +159,33 @@ fn mprotect_guards_when_forced() {
         r.maps
     );
 }
+
+/// A goroutine spawning in a loop does not run far ahead of the Ps that run what it spawns:
+/// once the global queue holds `SPAWN_BACKLOG` (1,024) goroutines the spawner yields and its P
+/// helps, so the runnable goroutines stay in the low thousands rather than growing with the
+/// loop (each holds its G and its closure). With one P nobody else would ever run them.
+#[test]
+fn a_spawning_loop_keeps_a_bounded_backlog() {
+    watchdog(60, "spawn backlog", || {
+        for procs in [1, 2] {
+            // SAFETY: no goroutine keeps thread-local state across a switch.
+            let rt = unsafe { goro::Runtime::builder().max_procs(procs).build() };
+            let most = rt.run(|| {
+                let wg = goro::WaitGroup::new();
+                let mut most = 0;
+                for i in 0..200_000 {
+                    wg.go(|| {});
+                    if i % 500 == 0 {
+                        most = most.max(goro::stats().unwrap().goroutines.runnable);
+                    }
+                }
+                wg.wait();
+                most
+            });
+            assert!(
+                most < 4096,
+                "{most} goroutines runnable at once with {procs} P(s)"
+            );
+        }
+    });
+}

@@ -386,3 +386,80 @@ fn the_sched_dump_shows_ps_and_ms() {
         "the caller's P is running on its M: {d}"
     );
 }
+
+/// A result that counts its drops.
+struct Tally(Arc<AtomicUsize>);
+
+impl Drop for Tally {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The goroutine and its `JoinHandle` share the task: whichever lets go last frees it, and the
+/// result is dropped exactly once in every order (handle dropped before or after the end,
+/// joined before or after it).
+#[test]
+fn every_result_is_dropped_once_whoever_goes_last() {
+    watchdog(30, "join and drop orders", || {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let d = drops.clone();
+        rt(2).run(move || {
+            let ended = |h: &goro::JoinHandle<Tally>| {
+                while !h.is_finished() {
+                    goro::yield_now();
+                }
+            };
+            // Dropped while the goroutine waits: the goroutine frees the task.
+            let (tx, rx) = chan::<()>(0);
+            let dd = d.clone();
+            drop(goro::spawn(move || {
+                rx.recv().unwrap();
+                Tally(dd)
+            }));
+            tx.send(()).unwrap();
+            // Dropped after it ended: the handle frees it.
+            let dd = d.clone();
+            let h = goro::spawn(move || Tally(dd));
+            ended(&h);
+            drop(h);
+            // Joined before it ends (the joiner parks), and after.
+            let (tx, rx) = chan::<()>(0);
+            let dd = d.clone();
+            let h = goro::spawn(move || {
+                rx.recv().unwrap();
+                Tally(dd)
+            });
+            let t = goro::spawn(move || tx.send(()).unwrap());
+            drop(h.join().unwrap());
+            t.join().unwrap();
+            let dd = d.clone();
+            let h = goro::spawn(move || Tally(dd));
+            ended(&h);
+            drop(h.join().unwrap());
+        });
+        // The first goroutine may still be ending on the other P.
+        while drops.load(Ordering::Relaxed) < 4 {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert_eq!(drops.load(Ordering::Relaxed), 4);
+    });
+}
+
+/// A plain thread joining a goroutine that has not ended parks until it does.
+#[test]
+fn a_thread_joins_a_running_goroutine() {
+    watchdog(30, "thread join", || {
+        let rt = rt(2);
+        let (tx, rx) = chan::<u64>(0);
+        let h = rt.spawn(move || rx.recv().unwrap() + 1);
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            rt.spawn(move || tx.send(41).unwrap()).join().unwrap();
+            rt
+        });
+        assert_eq!(h.join().unwrap(), 42);
+        drop(t.join().unwrap());
+    });
+}

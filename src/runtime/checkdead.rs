@@ -59,10 +59,12 @@ impl Sched {
         {
             return; // someone runs, or will: a timer wakes the sleeper
         }
-        let accounted = mlive
+        // Wrapping: a thread parked through `WaitNode::park_if` may be uncounted by its waker
+        // a moment before it counts itself, and the count reads one short (see there).
+        let accounted = (mlive
             + usize::from(self.sysmon_started())
-            + usize::from(super::threads::template_started())
-            + PARKED_THREADS.load(Ordering::Acquire);
+            + usize::from(super::threads::template_started()))
+        .wrapping_add(PARKED_THREADS.load(Ordering::Acquire));
         if process_threads() != Some(accounted) {
             return;
         }

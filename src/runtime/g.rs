@@ -87,14 +87,32 @@ impl WaitReason {
     }
 }
 
-/// The body of a goroutine: started once, on its own stack, and must not unwind.
-pub(crate) trait Start: Send + Sync {
-    fn start(&self);
+/// What a G runs: a spawned task, its type erased (`task.rs`), and the function that runs it.
+/// Started once, on the G's own stack; the function must not unwind.
+pub(crate) struct Entry {
+    data: core::ptr::NonNull<u8>,
+    run: unsafe fn(core::ptr::NonNull<u8>),
 }
 
-/// What a G runs. Shared, so the body and its result slot can be one allocation (`spawn`'s
-/// task, which the `JoinHandle` holds too).
-pub(crate) type Entry = std::sync::Arc<dyn Start>;
+// SAFETY: `Entry::new`'s contract: `run(data)` may be called on any thread.
+unsafe impl Send for Entry {}
+
+impl Entry {
+    /// # Safety
+    /// `run(data)` may be called once, on any thread (the task it starts is `Send`).
+    pub(crate) unsafe fn new(
+        data: core::ptr::NonNull<u8>,
+        run: unsafe fn(core::ptr::NonNull<u8>),
+    ) -> Entry {
+        Entry { data, run }
+    }
+
+    /// Runs the task; consumes the entry, so it runs once.
+    pub(crate) fn start(self) {
+        // SAFETY: `new`'s contract, and this is the one call.
+        unsafe { (self.run)(self.data) }
+    }
+}
 
 pub(crate) struct G {
     /// The goroutine id, unique in the process, from 1.

@@ -17,7 +17,7 @@ use std::thread::Thread;
 use super::g::{G, WaitReason};
 use super::proc::{InRuntime, current_g, enter, gopark, goready};
 
-/// The lock of a structure goroutines wait on (a channel, a `WaitGroup`, a join packet).
+/// The lock of a structure goroutines wait on (a channel, a `WaitGroup`'s waiters).
 pub(crate) struct WaitLock<T>(Mutex<T>);
 
 /// Holds a [`WaitLock`]; for a goroutine, also marks it as in the runtime.
@@ -183,6 +183,23 @@ pub(crate) struct NodeRef(*const WaitNode);
 // the waiter is still parked.
 unsafe impl Send for NodeRef {}
 
+impl NodeRef {
+    /// The node's address: a multiple of 8, so a word holding it has three bits to spare
+    /// for flags (a `JoinHandle`'s task state).
+    pub(crate) fn addr(self) -> usize {
+        const { assert!(align_of::<WaitNode>() >= 8) };
+        self.0 as usize
+    }
+
+    /// The node at `addr`, as [`addr`](Self::addr) gave it.
+    ///
+    /// # Safety
+    /// `addr` came from `addr` of a node whose waiter is still parked.
+    pub(crate) unsafe fn from_addr(addr: usize) -> NodeRef {
+        NodeRef(addr as *const WaitNode)
+    }
+}
+
 impl WaitNode {
     /// A node for the calling goroutine or thread.
     pub(crate) fn new() -> WaitNode {
@@ -217,6 +234,32 @@ impl WaitNode {
         let HeldLocks { rt, guards } = locks;
         self.wait(why, move || drop(guards));
         drop(rt);
+    }
+
+    /// Waits until woken, for a structure that publishes its waiter with one atomic operation
+    /// rather than under a lock (a `JoinHandle`'s task): `publish` makes the node findable by
+    /// its waker and returns `true`, or finds the event already there and returns `false`, and
+    /// then this returns at once. It runs once the caller is ready to be woken (on g0 for a
+    /// goroutine).
+    pub(crate) fn park_if(&self, why: WaitReason, publish: impl FnOnce() -> bool) {
+        match self.waiter {
+            Waiter::G(_) => gopark(why, publish),
+            Waiter::Thread(_) => {
+                if !publish() {
+                    return;
+                }
+                // Counted once findable, so a quick waker may uncount it first and the count
+                // reads one short for a moment (`checkdead` wraps, sees a mismatch and stands
+                // down). Counted before, a failed publish would leave a running thread counted
+                // as blocked for a moment: a false deadlock report.
+                PARKED_THREADS.fetch_add(1, Ordering::AcqRel);
+                super::checkdead::checkdead_all();
+                // Acquire: as in `wait`.
+                while !self.woken.load(Ordering::Acquire) {
+                    std::thread::park();
+                }
+            }
+        }
     }
 
     /// Waits until woken; `release` lets the waker in, once the caller is ready to be woken

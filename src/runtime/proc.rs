@@ -7,7 +7,7 @@ use super::g::{Entry, G, GRUNNABLE, GWAITING, WaitReason};
 use super::m::{M, Pending, current_m};
 use super::p::P;
 use super::proc_syscall::{exit_handoff, lock_preemption, unlock_preemption};
-use super::sched::{Sched, mcall, next_goid};
+use super::sched::{Sched, mcall};
 
 /// A goroutine inside the runtime: the preemption signal leaves it alone, and it holds a P.
 /// Dropped when the runtime operation ends (perhaps on another M than it began on).
@@ -57,9 +57,17 @@ pub(crate) fn enter() -> Option<InRuntime> {
 }
 
 /// Creates a goroutine running `entry` on `sched`: on the caller's P if the caller is one of
-/// `sched`'s goroutines (in `runnext`, as Go does), else on the global queue. Returns its id.
-pub(crate) fn newproc(sched: &Sched, entry: Entry) -> u64 {
-    let goid = next_goid();
+/// `sched`'s goroutines (in `runnext`, as Go does), else on the global queue. `goid` is the
+/// id `next_goid` gave it.
+///
+/// A goroutine that spawns faster than the other Ps run what it spawns fills the global queue
+/// (its own run queue spills there): once that holds more than [`SPAWN_BACKLOG`] goroutines,
+/// the spawner yields, to the back of that queue, so its P helps run them before it spawns
+/// more. Without that, a loop spawning a million goroutines ran up to hundreds of thousands of
+/// them ahead of the Ps running them (each pending one holds its G and its closure), and
+/// further still when the machine was busy and the other Ps' threads got little CPU.
+pub(crate) fn newproc(sched: &Sched, goid: u64, entry: Entry) {
+    let mut backlog = false;
     match enter() {
         Some(rt) if core::ptr::eq(rt.m().sched, sched) => {
             let p = rt.p();
@@ -74,6 +82,7 @@ pub(crate) fn newproc(sched: &Sched, entry: Entry) -> u64 {
             let gp = created(sched, g);
             P::bump(&p.spawned);
             sched.runqput(p, gp, true);
+            backlog = sched.runqsize.load(Ordering::Relaxed) > SPAWN_BACKLOG;
         }
         _ => {
             let gp = created(sched, G::new(goid, sched, entry));
@@ -82,8 +91,15 @@ pub(crate) fn newproc(sched: &Sched, entry: Entry) -> u64 {
         }
     }
     sched.wakep();
-    goid
+    if backlog {
+        gosched();
+    }
 }
+
+/// The global queue length past which a spawning goroutine yields (see [`newproc`]): a few
+/// times what one steal or spill moves, so the yields are rare (one per thousand spawns at
+/// most) and the backlog small (a few hundred KiB of Gs and closures).
+pub(crate) const SPAWN_BACKLOG: u32 = 1024;
 
 /// Records a new goroutine (for scheddetail and the trace) before it is queued, so before
 /// anyone can start it; returns it as the queues hold it.

@@ -1089,10 +1089,7 @@ unsafe extern "sysv64" fn goentry(gp: usize) -> ! {
     match entry {
         // Entries never unwind: `spawn` catches panics inside them. If one did, unwinding
         // into this `extern` function would abort, never cross the switch.
-        Some(f) => {
-            f.start();
-            drop(f); // `goexit` never returns: nothing after it drops
-        }
+        Some(f) => f.start(),
         None => super::throw(&["goentry: goroutine without an entry"]),
     }
     super::proc::goexit()

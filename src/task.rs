@@ -1,0 +1,238 @@
+//! A spawned goroutine's task and its [`JoinHandle`]: the closure, then the result, in one
+//! allocation the goroutine and the handle share, handed over by one atomic word.
+//!
+//! A spawn costs this allocation and the G. A million goroutines pending or finished but not
+//! yet joined cost a million tasks, so the task is kept small: for a closure and a result of
+//! one word each it is 24 bytes (a 32-byte heap block; a task behind an `Arc` with a locked
+//! result slot was 72, an 80-byte block), and the handle two words.
+//!
+//! ```text
+//!                  goroutine ends (swap)
+//!   0 ───────────────────────────────────────────────────> DONE [| PANICKED]
+//!   │ └──── join parks (CAS 0 -> node) ──> node ─ goroutine ends (swap), wakes ──^
+//!   └────── handle dropped (CAS 0 -> HANDLE_GONE) ──> HANDLE_GONE ── goroutine ends: frees
+//! ```
+//! The side that moves the state last frees the task: the goroutine if the handle was dropped
+//! first; else the handle (in `join`, or its drop). After its swap the goroutine touches the
+//! task no more.
+
+use core::cell::UnsafeCell;
+use core::mem::ManuallyDrop;
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicUsize, Ordering};
+use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use crate::runtime::g::{Entry, WaitReason};
+use crate::runtime::park::{NodeRef, WaitNode};
+use crate::runtime::proc::newproc;
+use crate::runtime::sched::{Sched, next_goid};
+
+/// The goroutine has ended: the slot holds its result, and it touches the task no more.
+const DONE: usize = 1;
+/// With `DONE`: the slot holds a panic's payload rather than a value.
+const PANICKED: usize = 2;
+/// The handle was dropped unjoined: the goroutine frees the task when it ends.
+const HANDLE_GONE: usize = 4;
+
+/// The part of a task at the same offset whatever its closure's type, which is all the
+/// handle reaches without knowing that type.
+struct Header {
+    /// `0` (running or pending, handle alive), a waiting joiner's node address (aligned, so
+    /// never a flag), `HANDLE_GONE`, or `DONE` with perhaps `PANICKED`.
+    state: AtomicUsize,
+    /// The goroutine's id.
+    id: u64,
+}
+
+#[repr(C)]
+struct Task<F, T> {
+    header: Header,
+    /// The closure until the goroutine starts, nothing while it runs, its result once
+    /// `DONE`. Touched by the goroutine before its final swap, by the last owner after.
+    slot: UnsafeCell<Slot<F, T>>,
+}
+
+union Slot<F, T> {
+    f: ManuallyDrop<F>,
+    ok: ManuallyDrop<T>,
+    /// Boxed twice so that the rare panic does not widen every task by a word.
+    panic: ManuallyDrop<Box<Box<dyn Any + Send>>>,
+}
+
+impl<F: FnOnce() -> T + Send + 'static, T: Send + 'static> Task<F, T> {
+    /// The goroutine's side: runs the closure, stores its result, hands the task over.
+    ///
+    /// # Safety
+    /// `p` is a `Task<F, T>` made by [`spawn_on`], and this is its one start.
+    unsafe fn run(p: NonNull<u8>) {
+        let task = p.cast::<Task<F, T>>().as_ptr();
+        // SAFETY: the slot holds the closure until this start, and nobody else reads the slot
+        // before `DONE`.
+        let f = unsafe { ManuallyDrop::take(&mut (*(*task).slot.get()).f) };
+        let result = catch_unwind(AssertUnwindSafe(f));
+        crate::local::clear_current();
+        let (slot, state) = match result {
+            Ok(v) => (
+                Slot {
+                    ok: ManuallyDrop::new(v),
+                },
+                DONE,
+            ),
+            Err(e) => (
+                Slot {
+                    panic: ManuallyDrop::new(Box::new(e)),
+                },
+                DONE | PANICKED,
+            ),
+        };
+        // SAFETY: as above; the closure has been moved out.
+        unsafe { (*task).slot.get().write(slot) };
+        // Release: publishes the result to the handle. Acquire: the handle's last access
+        // (its drop, or its node) comes before what we do next.
+        // SAFETY: the task lives until this swap moves it to `DONE` (nobody frees it before).
+        let was = unsafe { &(*task).header.state }.swap(state, Ordering::AcqRel);
+        match was {
+            0 => {}
+            // SAFETY: the handle is gone, so we are the last owner of the finished task.
+            HANDLE_GONE => drop(unsafe { Self::finish(p.cast(), state) }),
+            // SAFETY: a joiner's node, published by its CAS; only this swap takes it.
+            node => unsafe { WaitNode::wake(NodeRef::from_addr(node)) },
+        }
+    }
+
+    /// Frees the finished task at `p` and returns its result.
+    ///
+    /// # Safety
+    /// `p` is a `Task<F, T>` whose state is `state`, with `DONE`; the caller is its last owner.
+    unsafe fn finish(p: NonNull<Header>, state: usize) -> std::thread::Result<T> {
+        // SAFETY: the caller's contract; made by `Box::new` in `spawn_on`.
+        let Task { slot, .. } = *unsafe { Box::from_raw(p.cast::<Task<F, T>>().as_ptr()) };
+        let slot = slot.into_inner();
+        if state & PANICKED == 0 {
+            // SAFETY: `DONE` without `PANICKED`: the goroutine stored its value.
+            Ok(ManuallyDrop::into_inner(unsafe { slot.ok }))
+        } else {
+            // SAFETY: `PANICKED`: it stored its panic's payload.
+            Err(*ManuallyDrop::into_inner(unsafe { slot.panic }))
+        }
+    }
+}
+
+/// Starts a goroutine running `f` on `sched`.
+pub(crate) fn spawn_on<T: Send + 'static>(
+    sched: &Sched,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> JoinHandle<T> {
+    fn erase<F: FnOnce() -> T + Send + 'static, T: Send + 'static>(
+        f: F,
+        id: u64,
+    ) -> (NonNull<Header>, Entry, Finish<T>) {
+        let task = NonNull::from(Box::leak(Box::new(Task::<F, T> {
+            header: Header {
+                state: AtomicUsize::new(0),
+                id,
+            },
+            slot: UnsafeCell::new(Slot::<F, T> {
+                f: ManuallyDrop::new(f),
+            }),
+        })));
+        // SAFETY: `run` takes a `Task<F, T>`, which `task` is; the G calls it once.
+        let entry = unsafe { Entry::new(task.cast(), Task::<F, T>::run) };
+        (task.cast(), entry, Task::<F, T>::finish)
+    }
+    let id = next_goid();
+    let (task, entry, finish) = erase(f, id);
+    newproc(sched, id, entry);
+    JoinHandle { task, finish }
+}
+
+/// [`Task::finish`] for the handle's task, whose closure type the handle does not know.
+type Finish<T> = unsafe fn(NonNull<Header>, usize) -> std::thread::Result<T>;
+
+/// An owned permission to wait for a goroutine and take its result.
+pub struct JoinHandle<T> {
+    task: NonNull<Header>,
+    finish: Finish<T>,
+}
+
+// SAFETY: the handle moves the task's result (a `T`, or a `Send` panic payload) to whichever
+// thread joins or drops it; everything else it reads is atomic or never written.
+unsafe impl<T: Send> Send for JoinHandle<T> {}
+// SAFETY: through `&self` the handle only reads the id and the atomic state.
+unsafe impl<T: Send> Sync for JoinHandle<T> {}
+
+impl<T> JoinHandle<T> {
+    fn header(&self) -> &Header {
+        // SAFETY: the task lives while its handle does: only the handle frees it once the
+        // goroutine has ended, and the goroutine only while the handle is gone.
+        unsafe { self.task.as_ref() }
+    }
+
+    /// Waits for the goroutine and returns its result, or the payload of its panic, as
+    /// `std::thread::JoinHandle::join` does. In a goroutine, parks only the goroutine.
+    pub fn join(self) -> Result<T, Box<dyn Any + Send + 'static>> {
+        let this = ManuallyDrop::new(self); // the task is freed here, not by `drop`
+        let state = &this.header().state;
+        // Acquire: pairs with the goroutine's swap; the result is visible.
+        let mut s = state.load(Ordering::Acquire);
+        if s & DONE == 0 {
+            let node = WaitNode::new();
+            let addr = node.as_ref().addr();
+            // Published by a CAS from 0: fails if the goroutine ended meanwhile (it swapped in
+            // `DONE`), and then the wait returns at once.
+            node.park_if(WaitReason::Join, move || {
+                state
+                    .compare_exchange(0, addr, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+            });
+            s = state.load(Ordering::Acquire);
+        }
+        debug_assert!(s & DONE != 0, "a woken join finds the result");
+        // SAFETY: `DONE`, and the handle, consumed here, is the last owner.
+        unsafe { (this.finish)(this.task, s) }
+    }
+
+    /// The goroutine's id.
+    pub fn id(&self) -> u64 {
+        self.header().id
+    }
+
+    /// Whether the goroutine has finished.
+    pub fn is_finished(&self) -> bool {
+        self.header().state.load(Ordering::Acquire) & DONE != 0
+    }
+}
+
+impl<T> Drop for JoinHandle<T> {
+    fn drop(&mut self) {
+        let state = &self.header().state;
+        if let Err(s) = state.compare_exchange(0, HANDLE_GONE, Ordering::AcqRel, Ordering::Acquire)
+        {
+            // `DONE` (no join waits: it would hold the handle): ours to free.
+            // SAFETY: the goroutine has ended, and this is the last owner.
+            drop(unsafe { (self.finish)(self.task, s) });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_word_sized_task_is_three_words() {
+        let f = {
+            let i = 7u64;
+            move || i
+        };
+        fn size<F, T>(_: &F) -> usize
+        where
+            F: FnOnce() -> T,
+        {
+            size_of::<Task<F, T>>()
+        }
+        assert_eq!(size(&f), 24);
+        assert_eq!(size_of::<JoinHandle<u64>>(), 16);
+    }
+}
