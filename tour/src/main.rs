@@ -2,8 +2,9 @@
 //!
 //! Shows the entry points and Go's errno convention, the vDSO beside the real system call,
 //! a few generated and wrapped calls, goroutines blocking in system calls on one P while
-//! others run (with the counters of each path), and a select with a timeout; every figure is
-//! measured on this machine and explained as it is printed.
+//! others run (with the counters of each path, and an execution trace whose file it names),
+//! and a select with a timeout; every figure is measured on this machine and explained as it
+//! is printed.
 
 use std::hint::black_box;
 use std::os::fd::AsFd;
@@ -124,6 +125,16 @@ fn main() -> Result<(), Errno> {
     println!("\n== Goroutines and blocking system calls (one P) ==");
     // SAFETY: no goroutine keeps thread-local state across a switch.
     let rt = unsafe { goro::Runtime::builder().max_procs(1).build() };
+    // An execution trace of this section, unless `GORO_TRACE` records the whole run (the
+    // runtime just built started it, and says where it went when dropped).
+    let own_trace = std::env::temp_dir().join("goro-tour-trace.json");
+    let own_trace = (!goro::trace::is_tracing())
+        .then(|| goro::trace::start(&own_trace).map(|()| own_trace))
+        .transpose()
+        .unwrap_or_else(|e| {
+            println!("(no trace of this section: {e})");
+            None
+        });
     let t = std::time::Instant::now();
     let report = rt.run(|| {
         let (r, w) = sc::pipe().expect("pipe");
@@ -149,6 +160,10 @@ fn main() -> Result<(), Errno> {
             }
             x
         });
+        // Let the four start and block first. Without this the 1000 below would keep the P
+        // (each runs next, inside this goroutine's time slice, as in Go) until the write, and
+        // the reader would find its bytes already there.
+        goro::sleep(Duration::from_millis(1));
         // Meanwhile, on the same single P, 1000 short goroutines run to completion.
         let others: u64 = (0..1000u64).map(|i| goro::spawn(move || i)).map(|h| h.join().unwrap()).sum();
         sc::write(w.as_fd(), b"unblocked").expect("write");
@@ -159,6 +174,16 @@ fn main() -> Result<(), Errno> {
         format!("1000 goroutines summed {others} while others blocked; reader got {line:?}; std::fs read {n} bytes; spinner counted to {spins}")
     });
     println!("{report} ({:.0?} in all)", t.elapsed());
+    if own_trace.is_some() {
+        match goro::trace::stop() {
+            Ok(path) => println!(
+                "Execution trace of this section written to {}\n  \
+                 (open it in https://ui.perfetto.dev; docs/trace.png is one in Catapult's viewer)",
+                path.display()
+            ),
+            Err(e) => println!("(the trace of this section was not written: {e})"),
+        }
+    }
     let s = rt.stats();
     println!("What the scheduler did (a P is the right to run goroutines; this runtime has one):");
     for (n, what) in [
