@@ -303,6 +303,7 @@ fn all(quick: bool, no_go: bool, only: &[&str]) {
             "goro-syscall",
             "goro-pair",
             "bare",
+            "locked-after",
             "libc",
             "rustix",
         ],

@@ -178,6 +178,27 @@ pub fn entry(contender: &str, n: u64) -> Outcome {
             diffs.sort_by(f64::total_cmp);
             (vec![("pair ns", diffs[diffs.len() / 2])], ok / 2)
         }),
+        // What one locked instruction right after the call costs (a CAS on a line only this
+        // thread touches): the price of a fast path with a CAS in it, as goro's had, and Go's
+        // has two. The median of per-round differences, rounds alternating.
+        "locked-after" => {
+            let word = std::sync::atomic::AtomicU64::new(0);
+            let per = n / PAIR_ROUNDS;
+            let (mut diffs, mut ok) = (Vec::new(), 0);
+            for _ in 0..PAIR_ROUNDS {
+                let (plain, a) = direct_loop(per, pid, || bare_getpid(black_box(NR_GETPID)));
+                let (locked, b) = direct_loop(per, pid, || {
+                    let r = bare_getpid(black_box(NR_GETPID));
+                    let v = word.load(Ordering::Relaxed);
+                    let _ = word.compare_exchange(v, v + 1, Ordering::AcqRel, Ordering::Relaxed);
+                    r
+                });
+                diffs.push(locked - plain);
+                ok += a + b;
+            }
+            diffs.sort_by(f64::total_cmp);
+            (vec![("CAS after ns", diffs[diffs.len() / 2])], ok / 2)
+        }
         // SAFETY: as above.
         "libc" => {
             let (ns, ok) = direct_loop(n, pid, || unsafe {
