@@ -91,7 +91,7 @@ fn created(sched: &Sched, g: Box<G>) -> *mut G {
     // Nobody else has it yet.
     sched.allgs.add(&g);
     if super::trace::on() {
-        super::trace::record(Some(sched), super::trace::Kind::GoCreate, 0, g.goid);
+        super::trace::record(Some(sched), super::trace::Kind::GoCreate, g.goid, 0);
     }
     Box::into_raw(g)
 }
