@@ -85,7 +85,7 @@ pub(crate) fn entersyscall(nr: usize) -> Option<InSyscall> {
     m.syscall_nr.store(nr as u32, Ordering::Relaxed);
     let oldp = reentersyscall(m, g)?;
     if trace::on() {
-        trace::record(None, Kind::SyscallEnter, g.goid, nr as u64);
+        trace::record_m(m, Kind::SyscallEnter, g.goid, nr as u64);
     }
     Some(InSyscall { m, g, oldp })
 }
@@ -188,8 +188,8 @@ pub(crate) fn entersyscallblock() -> bool {
     );
     sched.counters.handoffs.fetch_add(1, Ordering::Relaxed);
     if trace::on() {
-        trace::record(None, Kind::SyscallEnter, g.goid, trace::BLOCKING);
-        trace::record(None, Kind::Handoff, g.goid, p.id as u64);
+        trace::record_m(m, Kind::SyscallEnter, g.goid, trace::BLOCKING);
+        trace::record_m(m, Kind::Handoff, g.goid, p.id as u64);
     }
     handoffp(sched, pp);
     unlock_preemption(g);
@@ -231,7 +231,7 @@ fn exit(m: &M, g: &G, oldp: *mut P) {
         exitsyscallfast_reacquired(m, p);
         g.status.store(GRUNNING, Ordering::Relaxed);
         if trace::on() {
-            trace::record(None, Kind::SyscallExit, g.goid, Exit::Fast as u64);
+            trace::record_m(m, Kind::SyscallExit, g.goid, Exit::Fast as u64);
         }
         unlock_preemption(g);
         return;
@@ -246,11 +246,11 @@ fn exit_without_oldp(m: &M, g: &G, oldp: *mut P) {
     super::metrics::syscall_blocked(m, oldp);
     if exitsyscallfast_pidle(m, m.sched()) {
         g.status.store(GRUNNING, Ordering::Relaxed);
-        trace::record(None, Kind::SyscallExit, g.goid, Exit::IdleP as u64);
+        trace::record_m(m, Kind::SyscallExit, g.goid, Exit::IdleP as u64);
         unlock_preemption(g);
         return;
     }
-    trace::record(None, Kind::SyscallExit, g.goid, Exit::Slow as u64);
+    trace::record_m(m, Kind::SyscallExit, g.goid, Exit::Slow as u64);
     mcall(Pending::ExitSyscall);
     // Resumed by `execute` with a P, perhaps on another M: `g` is still this goroutine.
     unlock_preemption(g);

@@ -431,39 +431,57 @@ static START: Mutex<Clock> = Mutex::new(Clock {
 /// not one of a runtime's Ms (an M records for its own runtime). Never switches goroutines.
 #[inline(never)]
 pub(crate) fn record(rt: Option<&Sched>, kind: Kind, g: u64, arg: u64) {
+    // SAFETY: a non-null current M lives with its runtime.
+    match unsafe { current_m().as_ref() } {
+        Some(m) => record_m(m, kind, g, arg),
+        None if on() => {
+            let ts = ticks();
+            let key = rt.map_or(0, |s| s as *const Sched as usize);
+            let who = Who { key, rt: key, m: 0 };
+            put(who, Raw::new(ts, kind, g, arg, NO_P));
+        }
+        None => {}
+    }
+}
+
+/// [`record`] on the thread of `m`, which the caller has at hand (the hot paths: system
+/// calls, the scheduler).
+#[inline(never)]
+pub(crate) fn record_m(m: &M, kind: Kind, g: u64, arg: u64) {
     if !on() {
         return;
     }
     let ts = ticks();
-    // SAFETY: a non-null current M lives with its runtime.
-    let m = unsafe { current_m().as_ref() };
-    let (key, p) = match m {
-        // SAFETY: Ps live with their runtime.
-        Some(m) => (
-            m as *const M as usize,
-            unsafe { m.p().as_ref() }.map_or(NO_P, |p| p.id as u32),
-        ),
-        None => (rt.map_or(0, |s| s as *const Sched as usize), NO_P),
+    // SAFETY: Ps live with their runtime.
+    let p = unsafe { m.p().as_ref() }.map_or(NO_P, |p| p.id as u32);
+    let who = Who {
+        key: m as *const M as usize,
+        rt: m.sched as usize,
+        m: m.id as u32,
     };
-    let ev = Raw {
-        ts,
-        g,
-        arg: arg as u32,
-        p_kind: p << 8 | kind as u32,
-    };
+    put(who, Raw::new(ts, kind, g, arg, p));
+}
+
+impl Raw {
+    #[inline(always)]
+    fn new(ts: u64, kind: Kind, g: u64, arg: u64, p: u32) -> Raw {
+        Raw {
+            ts,
+            g,
+            arg: arg as u32,
+            p_kind: p << 8 | kind as u32,
+        }
+    }
+}
+
+/// Writes `ev` into the thread's current chunk, or through [`slow`].
+#[inline(always)]
+fn put(who: Who, ev: Raw) {
     let generation = GEN.load(Ordering::Relaxed);
     // SAFETY: a non-null `CUR` is a chunk of this thread's `Thread`, which this thread keeps
     // alive, and `stop` never unmaps the last chunk of a thread.
-    let done = unsafe { CUR.get().as_ref() }.is_some_and(|c| c.push(generation, key, ev));
+    let done = unsafe { CUR.get().as_ref() }.is_some_and(|c| c.push(generation, who.key, ev));
     if !done {
-        let who = match m {
-            Some(m) => Who {
-                key,
-                rt: m.sched as usize,
-                m: m.id as u32,
-            },
-            None => Who { key, rt: key, m: 0 },
-        };
         slow(who, ev);
     }
 }
@@ -517,7 +535,7 @@ fn slow(who: Who, ev: Raw) {
 
 /// Records how the goroutine `g` left its M, from what it asked g0 to do.
 #[cold]
-pub(crate) fn left(g: &super::g::G, pending: &super::m::Pending) {
+pub(crate) fn left(m: &M, g: &super::g::G, pending: &super::m::Pending) {
     use super::m::Pending;
     let (kind, arg) = match pending {
         Pending::Yield => (Kind::GoStop, Stop::Yield as u64),
@@ -526,7 +544,7 @@ pub(crate) fn left(g: &super::g::G, pending: &super::m::Pending) {
         Pending::ExitSyscall => (Kind::GoStop, Stop::NoP as u64),
         Pending::None => return,
     };
-    record(None, kind, g.goid, arg);
+    record_m(m, kind, g.goid, arg);
 }
 
 /// Maps the pool of chunks and turns tracing on; `false` if it was on already.
