@@ -49,6 +49,13 @@ pub(crate) fn on() -> bool {
     ON.load(Ordering::Relaxed)
 }
 
+/// [`on`] for the recording itself: Acquire, paired with `start`'s Release, so the clock
+/// choice and the generation `start` set are seen (a plain load on x86, like `on`).
+#[inline(always)]
+fn on_acquire() -> bool {
+    ON.load(Ordering::Acquire)
+}
+
 /// The trace under way (or last made): [`start`] counts it up, under the registry's lock.
 static GEN: AtomicU32 = AtomicU32::new(0);
 
@@ -434,7 +441,7 @@ pub(crate) fn record(rt: Option<&Sched>, kind: Kind, g: u64, arg: u64) {
     // SAFETY: a non-null current M lives with its runtime.
     match unsafe { current_m().as_ref() } {
         Some(m) => record_m(m, kind, g, arg),
-        None if on() => {
+        None if on_acquire() => {
             let ts = ticks();
             let key = rt.map_or(0, |s| s as *const Sched as usize);
             let who = Who { key, rt: key, m: 0 };
@@ -448,7 +455,7 @@ pub(crate) fn record(rt: Option<&Sched>, kind: Kind, g: u64, arg: u64) {
 /// calls, the scheduler).
 #[inline(never)]
 pub(crate) fn record_m(m: &M, kind: Kind, g: u64, arg: u64) {
-    if !on() {
+    if !on_acquire() {
         return;
     }
     let ts = ticks();
@@ -503,10 +510,10 @@ fn slow(who: Who, ev: Raw) {
         let mut chunks = lock(&t.chunks);
         // Read under the lock: `stop` reads this thread's chunks under it, and `start`, the
         // only one to count the generation up, runs after.
-        let generation = GEN.load(Ordering::Relaxed);
-        if !on() {
+        if !on_acquire() {
             return;
         }
+        let generation = GEN.load(Ordering::Relaxed);
         let last = chunks.last().map(|c| c.state.load(Ordering::Relaxed));
         let older = last.is_some_and(|state| (state >> 32) as u32 != generation);
         if older {
