@@ -421,9 +421,10 @@ impl Clock {
         }
     }
 
+    /// Nanoseconds at `ticks` (the offset from `start` in floating point, where it is small).
     fn ns(&self, ticks: u64) -> u64 {
         let d = ticks.wrapping_sub(self.ticks) as i64 as f64 * self.scale;
-        (self.ns as f64 + d).max(0.0) as u64
+        self.ns.saturating_add_signed(d as i64)
     }
 }
 
