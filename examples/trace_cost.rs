@@ -3,7 +3,8 @@
 //! alternate in one process, on one runtime, and the medians are compared.
 //!
 //! ```text
-//! cargo run --release --example trace_cost -- [ROUNDS] [CALLS] [ROUND_TRIPS]   (default 12 200000 100000)
+//! cargo run --release --example trace_cost -- [ROUNDS] [CALLS] [ROUND_TRIPS] [WRITES]
+//!     (default 12 200000 100000 200)
 //! ```
 //!
 //! - `syscall`: a goroutine makes `CALLS` `getpid`s through `goro::syscall::syscall` (two
@@ -11,6 +12,13 @@
 //! - `pingpong`: `ROUND_TRIPS` round trips between two goroutines over unbuffered channels
 //!   (six events each: unblock, block, start, twice); the figure is the process's CPU time
 //!   (user + system) per round trip.
+//! - `short-syscalls`: the harness's workload, 1000 goroutines each making `WRITES` one-byte
+//!   `write`s to /dev/null on 2 Ps; the figure is the process's CPU time per write.
+
+/// short-syscalls' goroutines.
+const TASKS: u64 = 1000;
+
+use std::os::fd::AsFd;
 
 fn clock(id: libc::clockid_t) -> f64 {
     let mut t = libc::timespec {
@@ -33,11 +41,12 @@ fn main() {
             .nth(i)
             .map_or(d, |s| s.parse().expect("a number"))
     };
-    let (rounds, calls, trips) = (arg(1, 12), arg(2, 200_000), arg(3, 100_000));
+    let (rounds, calls, trips, writes) =
+        (arg(1, 12), arg(2, 200_000), arg(3, 100_000), arg(4, 200));
     // SAFETY: no goroutine here keeps thread-local state across a switch.
     let rt = unsafe { goro::Runtime::builder().max_procs(2).build() };
     let path = std::env::temp_dir().join(format!("goro-trace-cost-{}.json", std::process::id()));
-    let (mut sys, mut pp) = ([vec![], vec![]], [vec![], vec![]]);
+    let (mut sys, mut pp, mut ss) = ([vec![], vec![]], [vec![], vec![]], [vec![], vec![]]);
     for round in 0..rounds * 2 {
         let on = round % 2 == 1;
         // Each workload its own trace, so each starts with the buffers `start` maps ahead.
@@ -87,13 +96,37 @@ fn main() {
                 d
             })
         });
+        let per_write = traced(&|| {
+            rt.run(move || {
+                let null = std::fs::File::options()
+                    .write(true)
+                    .open("/dev/null")
+                    .unwrap();
+                let null = std::sync::Arc::new(null);
+                let t = clock(libc::CLOCK_PROCESS_CPUTIME_ID);
+                let hs: Vec<_> = (0..TASKS)
+                    .map(|_| {
+                        let null = null.clone();
+                        goro::spawn(move || {
+                            for _ in 0..writes {
+                                goro::syscall::write(null.as_fd(), b"x").unwrap();
+                            }
+                        })
+                    })
+                    .collect();
+                hs.into_iter().for_each(|h| h.join().unwrap());
+                (clock(libc::CLOCK_PROCESS_CPUTIME_ID) - t) / (TASKS * writes) as f64
+            })
+        });
         sys[on as usize].push(per_call);
+        ss[on as usize].push(per_write);
         pp[on as usize].push(per_trip);
     }
     let _ = std::fs::remove_file(&path);
     for (name, unit, [off, on]) in [
         ("syscall", "CPU ns/call", sys),
         ("pingpong", "CPU ns/round trip", pp),
+        ("short-syscalls", "CPU ns/write", ss),
     ] {
         let (off, on) = (median(off), median(on));
         println!(
