@@ -12,8 +12,9 @@
 //! - `pingpong`: `ROUND_TRIPS` round trips between two goroutines over unbuffered channels
 //!   (six events each: unblock, block, start, twice); the figure is the process's CPU time
 //!   (user + system) per round trip.
-//! - `short-syscalls`: the harness's workload, 1000 goroutines each making `WRITES` one-byte
-//!   `write`s to /dev/null on 2 Ps; the figure is the process's CPU time per write.
+//! - `short-syscalls`: the harness's workload, 1000 goroutines each opening /dev/null and
+//!   making `WRITES` one-byte `write`s to it, on 2 Ps; the figure is the process's CPU time
+//!   per write.
 
 /// short-syscalls' goroutines.
 const TASKS: u64 = 1000;
@@ -98,16 +99,14 @@ fn main() {
         });
         let per_write = traced(&|| {
             rt.run(move || {
-                let null = std::fs::File::options()
-                    .write(true)
-                    .open("/dev/null")
-                    .unwrap();
-                let null = std::sync::Arc::new(null);
                 let t = clock(libc::CLOCK_PROCESS_CPUTIME_ID);
                 let hs: Vec<_> = (0..TASKS)
                     .map(|_| {
-                        let null = null.clone();
                         goro::spawn(move || {
+                            let null = std::fs::File::options()
+                                .write(true)
+                                .open("/dev/null")
+                                .unwrap();
                             for _ in 0..writes {
                                 goro::syscall::write(null.as_fd(), b"x").unwrap();
                             }

@@ -83,10 +83,14 @@ pub(crate) fn entersyscall(nr: usize) -> Option<InSyscall> {
     let (m, g) = this_goroutine()?;
     m.sigeintr.store(false, Ordering::Relaxed);
     m.syscall_nr.store(nr as u32, Ordering::Relaxed);
-    let oldp = reentersyscall(m, g)?;
-    if trace::on() {
+    // Recorded while the P is still ours: recording inside the `Psyscall` window would
+    // lengthen it, and sysmon retakes a P whose call it finds still in that window. Not for a
+    // call inside a `blocking` region (or after a preemption by handoff): the goroutine is in
+    // the system-call state already, and its region's slice holds the call.
+    if trace::on() && g.status.load(Ordering::Relaxed) != GSYSCALL {
         trace::record_m(m, Kind::SyscallEnter, g.goid, nr as u64);
     }
+    let oldp = reentersyscall(m, g)?;
     Some(InSyscall { m, g, oldp })
 }
 
