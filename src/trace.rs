@@ -19,10 +19,12 @@
 //! where it next started. Instants mark retakes, handoffs, preemption signals, steals, stops
 //! of the world, and threads starting and ending.
 //!
-//! Events are recorded into per-thread buffers with the vDSO clock; with tracing off, each
-//! place that records costs one predictable branch. Each thread keeps at most 2^20 events
-//! (48 MiB) per trace; later ones are dropped and counted in the file's
-//! `otherData.dropped_events`.
+//! Events are recorded as 24-byte binary records into per-thread buffers, timed with the CPU's
+//! time-stamp counter where it is invariant (else the vDSO clock), and turned into JSON by
+//! [`stop`]; with tracing off, each place that records costs one predictable branch. [`start`]
+//! maps and populates 16 MiB of buffers ahead, so recording takes no page fault at first. Each
+//! thread keeps at most about 2^20 events (24 MiB) per trace; later ones are dropped and
+//! counted in the file's `otherData.dropped_events`.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;

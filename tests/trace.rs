@@ -214,3 +214,61 @@ fn goro_trace_env() {
     );
     check(&std::fs::read_to_string(&path).unwrap());
 }
+
+/// The goroutines a trace shows running (`G<id>` slices on M tracks) and the system-call
+/// slices it has.
+fn runs_and_calls(text: &str) -> (Vec<u64>, usize) {
+    let doc: Value = serde_json::from_str(text).expect("the trace is JSON");
+    let events = doc["traceEvents"].as_array().expect("a traceEvents array");
+    let mut gs = Vec::new();
+    let mut calls = 0;
+    for e in events.iter().filter(|e| s(e, "ph") == "X") {
+        let name = s(e, "name");
+        if let Some(id) = name.strip_prefix('G') {
+            gs.push(id.parse().unwrap());
+        } else if name.starts_with("syscall ") {
+            calls += 1;
+        }
+    }
+    (gs, calls)
+}
+
+/// Two traces in a row on one runtime whose Ms live on: the second has its own events and
+/// none of the first's, though each M's buffer outlived the first trace.
+#[test]
+fn traces_in_a_row() {
+    let _serial = serial();
+    watchdog(60, "traces in a row", || {
+        let dir = TempDir::new();
+        let rt = rt(2);
+        let mut traces = Vec::new();
+        for (i, calls) in [(0, 3000), (1, 2000)] {
+            let path = dir.join(&format!("trace{i}.json"));
+            goro::trace::start(&path).unwrap();
+            rt.run(move || {
+                let null = std::fs::File::options()
+                    .write(true)
+                    .open("/dev/null")
+                    .unwrap();
+                goro::spawn(move || {
+                    for _ in 0..calls {
+                        sc::write(null.as_fd(), b"x").unwrap();
+                    }
+                })
+                .join()
+                .unwrap();
+            });
+            goro::trace::stop().unwrap();
+            let (gs, n) = runs_and_calls(&std::fs::read_to_string(&path).unwrap());
+            assert_eq!(n, calls, "each write once, and only this trace's");
+            traces.push(gs);
+        }
+        let newest = traces[0].iter().max().expect("goroutines ran");
+        assert!(
+            traces[1].iter().all(|g| g > newest),
+            "the second trace shows only its own goroutines: {:?} after {:?}",
+            traces[1],
+            traces[0]
+        );
+    });
+}

@@ -335,10 +335,10 @@ fn all(quick: bool, no_go: bool, only: &[&str]) {
         s(&[sc_tasks, sc_writes]),
     );
     // With the execution trace on: a twentieth of the calls (each thread keeps at most 2^20
-    // events), the rate compares.
+    // events), beside goro untraced at the same size, its reference.
     add(
         "short-syscalls",
-        &["goro-traced"],
+        &["goro-untraced", "goro-traced"],
         &[],
         s(&[sc_tasks, sc_writes / 20]),
     );
@@ -362,7 +362,12 @@ fn all(quick: bool, no_go: bool, only: &[&str]) {
         s(&[spawn_n]),
     );
     add("pingpong", &["goro", "tokio", "may"], &["go"], s(&[pp_n]));
-    add("pingpong", &["goro-traced"], &[], s(&[pp_n / 10]));
+    add(
+        "pingpong",
+        &["goro-untraced", "goro-traced"],
+        &[],
+        s(&[pp_n / 10]),
+    );
     add(
         "retake",
         &["goro", "tokio-block_in_place"],

@@ -51,7 +51,8 @@ fn with_thread_peak<T>(f: impl FnOnce() -> T) -> (T, u64) {
 }
 
 /// goro's execution trace, on for `goro-traced` contenders while it lives; written to a
-/// temporary file (not timed) and removed when dropped.
+/// temporary file (not timed) and removed when dropped. (`goro-untraced` is `goro` run at
+/// `goro-traced`'s size, its reference.)
 struct Tracing(std::path::PathBuf);
 
 fn tracing(contender: &str) -> Option<Tracing> {
@@ -460,7 +461,7 @@ pub fn short_syscalls(contender: &str, tasks: usize, writes: usize) -> Outcome {
     let trace = tracing(contender);
     let t = Instant::now();
     match contender {
-        "goro" | "goro-traced" => {
+        "goro" | "goro-untraced" | "goro-traced" => {
             let total = total.clone();
             goro_rt(2).run(move || {
                 let hs: Vec<_> = (0..tasks)
@@ -638,7 +639,7 @@ pub fn alive(n: u64) -> Outcome {
 pub fn pingpong(contender: &str, n: u64) -> Outcome {
     let _trace = tracing(contender);
     let (d, answer) = match contender {
-        "goro" | "goro-traced" => goro_rt(2).run(move || {
+        "goro" | "goro-untraced" | "goro-traced" => goro_rt(2).run(move || {
             let (a_tx, a_rx) = goro::chan::<u64>(0);
             let (b_tx, b_rx) = goro::chan::<u64>(0);
             let echo = goro::spawn(move || {

@@ -108,6 +108,7 @@ fn every_contender_computes_the_same_answer() {
         20 * 30,
         &[
             "goro",
+            "goro-untraced",
             "goro-traced",
             "one-thread",
             "may",
@@ -147,7 +148,7 @@ fn every_contender_computes_the_same_answer() {
     agree(
         "pingpong",
         500,
-        &["goro", "goro-traced", "tokio", "may"],
+        &["goro", "goro-untraced", "goro-traced", "tokio", "may"],
         &["go"],
         &["500"],
         &gob,

@@ -107,7 +107,7 @@ fn created(sched: &Sched, g: Box<G>) -> *mut G {
     // Nobody else has it yet.
     sched.allgs.add(&g);
     if super::trace::on() {
-        super::trace::record(Some(sched), super::trace::Kind::GoCreate, 0, g.goid);
+        super::trace::record(Some(sched), super::trace::Kind::GoCreate, g.goid, 0);
     }
     Box::into_raw(g)
 }
@@ -152,11 +152,16 @@ pub(crate) unsafe fn goready(gp: *mut G) {
     let sched = unsafe { &*g.sched };
     let why = g.waitreason();
     g.casstatus(GWAITING, GRUNNABLE);
-    if super::trace::on() {
-        super::trace::record(Some(sched), super::trace::Kind::GoUnblock, g.goid, 0);
-    }
     let rt = enter();
-    match rt.as_ref().map(|rt| rt.m()).or_else(g0_with_p) {
+    let m = rt.as_ref().map(|rt| rt.m()).or_else(g0_with_p);
+    if super::trace::on() {
+        let unblock = super::trace::Kind::GoUnblock;
+        match m {
+            Some(m) => super::trace::record_m(m, unblock, g.goid, 0),
+            None => super::trace::record(Some(sched), unblock, g.goid, 0),
+        }
+    }
+    match m {
         Some(m) if core::ptr::eq(m.sched, g.sched) => {
             // SAFETY: a goroutine inside the runtime, or g0, holds its M's P (owner-only
             // queue operations are ours).

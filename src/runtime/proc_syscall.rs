@@ -94,10 +94,14 @@ pub(crate) fn entersyscall(nr: usize) -> Option<InSyscall> {
     let (m, g) = this_goroutine()?;
     m.sigeintr.store(false, Ordering::Relaxed);
     m.syscall_nr.store(nr as u32, Ordering::Relaxed);
-    let oldp = reentersyscall(m, g)?;
-    if trace::on() {
-        trace::record(None, Kind::SyscallEnter, g.goid, nr as u64);
+    // Recorded while the P is still ours: recording inside the `Psyscall` window would
+    // lengthen it, and sysmon retakes a P whose call it finds still in that window. Not for a
+    // call inside a `blocking` region (or after a preemption by handoff): the goroutine is in
+    // the system-call state already, and its region's slice holds the call.
+    if trace::on() && g.status.load(Ordering::Relaxed) != GSYSCALL {
+        trace::record_m(m, Kind::SyscallEnter, g.goid, nr as u64);
     }
+    let oldp = reentersyscall(m, g)?;
     Some(InSyscall { m, g, oldp })
 }
 
@@ -208,8 +212,8 @@ pub(crate) fn entersyscallblock() -> bool {
     );
     sched.counters.handoffs.fetch_add(1, Ordering::Relaxed);
     if trace::on() {
-        trace::record(None, Kind::SyscallEnter, g.goid, trace::BLOCKING);
-        trace::record(None, Kind::Handoff, g.goid, p.id as u64);
+        trace::record_m(m, Kind::SyscallEnter, g.goid, trace::BLOCKING);
+        trace::record_m(m, Kind::Handoff, g.goid, p.id as u64);
     }
     handoffp(sched, pp);
     unlock_preemption(g);
@@ -251,7 +255,7 @@ fn exit(m: &M, g: &G, oldp: *mut P) {
         exitsyscallfast_reacquired(m, p);
         g.status.store(GRUNNING, Ordering::Relaxed);
         if trace::on() {
-            trace::record(None, Kind::SyscallExit, g.goid, Exit::Fast as u64);
+            trace::record_m(m, Kind::SyscallExit, g.goid, Exit::Fast as u64);
         }
         unlock_preemption(g);
         return;
@@ -266,11 +270,11 @@ fn exit_without_oldp(m: &M, g: &G, oldp: *mut P) {
     super::metrics::syscall_blocked(m, oldp);
     if exitsyscallfast_pidle(m, m.sched()) {
         g.status.store(GRUNNING, Ordering::Relaxed);
-        trace::record(None, Kind::SyscallExit, g.goid, Exit::IdleP as u64);
+        trace::record_m(m, Kind::SyscallExit, g.goid, Exit::IdleP as u64);
         unlock_preemption(g);
         return;
     }
-    trace::record(None, Kind::SyscallExit, g.goid, Exit::Slow as u64);
+    trace::record_m(m, Kind::SyscallExit, g.goid, Exit::Slow as u64);
     mcall(Pending::ExitSyscall);
     // Resumed by `execute` with a P, perhaps on another M: `g` is still this goroutine.
     unlock_preemption(g);

@@ -681,11 +681,11 @@ fn mstart(sched: Arc<Sched>, m: *mut M) {
     let p = mr.nextp.swap(core::ptr::null_mut(), Ordering::Relaxed);
     acquirep(mr, p);
     if trace::on() {
-        trace::record(None, Kind::ThreadStart, 0, 0);
+        trace::record_m(mr, Kind::ThreadStart, 0, 0);
     }
     schedule(mr);
     if trace::on() {
-        trace::record(None, Kind::ThreadStop, 0, 0);
+        trace::record_m(mr, Kind::ThreadStop, 0, 0);
     }
     // Shutdown, or a locked goroutine ended: give the P to someone else.
     if !mr.p().is_null() {
@@ -1001,7 +1001,7 @@ fn execute(m: &M, gp: *mut G, inherit: bool) -> Next {
     }
     let sp = owned.sp;
     if trace::on() {
-        trace::record(None, Kind::GoStart, g.goid, 0);
+        trace::record_m(m, Kind::GoStart, g.goid, 0);
     }
     // SAFETY: `sp` is the goroutine's saved (or prepared) state; g0's is saved in return.
     unsafe { switch(&raw mut m.owned().g0_sp, sp) };
@@ -1012,7 +1012,7 @@ fn execute(m: &M, gp: *mut G, inherit: bool) -> Next {
     // SAFETY: g0 of this M; the goroutine is suspended.
     let pending = core::mem::replace(unsafe { &mut m.owned().pending }, Pending::None);
     if trace::on() {
-        trace::left(g, &pending);
+        trace::left(m, g, &pending);
     }
     match pending {
         Pending::Yield => {

@@ -1,20 +1,43 @@
-//! The execution tracer's recording side (Go's `trace.go`): while tracing is on, each thread
-//! appends timestamped events (vDSO clock) to a buffer of its own; `stop` collects them and
-//! `trace_json` writes them out. While it is off, each hook costs one load of [`ON`] and a
-//! predictable branch; the recording itself is out of line.
+//! The execution tracer's recording side (Go's `trace.go`, `tracebuf.go`): while tracing is
+//! on, each thread writes fixed-size binary events into a chunk of its own; `stop` collects
+//! them, converts the timestamps to nanoseconds and `trace_json` writes them out.
 //!
-//! Buffers belong to threads, not Ms: Ms, sysmon and plain threads (which ready goroutines
-//! too) all record. A thread's buffer is found through a thread-local inside
-//! [`record`], which never switches goroutines, so no thread-local address is held across a
-//! switch. Each buffer has a lock, taken by its thread for every event (uncontended) and by
-//! `stop` once.
+//! The cost, hot path first:
+//! - Off: each hook is one load of [`ON`] and a predictable branch; the rest is out of line.
+//! - On: [`record`] reads the clock (the CPU's time-stamp counter where it is invariant and
+//!   the kernel keeps it as its clock source, else the vDSO clock), finds the thread's current
+//!   chunk through a thread-local without a destructor (one `%fs` load), checks it belongs to
+//!   this trace, to this M and has room, writes 24 bytes and publishes the new length with a
+//!   release store (a plain `mov` on x86). No lock, no allocation, no system call, no
+//!   read-modify-write.
+//! - Once a chunk (256 KiB, 10922 events): [`slow`] takes the thread's lock and moves to a
+//!   fresh chunk. Chunks are mapped with `MAP_POPULATE`, and [`start`] prepares a pool of them,
+//!   so no event takes a page fault; a trace's first 16 MiB come from that pool.
+//!
+//! Ownership: a thread's chunks belong to a `Thread` record held by the thread (through a
+//! thread-local) and by the registry. Only the owner writes events, into the last chunk of
+//! its list; it moves to another chunk only under the `Thread`'s lock. `stop` reads, under the
+//! same lock, each chunk's events up to the length it published, then unmaps every chunk but
+//! the last (which the owner may still be writing into: a hook that saw [`ON`] just before it
+//! went off). A chunk's length word carries the trace's generation: the owner starts a chunk
+//! over only when it sees a newer generation, which only [`start`] makes, after `stop` has
+//! finished reading. Buffers belong to threads, not Ms: Ms, sysmon and plain threads (which
+//! ready goroutines too) all record; [`record`] never switches goroutines, so no
+//! thread-local address is held across a switch.
 
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::cell::RefCell;
+use core::cell::{Cell, OnceCell, UnsafeCell};
+use core::ffi::c_void;
+use core::mem::MaybeUninit;
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::m::current_m;
+use linux_raw_sys::general::{
+    MADV_DONTNEED, MAP_ANONYMOUS, MAP_POPULATE, MAP_PRIVATE, PROT_READ, PROT_WRITE,
+};
+
+use super::m::{M, current_m};
 use super::sched::Sched;
+use super::sys;
 use super::sysmon::nanotime;
 
 /// Tracing is on.
@@ -26,10 +49,21 @@ pub(crate) fn on() -> bool {
     ON.load(Ordering::Relaxed)
 }
 
+/// [`on`] for the recording itself: Acquire, paired with `start`'s Release, so the clock
+/// choice and the generation `start` set are seen (a plain load on x86, like `on`).
+#[inline(always)]
+fn on_acquire() -> bool {
+    ON.load(Ordering::Acquire)
+}
+
+/// The trace under way (or last made): [`start`] counts it up, under the registry's lock.
+static GEN: AtomicU32 = AtomicU32::new(0);
+
 /// What happened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
 pub(crate) enum Kind {
-    /// `arg`: the new goroutine's id.
+    /// `g`: the new goroutine (`Rec::arg` once collected).
     GoCreate,
     GoStart,
     /// The goroutine left its M; `arg` a [`Stop`].
@@ -57,6 +91,27 @@ pub(crate) enum Kind {
     ThreadStop,
 }
 
+impl Kind {
+    const ALL: [Kind; 16] = [
+        Kind::GoCreate,
+        Kind::GoStart,
+        Kind::GoStop,
+        Kind::GoBlock,
+        Kind::GoEnd,
+        Kind::GoUnblock,
+        Kind::SyscallEnter,
+        Kind::SyscallExit,
+        Kind::Retake,
+        Kind::Handoff,
+        Kind::Preempt,
+        Kind::Steal,
+        Kind::StwStart,
+        Kind::StwEnd,
+        Kind::ThreadStart,
+        Kind::ThreadStop,
+    ];
+}
+
 /// Why a goroutine left its M without blocking.
 #[derive(Clone, Copy)]
 pub(crate) enum Stop {
@@ -73,9 +128,10 @@ pub(crate) enum Exit {
     Slow = 2,
 }
 
-/// One event (48 bytes).
+/// One event as `stop` hands it to the writer.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Rec {
+    /// Nanoseconds (the monotonic clock's).
     pub(crate) ts: u64,
     /// The runtime (its address), 0 for a thread of none.
     pub(crate) rt: usize,
@@ -93,78 +149,404 @@ pub(crate) struct Rec {
 /// `Rec::p` of an M without a P.
 pub(crate) const NO_P: u32 = u32::MAX;
 
-/// Events a thread keeps (48 MiB); later ones are dropped and counted, so a long trace
-/// cannot take all the memory.
-pub(crate) const CAP: usize = 1 << 20;
+/// `SyscallEnter`'s number for a [`blocking`](crate::blocking) region.
+pub(crate) const BLOCKING: u64 = u64::MAX;
+
+/// One event as a thread writes it (24 bytes); the thread's identity is its chunk's.
+#[derive(Clone, Copy)]
+#[repr(C)]
+struct Raw {
+    /// Clock ticks (see [`ticks`]).
+    ts: u64,
+    /// The goroutine; for `GoCreate`, the new one.
+    g: u64,
+    /// `Rec::arg` but for `GoCreate`; `u32::MAX` for [`BLOCKING`].
+    arg: u32,
+    /// `p << 8 | kind`, `p` all ones for [`NO_P`].
+    p_kind: u32,
+}
+
+/// Bytes in a chunk.
+const CHUNK_BYTES: usize = 256 << 10;
+
+/// Events in a chunk.
+const CHUNK_EVENTS: usize = CHUNK_BYTES / core::mem::size_of::<Raw>();
+
+/// Chunks a thread may fill in one trace: 2^20 events (24 MiB), so a long trace cannot take
+/// all the memory; later events are dropped and counted.
+const MAX_CHUNKS: usize = (1 << 20) / CHUNK_EVENTS + 1;
+
+/// Chunks [`start`] maps and populates ahead (16 MiB), shared by every thread.
+const POOL_CHUNKS: usize = 64;
 
 /// Events dropped since tracing started.
 pub(crate) static DROPPED: AtomicU64 = AtomicU64::new(0);
 
-type Buf = Arc<Mutex<Vec<Rec>>>;
+/// A run of one thread's events, all recorded by the same M (or, on a thread that is not an
+/// M, for the same runtime). Aligned to its own cache lines (two, for the adjacent-line
+/// prefetcher): its owner stores `state` at every event, and two threads' chunk headers
+/// sharing a line would bounce it between their CPUs at every event.
+#[repr(align(128))]
+struct Chunk {
+    /// `generation << 32 | events written`: the owner stores it (Release) after each event
+    /// it writes; `stop` loads it (Acquire) and reads that many.
+    state: AtomicU64,
+    /// Who records into it: the M's address, else the runtime's (0 for none). The owner sets
+    /// the header under its `Thread`'s lock; the owner alone reads it without.
+    key: AtomicUsize,
+    /// The runtime's address (or 0) and the M's id (or 0), for `Rec`.
+    rt: AtomicUsize,
+    m: AtomicU32,
+    /// `CHUNK_BYTES` mapped and populated for this chunk alone.
+    events: *mut UnsafeCell<MaybeUninit<Raw>>,
+}
 
-/// Every thread's buffer (a thread that ends leaves its buffer here).
-static BUFFERS: Mutex<Vec<Buf>> = Mutex::new(Vec::new());
+// SAFETY: `events` is written only by the owning thread, at indices at or past the length it
+// has published, and read by `stop` only below the length it loaded with Acquire (which the
+// owner's Release store of that length made visible); the owner rewrites lower indices only
+// in a newer generation, which `start` makes after `stop` is done. The rest is atomics.
+unsafe impl Send for Chunk {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for Chunk {}
+
+impl Chunk {
+    /// A chunk of fresh, populated memory; `None` if the kernel has none.
+    fn map() -> Option<Box<Chunk>> {
+        // SAFETY: a fresh anonymous mapping, ours alone until `Drop` unmaps it.
+        let events = unsafe {
+            sys::mmap(
+                CHUNK_BYTES,
+                PROT_READ | PROT_WRITE,
+                MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
+            )
+        }
+        .ok()?;
+        Some(Box::new(Chunk {
+            state: AtomicU64::new(0),
+            key: AtomicUsize::new(0),
+            rt: AtomicUsize::new(0),
+            m: AtomicU32::new(0),
+            events: events.cast(),
+        }))
+    }
+
+    /// Starts the chunk over for `key` in generation `generation` (by its owner, under its
+    /// `Thread`'s lock).
+    fn reset(&self, generation: u32, who: Who) {
+        self.key.store(who.key, Ordering::Relaxed);
+        self.rt.store(who.rt, Ordering::Relaxed);
+        self.m.store(who.m, Ordering::Relaxed);
+        self.state
+            .store(u64::from(generation) << 32, Ordering::Release);
+    }
+
+    /// Writes `ev` if the chunk is this generation's, `key`'s, and has room (by its owner).
+    #[inline(always)]
+    fn push(&self, generation: u32, key: usize, ev: Raw) -> bool {
+        let state = self.state.load(Ordering::Relaxed);
+        let n = state as u32 as usize;
+        if state >> 32 != u64::from(generation)
+            || n >= CHUNK_EVENTS
+            || self.key.load(Ordering::Relaxed) != key
+        {
+            return false;
+        }
+        // SAFETY: `n` is in bounds, past what was published: only this thread touches it.
+        let slot = unsafe { (*self.events.add(n)).get().cast::<Raw>() };
+        // Field by field, straight from registers (a `Raw` built on the stack and copied
+        // whole stalls on store forwarding).
+        // SAFETY: as above.
+        unsafe {
+            (&raw mut (*slot).ts).write(ev.ts);
+            (&raw mut (*slot).g).write(ev.g);
+            (&raw mut (*slot).arg).write(ev.arg);
+            (&raw mut (*slot).p_kind).write(ev.p_kind);
+        }
+        // Release: pairs with `collect`'s Acquire.
+        self.state.store(state + 1, Ordering::Release);
+        true
+    }
+
+    /// Appends this generation's events to `out` (by `stop`, under the owner's lock).
+    fn collect(&self, generation: u32, tid: i32, clock: &Clock, out: &mut Vec<Rec>) {
+        let state = self.state.load(Ordering::Acquire);
+        if state >> 32 != u64::from(generation) {
+            return;
+        }
+        let (rt, m) = (
+            self.rt.load(Ordering::Relaxed),
+            self.m.load(Ordering::Relaxed),
+        );
+        for i in 0..state as u32 as usize {
+            // SAFETY: below the published length (see `Sync`): written, and left alone now.
+            let ev = unsafe { (*self.events.add(i)).get().read().assume_init() };
+            let kind = Kind::ALL[(ev.p_kind & 0xff) as usize];
+            let p = ev.p_kind >> 8;
+            let (g, arg) = match kind {
+                Kind::GoCreate => (0, ev.g),
+                _ if ev.arg == u32::MAX => (ev.g, BLOCKING),
+                _ => (ev.g, u64::from(ev.arg)),
+            };
+            out.push(Rec {
+                ts: clock.ns(ev.ts),
+                rt,
+                g,
+                arg,
+                m,
+                tid,
+                p: if p == NO_P >> 8 { NO_P } else { p },
+                kind,
+            });
+        }
+    }
+}
+
+impl Chunk {
+    /// Gives the chunk's memory back to the kernel, keeping the mapping (by `stop`).
+    fn discard(&self) {
+        // SAFETY: our own mapping; what the owner may still write into it is never read (a
+        // later trace starts with another chunk), and it stays mapped.
+        let _ = unsafe { sys::madvise(self.events.cast::<c_void>(), CHUNK_BYTES, MADV_DONTNEED) };
+    }
+}
+
+impl Drop for Chunk {
+    fn drop(&mut self) {
+        // SAFETY: our own mapping; nobody writes into a chunk being dropped (see the module).
+        let _ = unsafe { sys::munmap(self.events.cast::<c_void>(), CHUNK_BYTES) };
+    }
+}
+
+/// A thread's chunks: the last is the one it writes into.
+struct Thread {
+    tid: i32,
+    #[expect(clippy::vec_box, reason = "`CUR` points at a chunk: it must not move")]
+    chunks: Mutex<Vec<Box<Chunk>>>,
+}
+
+/// Every thread that has recorded (one that has ended stays until a `stop` has read it).
+static THREADS: Mutex<Vec<Arc<Thread>>> = Mutex::new(Vec::new());
+
+/// Chunks mapped ahead by [`start`], taken by threads that need one.
+#[expect(
+    clippy::vec_box,
+    reason = "chunks move to `Thread::chunks`, which boxes them"
+)]
+static POOL: Mutex<Vec<Box<Chunk>>> = Mutex::new(Vec::new());
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Nothing panics under these locks.
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-thread_local! {
-    /// This thread's buffer and kernel thread id, made at its first event.
-    static MINE: RefCell<Option<(Buf, i32)>> = const { RefCell::new(None) };
+/// The owner's handle on its `Thread`; when the thread ends, it stops recording.
+struct Mine(OnceCell<Arc<Thread>>);
+
+impl Drop for Mine {
+    fn drop(&mut self) {
+        CUR.with(|c| c.set(core::ptr::null()));
+    }
 }
+
+thread_local! {
+    /// The chunk this thread writes into (null before its first event and after it ends):
+    /// no destructor, so reaching it costs one `%fs`-relative load.
+    static CUR: Cell<*const Chunk> = const { Cell::new(core::ptr::null()) };
+    /// This thread's chunks, made at its first event.
+    static MINE: Mine = const { Mine(OnceCell::new()) };
+}
+
+/// Who records: see `Chunk::key`.
+#[derive(Clone, Copy)]
+struct Who {
+    key: usize,
+    rt: usize,
+    m: u32,
+}
+
+/// The trace clock: the time-stamp counter or nanoseconds; `Clock` turns it into nanoseconds.
+static TSC: AtomicBool = AtomicBool::new(false);
+
+#[inline(always)]
+fn ticks() -> u64 {
+    if TSC.load(Ordering::Relaxed) {
+        // SAFETY: every x86_64 CPU has RDTSC; it reads a counter and nothing else.
+        unsafe { core::arch::x86_64::_rdtsc() }
+    } else {
+        nanotime()
+    }
+}
+
+/// Whether the time-stamp counter can time events across CPUs: it ticks at a constant rate
+/// through sleep states (`constant_tsc`, `nonstop_tsc`), and the kernel, which checks it is
+/// synchronized across CPUs, still keeps time with it.
+fn tsc_usable() -> bool {
+    let flags = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let flags = flags
+        .lines()
+        .find(|l| l.starts_with("flags"))
+        .unwrap_or_default();
+    let has = |f: &str| flags.split_whitespace().any(|x| x == f);
+    let source =
+        std::fs::read_to_string("/sys/devices/system/clocksource/clocksource0/current_clocksource")
+            .unwrap_or_default();
+    has("constant_tsc") && has("nonstop_tsc") && source.trim() == "tsc"
+}
+
+/// Ticks and nanoseconds read together, at `start` and at `stop`.
+#[derive(Clone, Copy, Default)]
+struct Clock {
+    ticks: u64,
+    ns: u64,
+    /// Nanoseconds per tick, from `start` to `stop`.
+    scale: f64,
+}
+
+impl Clock {
+    /// Reads both clocks (ticks halfway through the nanosecond read).
+    fn now() -> Clock {
+        let a = ticks();
+        let ns = nanotime();
+        let b = ticks();
+        Clock {
+            ticks: a + (b - a) / 2,
+            ns,
+            scale: 1.0,
+        }
+    }
+
+    /// The time-stamp counter's rate over `self` to `end`.
+    fn calibrated(self, end: Clock) -> Clock {
+        let (dt, dns) = (end.ticks.wrapping_sub(self.ticks), end.ns - self.ns);
+        Clock {
+            scale: if dt == 0 { 1.0 } else { dns as f64 / dt as f64 },
+            ..self
+        }
+    }
+
+    /// Nanoseconds at `ticks` (the offset from `start` in floating point, where it is small).
+    fn ns(&self, ticks: u64) -> u64 {
+        let d = ticks.wrapping_sub(self.ticks) as i64 as f64 * self.scale;
+        self.ns.saturating_add_signed(d as i64)
+    }
+}
+
+/// The clock read at the latest `start`.
+static START: Mutex<Clock> = Mutex::new(Clock {
+    ticks: 0,
+    ns: 0,
+    scale: 1.0,
+});
 
 /// Records an event on the calling thread: about `g`, with `arg`, for `rt` if the thread is
 /// not one of a runtime's Ms (an M records for its own runtime). Never switches goroutines.
-#[cold]
 #[inline(never)]
 pub(crate) fn record(rt: Option<&Sched>, kind: Kind, g: u64, arg: u64) {
-    if !on() {
+    // SAFETY: a non-null current M lives with its runtime.
+    match unsafe { current_m().as_ref() } {
+        Some(m) => record_m(m, kind, g, arg),
+        None if on_acquire() => {
+            let ts = ticks();
+            let key = rt.map_or(0, |s| s as *const Sched as usize);
+            let who = Who { key, rt: key, m: 0 };
+            put(who, Raw::new(ts, kind, g, arg, NO_P));
+        }
+        None => {}
+    }
+}
+
+/// [`record`] on the thread of `m`, which the caller has at hand (the hot paths: system
+/// calls, the scheduler).
+#[inline(never)]
+pub(crate) fn record_m(m: &M, kind: Kind, g: u64, arg: u64) {
+    if !on_acquire() {
         return;
     }
-    let ts = nanotime();
-    // SAFETY: a non-null current M lives with its runtime.
-    let m = unsafe { current_m().as_ref() };
-    let (rt, mid, p) = match m {
-        Some(m) => {
-            // SAFETY: Ps live with their runtime.
-            let p = unsafe { m.p().as_ref() }.map_or(NO_P, |p| p.id as u32);
-            (m.sched as usize, m.id as u32, p)
-        }
-        None => (rt.map_or(0, |s| s as *const Sched as usize), 0, NO_P),
+    let ts = ticks();
+    // SAFETY: Ps live with their runtime.
+    let p = unsafe { m.p().as_ref() }.map_or(NO_P, |p| p.id as u32);
+    let who = Who {
+        key: m as *const M as usize,
+        rt: m.sched as usize,
+        m: m.id as u32,
     };
-    MINE.with(|mine| {
-        let mut mine = mine.borrow_mut();
-        let (buf, tid) = mine.get_or_insert_with(|| {
-            let buf = Buf::default();
-            lock(&BUFFERS).push(buf.clone());
-            (buf, super::sys::gettid())
+    put(who, Raw::new(ts, kind, g, arg, p));
+}
+
+impl Raw {
+    #[inline(always)]
+    fn new(ts: u64, kind: Kind, g: u64, arg: u64, p: u32) -> Raw {
+        Raw {
+            ts,
+            g,
+            arg: arg as u32,
+            p_kind: p << 8 | kind as u32,
+        }
+    }
+}
+
+/// Writes `ev` into the thread's current chunk, or through [`slow`].
+#[inline(always)]
+fn put(who: Who, ev: Raw) {
+    let generation = GEN.load(Ordering::Relaxed);
+    // SAFETY: a non-null `CUR` is a chunk of this thread's `Thread`, which this thread keeps
+    // alive, and `stop` never unmaps the last chunk of a thread.
+    let done = unsafe { CUR.get().as_ref() }.is_some_and(|c| c.push(generation, who.key, ev));
+    if !done {
+        slow(who, ev);
+    }
+}
+
+/// Records `ev` when the current chunk will not do: none yet, an older trace's, another M's
+/// (the thread became or stopped being an M), or full.
+#[cold]
+#[inline(never)]
+fn slow(who: Who, ev: Raw) {
+    let _ = MINE.try_with(|mine| {
+        let t = mine.0.get_or_init(|| {
+            let t = Arc::new(Thread {
+                tid: sys::gettid(),
+                chunks: Mutex::new(Vec::new()),
+            });
+            lock(&THREADS).push(t.clone());
+            t
         });
-        let mut buf = lock(buf);
-        if buf.len() >= CAP {
-            DROPPED.fetch_add(1, Ordering::Relaxed);
+        let mut chunks = lock(&t.chunks);
+        // Read under the lock: `stop` reads this thread's chunks under it, and `start`, the
+        // only one to count the generation up, runs after.
+        if !on_acquire() {
             return;
         }
-        buf.push(Rec {
-            ts,
-            rt,
-            m: mid,
-            tid: *tid,
-            p,
-            g,
-            kind,
-            arg,
-        });
+        let generation = GEN.load(Ordering::Relaxed);
+        let last = chunks.last().map(|c| c.state.load(Ordering::Relaxed));
+        let older = last.is_some_and(|state| (state >> 32) as u32 != generation);
+        if older {
+            // A new trace: the older one's chunk (kept by `stop`, emptied) goes.
+            CUR.with(|cur| cur.set(core::ptr::null()));
+            chunks.clear();
+        }
+        // A chunk not written into yet is taken over as it is (for another M).
+        if older || last.is_none_or(|state| state as u32 != 0) {
+            if chunks.len() >= MAX_CHUNKS {
+                DROPPED.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            let Some(c) = lock(&POOL).pop().or_else(Chunk::map) else {
+                DROPPED.fetch_add(1, Ordering::Relaxed);
+                return;
+            };
+            chunks.push(c);
+        }
+        let c = chunks.last().expect("a chunk");
+        c.reset(generation, who);
+        c.push(generation, who.key, ev);
+        CUR.with(|cur| cur.set(&**c));
     });
 }
 
-/// `SyscallEnter`'s number for a [`blocking`](crate::blocking) region.
-pub(crate) const BLOCKING: u64 = u64::MAX;
-
 /// Records how the goroutine `g` left its M, from what it asked g0 to do.
 #[cold]
-pub(crate) fn left(g: &super::g::G, pending: &super::m::Pending) {
+pub(crate) fn left(m: &M, g: &super::g::G, pending: &super::m::Pending) {
     use super::m::Pending;
     let (kind, arg) = match pending {
         Pending::Yield => (Kind::GoStop, Stop::Yield as u64),
@@ -173,19 +555,29 @@ pub(crate) fn left(g: &super::g::G, pending: &super::m::Pending) {
         Pending::ExitSyscall => (Kind::GoStop, Stop::NoP as u64),
         Pending::None => return,
     };
-    record(None, kind, g.goid, arg);
+    record_m(m, kind, g.goid, arg);
 }
 
-/// Clears every buffer and turns tracing on; `false` if it was on already.
+/// Maps the pool of chunks and turns tracing on; `false` if it was on already.
 pub(crate) fn start() -> bool {
-    let mut bufs = lock(&BUFFERS);
+    let _threads = lock(&THREADS);
     if ON.load(Ordering::Acquire) {
         return false;
     }
-    // Buffers of threads that have ended go; the others start empty.
-    bufs.retain(|b| Arc::strong_count(b) > 1);
-    bufs.iter().for_each(|b| lock(b).clear());
+    static CHECKED: std::sync::Once = std::sync::Once::new();
+    CHECKED.call_once(|| TSC.store(tsc_usable(), Ordering::Relaxed));
+    {
+        let mut pool = lock(&POOL);
+        while pool.len() < POOL_CHUNKS
+            && let Some(c) = Chunk::map()
+        {
+            pool.push(c);
+        }
+    }
     DROPPED.store(0, Ordering::Relaxed);
+    *lock(&START) = Clock::now();
+    GEN.fetch_add(1, Ordering::Relaxed);
+    // Release: a thread that sees tracing on sees the new generation.
     ON.store(true, Ordering::Release);
     true
 }
@@ -193,14 +585,29 @@ pub(crate) fn start() -> bool {
 /// Turns tracing off and takes every event, in time order; `None` if it was off. An event a
 /// thread was recording just as tracing stopped may be missed.
 pub(crate) fn stop() -> Option<Vec<Rec>> {
-    let bufs = lock(&BUFFERS);
+    let mut threads = lock(&THREADS);
     if !ON.swap(false, Ordering::AcqRel) {
         return None;
     }
-    let mut all: Vec<Rec> = bufs
-        .iter()
-        .flat_map(|b| core::mem::take(&mut *lock(b)))
-        .collect();
+    let clock = lock(&START).calibrated(Clock::now());
+    let generation = GEN.load(Ordering::Relaxed);
+    let mut all = Vec::new();
+    for t in threads.iter() {
+        let mut chunks = lock(&t.chunks);
+        for c in chunks.iter() {
+            c.collect(generation, t.tid, &clock, &mut all);
+        }
+        // All but the last go; the last, which the thread may still be writing an event into
+        // (that nobody will read), stays mapped but gives its memory back.
+        let n = chunks.len().saturating_sub(1);
+        chunks.drain(..n);
+        if let Some(c) = chunks.last() {
+            c.discard();
+        }
+    }
+    // Threads that have ended go with their chunks.
+    threads.retain(|t| Arc::strong_count(t) > 1);
+    lock(&POOL).clear();
     // Stable: one thread's events keep their order if the clock reads the same twice.
     all.sort_by_key(|r| r.ts);
     Some(all)
