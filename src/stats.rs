@@ -47,6 +47,9 @@ pub struct Stats {
     pub syscalls_slow: u64,
     /// Ps that sysmon retook from a system call and handed off.
     pub retaken: u64,
+    /// ... of which at its first sight of the call: a call of a number that blocked last time,
+    /// still in the kernel after sysmon watched it for 10 us with work waiting for its P.
+    pub retaken_watched: u64,
     /// Ps handed off at once by a known-blocking call ([`blocking`](crate::blocking)).
     pub handed_off: u64,
     /// Preemption signals sysmon sent, and goroutines they moved off their P (preemption by
@@ -233,6 +236,7 @@ impl Stats {
             syscalls_idle_p: s.allp.iter().map(|p| p.pidle.load(Ordering::Relaxed)).sum(),
             syscalls_slow: c.slow.load(Ordering::Relaxed),
             retaken: c.retaken.load(Ordering::Relaxed),
+            retaken_watched: c.retaken_watched.load(Ordering::Relaxed),
             handed_off: c.handoffs.load(Ordering::Relaxed),
             preempt_signals: c.preempt_signals.load(Ordering::Relaxed),
             preempted: c.preempted.load(Ordering::Relaxed),

@@ -109,6 +109,104 @@ fn retake_latency() {
     });
 }
 
+/// One P, a goroutine in `nanosleep(30 ms)` with another waiting to run, `rounds` times:
+/// the sleeper spawns the waiting one just before each call.
+fn sleep_while_work_waits(rounds: usize) {
+    for _ in 0..rounds {
+        let b = goro::spawn(|| ());
+        nanosleep(Duration::from_millis(30));
+        b.join().unwrap();
+    }
+}
+
+/// A call of a number that blocked last time is retaken at sysmon's first sight of it (after
+/// watching it 10 us) when work waits for its P: the first `nanosleep` is retaken the Go way,
+/// a tick after it was first seen, and marks the number; the next ones are watched.
+#[test]
+fn a_call_that_blocked_before_is_retaken_at_first_sight() {
+    let _serial = serial();
+    watchdog(60, "watched retake", || {
+        let rt = rt(1);
+        rt.run(|| sleep_while_work_waits(6));
+        let s = rt.stats();
+        assert!(s.retaken >= 6, "every sleep is retaken: {s:?}");
+        assert!(
+            s.retaken_watched >= 4,
+            "sleeps after the first are retaken at first sight: {s:?}"
+        );
+    });
+}
+
+/// Short calls of a number marked as blocking are watched, never retaken: they return within
+/// the watch, which clears the mark. `write` blocks first (on a full pipe), then four
+/// goroutines on one P make 50,000 one-byte writes to /dev/null each, always with work
+/// waiting.
+#[test]
+fn short_calls_of_a_number_that_blocked_are_not_retaken() {
+    let _serial = serial();
+    watchdog(60, "short writes after a blocking one", || {
+        let rt = rt(1);
+        rt.run(|| {
+            let (r, w) = sc::pipe().unwrap();
+            // Drained by a thread outside the runtime, so no other call on the P is retaken
+            // before the write comes back and is timed.
+            let reader = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(30));
+                let mut f = std::fs::File::from(r);
+                std::io::copy(&mut f, &mut std::io::sink()).unwrap()
+            });
+            let writer = goro::spawn(move || {
+                // More than the pipe holds: blocks until the reader drains it.
+                let buf = vec![0u8; 1 << 20];
+                let mut n = 0;
+                while n < buf.len() {
+                    n += sc::write(w.as_fd(), &buf[n..]).unwrap();
+                }
+            });
+            goro::yield_now();
+            writer.join().unwrap();
+            reader
+        })
+        .join()
+        .unwrap();
+        let before = rt.stats();
+        assert!(
+            before
+                .blocking_syscalls
+                .iter()
+                .any(|h| h.nr == libc::SYS_write as usize),
+            "the pipe write blocked and was timed: {before:?}"
+        );
+        rt.run(|| {
+            let hs: Vec<_> = (0..4)
+                .map(|_| {
+                    goro::spawn(|| {
+                        let f = std::fs::File::options()
+                            .write(true)
+                            .open("/dev/null")
+                            .unwrap();
+                        for _ in 0..50_000 {
+                            sc::write(f.as_fd(), b"x").unwrap();
+                        }
+                    })
+                })
+                .collect();
+            hs.into_iter().for_each(|h| h.join().unwrap());
+        });
+        let after = rt.stats();
+        // A write can lose its P only if the kernel deschedules its thread mid-call for the
+        // whole watch; on a loaded machine a few may. Thousands would mean the rule is wrong.
+        assert!(
+            after.retaken_watched - before.retaken_watched <= 4,
+            "before {before:?}\nafter {after:?}"
+        );
+        assert!(
+            after.syscalls_fast - before.syscalls_fast >= 199_900,
+            "before {before:?}\nafter {after:?}"
+        );
+    });
+}
+
 /// A goroutine computing for 2 s without entering the runtime: a second one still runs within
 /// 50 ms, and the first still finishes with the right result.
 #[test]

@@ -61,6 +61,51 @@ impl RetakeStamp {
     }
 }
 
+/// The system-call numbers that blocked last time sysmon looked, one bit each: sysmon marks a
+/// number when it retakes a call of it the Go way (unchanged over a whole tick), watches the
+/// next calls of a marked number closely when work waits for their P, and clears the mark
+/// when a watched call returns quickly (see `sysmon.rs`). Relaxed everywhere: a stale bit
+/// only makes sysmon watch one call for nothing, or not at all.
+pub(crate) struct MayBlock {
+    bits: [AtomicU64; NR_MAX / 64],
+}
+
+impl Default for MayBlock {
+    fn default() -> MayBlock {
+        MayBlock {
+            bits: core::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+}
+
+impl MayBlock {
+    /// Whether the last timed call of `nr` blocked.
+    pub(crate) fn get(&self, nr: usize) -> bool {
+        self.bits
+            .get(nr / 64)
+            .is_some_and(|w| w.load(Ordering::Relaxed) & 1 << (nr % 64) != 0)
+    }
+
+    /// Whether any number is marked.
+    pub(crate) fn any(&self) -> bool {
+        self.bits.iter().any(|w| w.load(Ordering::Relaxed) != 0)
+    }
+
+    /// Marks or clears `nr`; writes only when it changes, so a number blocking again and
+    /// again does not keep the line bouncing between the Ms that call it.
+    pub(crate) fn set(&self, nr: usize, blocks: bool) {
+        if self.get(nr) != blocks
+            && let Some(w) = self.bits.get(nr / 64)
+        {
+            if blocks {
+                w.fetch_or(1 << (nr % 64), Ordering::Relaxed);
+            } else {
+                w.fetch_and(!(1 << (nr % 64)), Ordering::Relaxed);
+            }
+        }
+    }
+}
+
 /// One histogram per system-call number, made at its first blocking call.
 pub(crate) struct SyscallHist {
     by_nr: Box<[AtomicPtr<[AtomicU64; BUCKETS]>]>,
@@ -173,6 +218,21 @@ mod tests {
         s.stamp(7, 123);
         assert_eq!(s.read(7), Some(123));
         assert_eq!(s.read(8), None, "another call on the same P");
+    }
+
+    #[test]
+    fn may_block_marks_each_number_alone() {
+        let b = MayBlock::default();
+        assert!(!b.get(0) && !b.get(35) && !b.any());
+        b.set(35, true);
+        assert!(b.any());
+        b.set(64, true);
+        assert!(b.get(35) && b.get(64));
+        assert!(!b.get(34) && !b.get(36) && !b.get(0) && !b.get(65));
+        b.set(35, false);
+        assert!(!b.get(35) && b.get(64));
+        b.set(NR_MAX + 1, true); // out of range: ignored
+        assert!(!b.get(NR_MAX + 1));
     }
 
     #[test]

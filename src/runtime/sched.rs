@@ -38,6 +38,8 @@ pub(crate) struct Counters {
     pub(crate) slow: AtomicU64,
     /// Ps retaken by sysmon from a system call.
     pub(crate) retaken: AtomicU64,
+    /// ... at sysmon's first sight of the call, after watching it (see `sysmon.rs`).
+    pub(crate) retaken_watched: AtomicU64,
     /// Ps handed off at once by `entersyscallblock`.
     pub(crate) handoffs: AtomicU64,
     /// Preemption signals sent by sysmon, and goroutines the handler put into the system-call
@@ -105,6 +107,8 @@ pub(crate) struct Sched {
     pub(crate) allgs: super::schedtrace::AllGs,
     /// How long blocking system calls lasted (see `metrics.rs`).
     pub(crate) syscall_hist: super::metrics::SyscallHist,
+    /// The system-call numbers whose last timed call blocked.
+    pub(crate) may_block: super::metrics::MayBlock,
 }
 
 pub(crate) struct Locked {
@@ -178,6 +182,7 @@ impl Sched {
             debug,
             allgs: super::schedtrace::AllGs::new(debug.scheddetail),
             syscall_hist: Default::default(),
+            may_block: Default::default(),
         });
         sched.idle_all_ps();
         super::checkdead::register(Arc::downgrade(&sched));

@@ -6,7 +6,17 @@
 //! sleep longer than [`WAKE_ON_SYSCALL`] it sets `sysmonwait`, so the next `entersyscall` wakes
 //! it: a call that blocks is then retaken within two short ticks instead of up to 10 ms later.
 //! With every P idle it sleeps until woken. Its timer slack is 1 ns: the default 50 us would
-//! turn every 20 us tick into about 100 us on these machines.
+//! turn every 20 us tick into about 100 us on these machines (even at 1 ns a 20 us sleep lasts
+//! ~39 us here: any sleep costs ~18 us more than asked on these VMs).
+//!
+//! Go retakes a P whose system call it saw at two rounds in a row, so a call that blocks waits
+//! one to two ticks. sysmon here does the same for a call of a number it has not seen block;
+//! once a number has blocked (a call of it retaken that way), the next calls of that number
+//! are watched at the first sight when work waits for their P: sysmon spins up to
+//! [`SHORT_CALL`] (10 us), gives its CPU away once, and retakes the P if the call is still in
+//! the kernel. A watched call that returns in time clears its number's mark, so a number whose
+//! calls are short again (a `write` to a pipe that blocked once, then to `/dev/null`) goes back
+//! to Go's rule. With one P this took the harness's retake median from ~95 us to ~60 us.
 
 use core::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -30,6 +40,10 @@ const WAKE_ON_SYSCALL: Duration = Duration::from_millis(1);
 pub(crate) const FORCE_PREEMPT: Duration = Duration::from_millis(10);
 /// sysmon polls the network when nobody has for this long (Go's 10 ms).
 const NETPOLL_STALE: Duration = Duration::from_millis(10);
+/// A call still in the kernel this long after sysmon first saw it is no short call (a short
+/// write takes a microsecond): with work waiting for its P, sysmon retakes it then rather than
+/// a tick later.
+const SHORT_CALL: Duration = Duration::from_micros(10);
 /// A P in a system call is left alone this long if there is nothing for it to do and other Ps
 /// are free.
 const SYSCALL_GRACE: Duration = Duration::from_millis(10);
@@ -216,10 +230,16 @@ fn retake(sched: &Sched, pd: &mut [PData], now: u64) -> usize {
             continue;
         }
         let t = p.syscalltick.load(Ordering::Relaxed);
-        if !d.sysretake && d.syscalltick != t {
+        let first = !d.sysretake && d.syscalltick != t;
+        if first {
             d.syscalltick = t;
             d.syscallwhen = now;
-            continue;
+            // A first sighting: Go waits a whole tick for the second look. A call of a number
+            // that blocked last time, with work waiting for its P, is watched for
+            // `SHORT_CALL` instead.
+            if !(others_waiting(sched, p) && watch(sched, p, t, now)) {
+                continue;
+            }
         }
         // Leave it if there is nothing for it to do and other Ps are free, for a while: the
         // call will likely return soon and keep its P (Go's rule).
@@ -239,6 +259,17 @@ fn retake(sched: &Sched, pd: &mut [PData], now: u64) -> usize {
             d.sysretake = false;
             p.syscalltick.store(t.wrapping_add(1), Ordering::Relaxed);
             sched.counters.retaken.fetch_add(1, Ordering::Relaxed);
+            if first {
+                sched
+                    .counters
+                    .retaken_watched
+                    .fetch_add(1, Ordering::Relaxed);
+            } else if !d.sysretake
+                && let Some(nr) = call_nr(sched, p, t)
+            {
+                // Blocked for a whole tick: watch the next calls of this number.
+                sched.may_block.set(nr, true);
+            }
             if trace::on() {
                 trace::record(Some(sched), Kind::Retake, 0, p.id as u64);
             }
@@ -247,6 +278,59 @@ fn retake(sched: &Sched, pd: &mut [PData], now: u64) -> usize {
         }
     }
     n
+}
+
+/// Watches `p`, first seen at `now` in the system call of tick `t`, if the call's number
+/// blocked last time: whether the call is still in the kernel [`SHORT_CALL`] later. A call
+/// that returns within the watch ends it at once and clears its number's mark. Only numbers
+/// that blocked are watched: a watch spins, and on a loaded machine the M it watches may be
+/// waiting for sysmon's very CPU, which makes any call look long (watching every call with
+/// work waiting retook ~50% more short writes in `short-syscalls`, and cost it throughput).
+fn watch(sched: &Sched, p: &P, t: u32, now: u64) -> bool {
+    if !sched.may_block.any() {
+        return false;
+    }
+    let Some(nr) = call_nr(sched, p, t).filter(|&nr| sched.may_block.get(nr)) else {
+        return false;
+    };
+    let until = now + SHORT_CALL.as_nanos() as u64;
+    loop {
+        if p.status.load(Ordering::Acquire) != PSYSCALL
+            || p.syscalltick.load(Ordering::Relaxed) != t
+        {
+            sched.may_block.set(nr, false);
+            return false;
+        }
+        if nanotime() >= until {
+            break;
+        }
+        core::hint::spin_loop();
+    }
+    // Still in the kernel, or off its CPU: if sysmon's own wake-up took the CPU from the
+    // call's M, the spin kept it there. Give it back once; a descheduled short call then
+    // returns before the last look.
+    sys::sched_yield();
+    let back =
+        p.status.load(Ordering::Acquire) != PSYSCALL || p.syscalltick.load(Ordering::Relaxed) != t;
+    if back {
+        sched.may_block.set(nr, false);
+    }
+    !back
+}
+
+/// The number of the system call `p` is in, entered at tick `t`, if its M is found.
+fn call_nr(sched: &Sched, p: &P, t: u32) -> Option<usize> {
+    // Several Ms may name `p` as their old P (those whose calls lost it and have not returned
+    // yet), but only this call's M entered it at tick `t`.
+    let mut nr = None;
+    sched.for_each_m(|m| {
+        if core::ptr::eq(m.oldp.load(Ordering::Relaxed), p)
+            && m.syscalltick.load(Ordering::Relaxed) == t
+        {
+            nr = Some(m.syscall_nr.load(Ordering::Relaxed) as usize);
+        }
+    });
+    nr
 }
 
 /// Runnable goroutines are waiting for a P: on `p`'s queue or the global one.
