@@ -397,7 +397,7 @@ fn all(quick: bool, no_go: bool, only: &[&str]) {
         s(&[mutex_n]),
     );
 
-    // echo: one row group per connection count (tokio's `TcpStream`, Go's `net`, a thread
+    // echo: one row group per connection count (tokio's `TcpStream`, may's `net`, Go's `net`, a thread
     // per connection up to 1,000); server and client in separate processes.
     let echo_rounds = if quick { 20 } else { 100 };
     let echo_sizes: &[(&'static str, u64)] = if quick {
@@ -412,7 +412,7 @@ fn all(quick: bool, no_go: bool, only: &[&str]) {
     for &(name, n) in echo_sizes.iter().filter(|_| wanted("echo")) {
         let size = s(&[n, echo_rounds]);
         let threads: &[&str] = if n <= 1000 { &["threads"] } else { &[] };
-        let mut runs: Vec<Run> = ["goro", "tokio"]
+        let mut runs: Vec<Run> = ["goro", "tokio", "may"]
             .iter()
             .chain(threads)
             .map(|c| rust("echo", c, &size))

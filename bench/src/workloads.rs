@@ -1446,6 +1446,41 @@ pub fn echo(contender: &str, conns: u64, rounds: u64) -> Outcome {
             );
             (d, total.load(Ordering::Relaxed))
         }),
+        "may" => {
+            may_config(2);
+            // SAFETY: may's spawn is unsafe because coroutines must not use thread-locals
+            // across yields; neither the acceptor nor the connections use any.
+            unsafe {
+                may::coroutine::spawn(move || {
+                    use std::io::{Read, Write};
+                    let l = may::net::TcpListener::bind("127.0.0.1:0").unwrap();
+                    let addr = l.local_addr().unwrap().to_string();
+                    let mut client = echo_client_process("may", conns, rounds, &addr);
+                    let total = Arc::new(AtomicU64::new(0));
+                    let mut t = None;
+                    let handles: Vec<_> = (0..conns)
+                        .map(|_| {
+                            let (mut c, _) = l.accept().unwrap();
+                            t.get_or_insert_with(Instant::now);
+                            let total = total.clone();
+                            // SAFETY: as above.
+                            may::coroutine::spawn(move || {
+                                let mut b = [0u8; ECHO_MSG];
+                                while c.read_exact(&mut b).is_ok() && c.write_all(&b).is_ok() {
+                                    total.fetch_add(ECHO_MSG as u64, Ordering::Relaxed);
+                                }
+                            })
+                        })
+                        .collect();
+                    handles.into_iter().for_each(|h| h.join().unwrap());
+                    let d = t.unwrap().elapsed();
+                    assert!(client.wait().unwrap().success());
+                    (d, total.load(Ordering::Relaxed))
+                })
+            }
+            .join()
+            .unwrap()
+        }
         "threads" => {
             use std::io::{Read, Write};
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -1525,6 +1560,27 @@ pub fn echo_client(contender: &str, conns: u64, rounds: u64, addr: &str) -> Outc
                 t.await.unwrap();
             }
         }),
+        "may" => {
+            use std::io::{Read, Write};
+            may_config(2);
+            let handles: Vec<_> = (0..conns)
+                .map(|_| {
+                    // SAFETY: no thread-locals across yields.
+                    unsafe {
+                        may::coroutine::spawn(move || {
+                            let mut c = may::net::TcpStream::connect(addr).unwrap();
+                            c.set_nodelay(true).unwrap();
+                            let mut b = [7u8; ECHO_MSG];
+                            for _ in 0..rounds {
+                                c.write_all(&b).unwrap();
+                                c.read_exact(&mut b).unwrap();
+                            }
+                        })
+                    }
+                })
+                .collect();
+            handles.into_iter().for_each(|h| h.join().unwrap());
+        }
         "threads" => {
             use std::io::{Read, Write};
             let handles: Vec<_> = (0..conns)

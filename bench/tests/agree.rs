@@ -190,7 +190,7 @@ fn every_contender_computes_the_same_answer() {
     agree(
         "echo",
         50 * 10,
-        &["goro", "tokio", "threads"],
+        &["goro", "tokio", "may", "threads"],
         &["net"],
         &["50", "10"],
         &gob,

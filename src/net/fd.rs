@@ -13,7 +13,7 @@ use linux_raw_sys::general as nr;
 
 use crate::syscall::{
     self, Errno, Pod, SO_ERROR, SOCK_CLOEXEC, SOCK_NONBLOCK, SOL_SOCKET, Sockaddr, SockaddrStorage,
-    raw_syscall, raw_syscall6,
+    raw_syscall6,
 };
 
 /// The result of a raw call on a non-blocking socket.
@@ -77,11 +77,14 @@ impl NetFd {
             .io(mode, (t != 0).then(|| Duration::from_nanos(t)), op)
     }
 
+    /// Reads from a connected socket: `recvfrom` without an address, as tokio and std's
+    /// `recv` do, rather than Go's `read`, whose way through the VFS (file position lock,
+    /// permission hook, iterator) costs more for the same result.
     pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         let (fd, p, n) = (self.raw(), buf.as_mut_ptr() as usize, buf.len());
-        // SAFETY: the kernel writes at most `n` bytes into the live buffer.
         self.io(Mode::Read, || {
-            nb(unsafe { raw_syscall(nr::__NR_read as usize, fd, p, n) })
+            // SAFETY: the kernel writes at most `n` bytes into the live buffer; no address.
+            nb(unsafe { raw_syscall6(nr::__NR_recvfrom as usize, fd, p, n, 0, 0, 0) })
         })
     }
 

@@ -26,6 +26,7 @@
 use core::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
+use super::context::prefetch;
 use super::g::{G, WaitReason};
 use super::netpoll_epoll::{netpollclose, netpollopen};
 use super::proc::{current_g, gopark, goready};
@@ -149,6 +150,13 @@ pub(crate) fn poll_open(fd: i32) -> Result<&'static PollDesc, Errno> {
     Ok(pd)
 }
 
+/// Starts loading the poll descriptor tagged `data` (an epoll user word) into the cache, so
+/// that the misses of a batch of events overlap instead of stalling [`netpollready`] one by
+/// one (10,000 descriptors do not fit in a cache). A hint: it reads nothing and never faults.
+pub(crate) fn prefetch_pd(data: u64) {
+    prefetch((data & ((1 << TAG_SHIFT) - 1)) as usize);
+}
+
 /// The readiness of the descriptor tagged `data` (an epoll user word) changed: readies its
 /// waiters into `list` (Go's `netpollready`).
 pub(crate) fn netpollready(list: &mut GList, data: u64, read: bool, write: bool) {
@@ -161,6 +169,7 @@ pub(crate) fn netpollready(list: &mut GList, data: u64, read: bool, write: bool)
     }
     for (on, gpp) in [(read, &pd.rg), (write, &pd.wg)] {
         if on && let Some(gp) = netpollunblock(gpp, true) {
+            prefetch(gp as usize);
             list.push(gp);
         }
     }
@@ -464,6 +473,23 @@ impl GList {
         unsafe { *(*gp).schedlink.get() = self.head };
         self.head = gp;
         self.len += 1;
+    }
+
+    /// Starts loading the tops of the stacks of the `n` goroutines pushed last, which will
+    /// run soon: as with the timers' sleepers, the misses of a batch then overlap.
+    pub(crate) fn prefetch_stacks(&self, n: usize) {
+        let mut gp = self.head;
+        for _ in 0..n {
+            if gp.is_null() {
+                break;
+            }
+            // SAFETY: the list's Gs are parked and taken from their semaphores: ours until
+            // queued, so their saved stack pointer and link are ours to read.
+            unsafe {
+                prefetch((*gp).owned().sp);
+                gp = *(*gp).schedlink.get();
+            }
+        }
     }
 
     pub(crate) fn pop(&mut self) -> Option<*mut G> {

@@ -16,7 +16,7 @@ use linux_raw_sys::general::{
     epoll_event,
 };
 
-use super::netpoll::{GList, netpollready};
+use super::netpoll::{GList, netpollready, prefetch_pd};
 use super::sys;
 use crate::linux::errno::Errno;
 
@@ -65,12 +65,17 @@ pub(crate) fn netpoll_now(list: &mut GList) -> usize {
     let Ok(ep) = epfd() else { return 0 };
     let mut events = [epoll_event { events: 0, data: 0 }; BATCH];
     let n = sys::epoll_wait(ep, &mut events, Some(Duration::ZERO)).unwrap_or(0);
+    // With thousands of connections the poll descriptors of a batch are cold: start loading
+    // them all before taking the first (see `netpoll::prefetch_pd`).
+    events[..n].iter().for_each(|ev| prefetch_pd(ev.data));
+    let first = list.len;
     for ev in &events[..n] {
         let (bits, data) = (ev.events, ev.data);
         let read = bits & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR) != 0;
         let write = bits & (EPOLLOUT | EPOLLHUP | EPOLLERR) != 0;
         netpollready(list, data, read, write);
     }
+    list.prefetch_stacks(list.len - first);
     n
 }
 
