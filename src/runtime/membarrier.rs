@@ -81,6 +81,15 @@ pub(crate) fn heavy() {
 #[cfg(loom)]
 pub(crate) fn init() {}
 
+/// The rare side's fence when the frequent side fences too (a call that published itself as
+/// fenced): an ordinary full fence.
+pub(crate) fn fence_both() {
+    #[cfg(not(loom))]
+    fence(Ordering::SeqCst);
+    #[cfg(loom)]
+    loom::sync::atomic::fence(loom::sync::atomic::Ordering::SeqCst);
+}
+
 #[cfg(loom)]
 pub(crate) fn light_fences() -> bool {
     true

@@ -40,6 +40,14 @@ pub(crate) const PDEAD: u32 = 4;
 pub(crate) const PRETAKE_SYSMON: u32 = 5;
 /// A stop-the-world is taking the P from a system call (transient).
 pub(crate) const PRETAKE_STW: u32 = 6;
+/// Plus an M's id: that M, back from its own call, is taking its old P from the call another
+/// M has entered on it since (transient; Go's `exitsyscallfast` takes it the same way).
+pub(crate) const PRETAKE_M: u32 = 0x100;
+
+/// Whether `status` is a retaker's hold on a P in a system call.
+pub(crate) fn retaking(status: u32) -> bool {
+    status == PRETAKE_SYSMON || status == PRETAKE_STW || status >= PRETAKE_M
+}
 
 pub(crate) struct P {
     pub(crate) id: usize,
@@ -121,7 +129,7 @@ impl P {
     /// still in its system call.
     pub(crate) fn state(&self) -> u32 {
         match self.status.load(Ordering::Relaxed) {
-            PRETAKE_SYSMON | PRETAKE_STW => PSYSCALL,
+            s if retaking(s) => PSYSCALL,
             s => s,
         }
     }

@@ -34,7 +34,9 @@ use super::atomic::AtomicU32 as Flag;
 use super::g::{G, GRUNNABLE, GRUNNING, GSYSCALL};
 use super::m::{M, Pending, current_m};
 use super::membarrier;
-use super::p::{P, PGCSTOP, PIDLE, PRETAKE_STW, PRETAKE_SYSMON, PRUNNING, PSYSCALL};
+use super::p::{
+    P, PGCSTOP, PIDLE, PRETAKE_M, PRETAKE_STW, PRETAKE_SYSMON, PRUNNING, PSYSCALL, retaking,
+};
 use super::sched::{Next, Sched, acquirep, mcall, releasep};
 use super::trace::{self, Exit, Kind};
 
@@ -90,6 +92,8 @@ pub(crate) struct InSyscall {
     /// call misses the exit as it missed the entry; one stopped during it is checked again by
     /// the recording.
     traced: bool,
+    /// This call's side of the handshake fences for real (see `set_returning`).
+    fenced: bool,
 }
 
 /// The goroutine is about to enter the kernel for system call `nr` (Go's `entersyscall`).
@@ -107,8 +111,18 @@ pub(crate) fn entersyscall(nr: usize) -> Option<InSyscall> {
     if traced && g.status.load(Ordering::Relaxed) != GSYSCALL {
         trace::record_m(m, Kind::SyscallEnter, g.goid, nr as u64);
     }
-    let oldp = reentersyscall(m, g)?;
-    Some(InSyscall { m, g, oldp, traced })
+    // A number that blocked lately is likely to be retaken, or its P taken by another M
+    // coming back: its return fences, so those retakes skip `membarrier`'s IPIs. Read before
+    // the call, as `traced` is.
+    let fenced = m.fences || m.sched().may_block.get(nr);
+    let (oldp, fenced) = reentersyscall(m, g, fenced)?;
+    Some(InSyscall {
+        m,
+        g,
+        oldp,
+        traced,
+        fenced,
+    })
 }
 
 /// Whether the runtime's own preemption signal arrived during the system call this thread
@@ -127,7 +141,7 @@ pub(crate) fn interrupted_by_runtime() -> bool {
 /// plain stores and one release store; no lock, no allocation, no system call. Returns the P,
 /// or `None` if the goroutine is inside [`blocking`](crate::blocking), whose end takes a P back.
 #[inline(always)]
-fn reentersyscall(m: &M, g: &G) -> Option<*mut P> {
+fn reentersyscall(m: &M, g: &G, fenced: bool) -> Option<(*mut P, bool)> {
     lock_preemption(g);
     if g.status.load(Ordering::Relaxed) == GSYSCALL {
         // Already in the system-call state, without a P: put there by the preemption signal
@@ -135,7 +149,8 @@ fn reentersyscall(m: &M, g: &G) -> Option<*mut P> {
         // back), or inside `blocking` (whose end does).
         let preempted = take_handoff(g);
         unlock_preemption(g);
-        return preempted.then(|| m.oldp.load(Ordering::Relaxed));
+        // The handler published a fenced call.
+        return preempted.then(|| (m.oldp.load(Ordering::Relaxed), true));
     }
     g.status.store(GSYSCALL, Ordering::Relaxed);
     let pp = m.p.load(Ordering::Relaxed);
@@ -146,7 +161,7 @@ fn reentersyscall(m: &M, g: &G) -> Option<*mut P> {
     p.m.store(core::ptr::null_mut(), Ordering::Relaxed);
     m.oldp.store(pp, Ordering::Relaxed);
     m.p.store(core::ptr::null_mut(), Ordering::Relaxed);
-    set_returning(m, p);
+    set_returning(m, p, fenced);
     // Release: whoever wins the CAS on the status (sysmon, a stop-the-world) sees the stores
     // above.
     p.status.store(PSYSCALL, Ordering::Release);
@@ -158,15 +173,21 @@ fn reentersyscall(m: &M, g: &G) -> Option<*mut P> {
         entersyscall_gcwait(sched, p);
     }
     unlock_preemption(g);
-    Some(pp)
+    Some((pp, fenced))
 }
 
-/// The M's flag starts clear for this call, and the P names it for retakers.
+/// The M's flag starts clear for this call, and the P names it for retakers, tagged (low
+/// bit) when the M's return will fence for real: a retaker then needs only a fence of its own,
+/// not `membarrier`, whose IPIs cost every running thread a few microseconds. Either way one
+/// call has one mode, chosen here, on both sides.
 #[inline(always)]
-fn set_returning(m: &M, p: &P) {
+fn set_returning(m: &M, p: &P, fenced: bool) {
     m.returning.store(0, Ordering::Relaxed);
-    p.returning
-        .store(&m.returning as *const Flag as *mut Flag, Ordering::Relaxed);
+    let flag = &m.returning as *const Flag as *mut Flag;
+    p.returning.store(
+        flag.map_addr(|a| a | usize::from(fenced)),
+        Ordering::Relaxed,
+    );
 }
 
 /// sysmon sleeps deeply when every P is idle; a goroutine in a system call may need it.
@@ -231,7 +252,7 @@ pub(crate) fn entersyscallblock() -> bool {
 #[inline(always)]
 pub(crate) fn exitsyscall_from(s: Option<InSyscall>) {
     if let Some(s) = s {
-        exit(s.m, s.g, s.oldp, s.traced);
+        exit(s.m, s.g, s.oldp, s.traced, s.fenced);
     }
 }
 
@@ -243,20 +264,21 @@ pub(crate) fn exitsyscall() {
         return;
     };
     if g.status.load(Ordering::Relaxed) == GSYSCALL {
-        exit(m, g, m.oldp.load(Ordering::Relaxed), trace::on());
+        // Fencing is right whatever mode the call was published in.
+        exit(m, g, m.oldp.load(Ordering::Relaxed), trace::on(), true);
     }
 }
 
 /// Take back the old P, or any idle P, or go through g0 (`exitsyscall0`) and wait for one.
 /// The fast path is inlined into the caller (see `syscall`); the rest is out of line.
 #[inline(always)]
-fn exit(m: &M, g: &G, oldp: *mut P, traced: bool) {
+fn exit(m: &M, g: &G, oldp: *mut P, traced: bool, fenced: bool) {
     lock_preemption(g);
     // A preemption signal during the call finds the goroutine in Gsyscall and does nothing.
     m.oldp.store(core::ptr::null_mut(), Ordering::Relaxed);
     // SAFETY: Ps live as long as the runtime.
     if let Some(p) = unsafe { oldp.as_ref() }
-        && reacquire(p, &m.returning, m.fences)
+        && reacquire(p, &m.returning, fenced)
     {
         exitsyscallfast_reacquired(m, p);
         g.status.store(GRUNNING, Ordering::Relaxed);
@@ -274,6 +296,20 @@ fn exit(m: &M, g: &G, oldp: *mut P, traced: bool) {
 #[inline(never)]
 fn exit_without_oldp(m: &M, g: &G, oldp: *mut P) {
     super::metrics::syscall_blocked(m, oldp);
+    // Retaken, and perhaps now in another M's call: take it from that call, as Go's
+    // `exitsyscallfast` does (its CAS on `Psyscall` does not ask whose call it is). Ours to
+    // run at once, where the other M, blocked in the kernel, has no use for it; without this,
+    // goroutines that block in turn (the harness's `handoff`) each waited for sysmon.
+    // SAFETY: Ps live as long as the runtime.
+    if let Some(p) = unsafe { oldp.as_ref() }
+        && retake_with(p, PRETAKE_M + m.id as u32, PRUNNING)
+    {
+        exitsyscallfast_reacquired(m, p);
+        g.status.store(GRUNNING, Ordering::Relaxed);
+        trace::record_m(m, Kind::SyscallExit, g.goid, Exit::Fast as u64);
+        unlock_preemption(g);
+        return;
+    }
     if exitsyscallfast_pidle(m, m.sched()) {
         g.status.store(GRUNNING, Ordering::Relaxed);
         trace::record_m(m, Kind::SyscallExit, g.goid, Exit::IdleP as u64);
@@ -316,11 +352,11 @@ pub(crate) fn reacquire(p: &P, returning: &Flag, fences: bool) -> bool {
         match p.status.load(Ordering::Acquire) {
             // Ours only if the call in `Psyscall` is ours: after a retake, the P may be in
             // another M's call.
-            PSYSCALL if core::ptr::eq(p.returning.load(Ordering::Relaxed), returning) => {
+            PSYSCALL if p.returning.load(Ordering::Relaxed).addr() & !1 == flag_addr(returning) => {
                 set_running(p);
                 return true;
             }
-            PRETAKE_SYSMON | PRETAKE_STW => wait_for_retaker(),
+            s if retaking(s) => wait_for_retaker(),
             _ => return false,
         }
     }
@@ -337,6 +373,10 @@ fn set_running(p: &P) {
     p.status.store(PRUNNING, Ordering::Release);
     #[cfg(loom)]
     p.status.swap(PRUNNING, Ordering::Release);
+}
+
+fn flag_addr(f: &Flag) -> usize {
+    (f as *const Flag).addr()
 }
 
 /// A retaker holds the P while it reads our flag, a `membarrier` call away from its verdict.
@@ -443,14 +483,26 @@ pub(crate) fn retake_syscall(p: &P, to: u32) -> bool {
     } else {
         PRETAKE_STW
     };
+    retake_with(p, hold, to)
+}
+
+/// The retaker's half of the handshake, holding the P with `hold` (its own value: one
+/// retake in flight per value) and leaving it in `to` if it wins.
+fn retake_with(p: &P, hold: u32, to: u32) -> bool {
     if p.status
         .compare_exchange(PSYSCALL, hold, Ordering::AcqRel, Ordering::Relaxed)
         .is_err()
     {
         return false;
     }
-    let flag = p.returning.load(Ordering::Relaxed);
-    membarrier::heavy();
+    let tagged = p.returning.load(Ordering::Relaxed);
+    let flag = tagged.map_addr(|a| a & !1);
+    if tagged.addr() & 1 != 0 {
+        // The M fences on its return (see `set_returning`).
+        membarrier::fence_both();
+    } else {
+        membarrier::heavy();
+    }
     // SAFETY: set by the M that entered the call before it published `Psyscall`, which the
     // CAS read; Ms live as long as the runtime.
     let back = unsafe { &*flag }.load(Ordering::Relaxed) != 0;
@@ -482,7 +534,7 @@ pub(crate) unsafe fn entersyscall_preempted(m: &M, g: &G) {
     p.m.store(core::ptr::null_mut(), Ordering::Relaxed);
     m.oldp.store(pp, Ordering::Relaxed);
     m.p.store(core::ptr::null_mut(), Ordering::Relaxed);
-    set_returning(m, p);
+    set_returning(m, p, true);
     g.handoff.store(true, Ordering::Relaxed);
     p.status.store(PSYSCALL, Ordering::Release);
     m.sched().counters.preempted.fetch_add(1, Ordering::Relaxed);
