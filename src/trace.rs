@@ -1,5 +1,5 @@
 //! The execution tracer: what every M, P and goroutine did, written as a Chrome Trace Event
-//! JSON file that Perfetto (<https://ui.perfetto.dev>) and `chrome://tracing` open.
+//! JSON file that Perfetto (<https://ui.perfetto.dev>) and Catapult's trace viewer open.
 //!
 //! ```no_run
 //! goro::trace::start("/tmp/goro-trace.json").unwrap();
