@@ -5,12 +5,10 @@
 
 mod common;
 
-use std::os::fd::AsFd;
-use std::process::Command;
-
-use common::watchdog;
+use common::{strace_child, watchdog};
 use goro::Runtime;
 use goro::syscall as sc;
+use std::os::fd::AsFd;
 
 /// The traced side: runs only when the parent test starts this binary with the variable set.
 #[test]
@@ -38,27 +36,7 @@ fn child() {
 
 /// `membarrier` calls of the child run with `env`: (registrations, barriers).
 fn traced(env: &[(&str, &str)]) -> (usize, usize) {
-    let out = std::env::temp_dir().join(format!(
-        "goro-membarrier-{}-{}",
-        std::process::id(),
-        env.len()
-    ));
-    let mut cmd = Command::new("strace");
-    cmd.args(["-f", "-e", "trace=membarrier", "-o"])
-        .arg(&out)
-        .arg(std::env::current_exe().unwrap())
-        .args(["--exact", "child", "--test-threads=1"])
-        .env("GORO_MEMBARRIER_CHILD", "1")
-        .stdout(std::process::Stdio::null());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let status = cmd.status().unwrap_or_else(|e| {
-        panic!("this test needs strace (apt-get install strace; .ci/run installs it): {e}")
-    });
-    assert!(status.success(), "traced child failed: {status}");
-    let log = std::fs::read_to_string(&out).unwrap();
-    let _ = std::fs::remove_file(&out);
+    let log = strace_child("membarrier", "GORO_MEMBARRIER_CHILD", env);
     let count = |what: &str| log.lines().filter(|l| l.contains(what)).count();
     (
         count("membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED"),

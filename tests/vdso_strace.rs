@@ -1,7 +1,9 @@
 //! Go's `TestUsingVDSO`: under `strace`, 10,000 `clock_gettime` calls make no
 //! `clock_gettime` system call, and with the vDSO switched off they all do.
 
-use std::process::Command;
+mod common;
+
+use common::strace_child;
 
 const CALLS: usize = 10_000;
 
@@ -21,25 +23,10 @@ fn child() {
 }
 
 fn traced_calls(env: &[(&str, &str)]) -> usize {
-    let out =
-        std::env::temp_dir().join(format!("goro-strace-{}-{}", std::process::id(), env.len()));
-    let mut cmd = Command::new("strace");
-    cmd.args(["-f", "-e", "trace=clock_gettime", "-o"])
-        .arg(&out);
-    cmd.arg(std::env::current_exe().unwrap())
-        .args(["--exact", "child", "--test-threads=1"]);
-    cmd.env("GORO_VDSO_CHILD", "1")
-        .stdout(std::process::Stdio::null());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let status = cmd.status().unwrap_or_else(|e| {
-        panic!("this test needs strace (apt-get install strace; .ci/run installs it): {e}")
-    });
-    assert!(status.success(), "traced child failed: {status}");
-    let log = std::fs::read_to_string(&out).unwrap();
-    let _ = std::fs::remove_file(&out);
-    log.lines().filter(|l| l.contains("clock_gettime(")).count()
+    strace_child("clock_gettime", "GORO_VDSO_CHILD", env)
+        .lines()
+        .filter(|l| l.contains("clock_gettime("))
+        .count()
 }
 
 #[test]

@@ -203,3 +203,30 @@ pub fn nanosleep_resuming(d: std::time::Duration) {
         }
     }
 }
+
+/// Runs this test binary's test `child` under `strace -f -e trace=<calls>`, with `marker` and
+/// `env` set in its environment, and returns strace's log. The child must succeed.
+pub fn strace_child(calls: &str, marker: &str, env: &[(&str, &str)]) -> String {
+    let out = std::env::temp_dir().join(format!(
+        "goro-strace-{}-{marker}-{}",
+        std::process::id(),
+        env.len()
+    ));
+    let mut cmd = std::process::Command::new("strace");
+    cmd.args(["-f", "-e", &format!("trace={calls}"), "-o"])
+        .arg(&out)
+        .arg(std::env::current_exe().unwrap())
+        .args(["--exact", "child", "--test-threads=1"])
+        .env(marker, "1")
+        .stdout(std::process::Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let status = cmd.status().unwrap_or_else(|e| {
+        panic!("this test needs strace (apt-get install strace; .ci/run installs it): {e}")
+    });
+    assert!(status.success(), "traced child failed: {status}");
+    let log = std::fs::read_to_string(&out).unwrap();
+    let _ = std::fs::remove_file(&out);
+    log
+}
