@@ -295,7 +295,6 @@ fn exit(m: &M, g: &G, oldp: *mut P, traced: bool, fenced: bool) {
 #[cold]
 #[inline(never)]
 fn exit_without_oldp(m: &M, g: &G, oldp: *mut P) {
-    super::metrics::syscall_blocked(m, oldp);
     // Retaken, and perhaps now in another M's call: take it from that call, as Go's
     // `exitsyscallfast` does (its CAS on `Psyscall` does not ask whose call it is). Ours to
     // run at once, where the other M, blocked in the kernel, has no use for it; without this,
@@ -310,6 +309,8 @@ fn exit_without_oldp(m: &M, g: &G, oldp: *mut P) {
         unlock_preemption(g);
         return;
     }
+    // The call blocked (the steal above times it in `exitsyscallfast_reacquired`).
+    super::metrics::syscall_blocked(m, oldp);
     if exitsyscallfast_pidle(m, m.sched()) {
         g.status.store(GRUNNING, Ordering::Relaxed);
         trace::record_m(m, Kind::SyscallExit, g.goid, Exit::IdleP as u64);

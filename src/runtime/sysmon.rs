@@ -299,9 +299,7 @@ fn watch(sched: &Sched, p: &P, t: u32, now: u64) -> bool {
     };
     let until = now + SHORT_CALL.as_nanos() as u64;
     loop {
-        if p.status.load(Ordering::Acquire) != PSYSCALL
-            || p.syscalltick.load(Ordering::Relaxed) != t
-        {
+        if p.state() != PSYSCALL || p.syscalltick.load(Ordering::Relaxed) != t {
             sched.may_block.set(nr, false);
             return false;
         }
@@ -314,8 +312,7 @@ fn watch(sched: &Sched, p: &P, t: u32, now: u64) -> bool {
     // call's M, the spin kept it there. Give it back once; a descheduled short call then
     // returns before the last look.
     sys::sched_yield();
-    let back =
-        p.status.load(Ordering::Acquire) != PSYSCALL || p.syscalltick.load(Ordering::Relaxed) != t;
+    let back = p.state() != PSYSCALL || p.syscalltick.load(Ordering::Relaxed) != t;
     if back {
         sched.may_block.set(nr, false);
     }
