@@ -52,6 +52,9 @@ pub struct Stats {
     pub retaken_watched: u64,
     /// Ps handed off at once by a known-blocking call ([`blocking`](crate::blocking)).
     pub handed_off: u64,
+    /// Ps handed off at once by a system call whose number blocked lately, made while work
+    /// waited for the P (instead of waiting for sysmon to retake it).
+    pub handed_off_on_entry: u64,
     /// Preemption signals sysmon sent, and goroutines they moved off their P (preemption by
     /// handoff).
     pub preempt_signals: u64,
@@ -238,6 +241,7 @@ impl Stats {
             retaken: c.retaken.load(Ordering::Relaxed),
             retaken_watched: c.retaken_watched.load(Ordering::Relaxed),
             handed_off: c.handoffs.load(Ordering::Relaxed),
+            handed_off_on_entry: c.handed_off_on_entry.load(Ordering::Relaxed),
             preempt_signals: c.preempt_signals.load(Ordering::Relaxed),
             preempted: c.preempted.load(Ordering::Relaxed),
             stop_the_worlds: c.stw.load(Ordering::Relaxed),

@@ -13,7 +13,7 @@
 //! threads read (sysmon, `startm`, stop-the-world).
 
 use core::cell::{Cell, UnsafeCell};
-use core::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
 use super::g::G;
 use super::note::Note;
@@ -63,6 +63,9 @@ pub(crate) struct M {
     pub(crate) fences: bool,
     /// The number of the system call it is in, or was last in (for `metrics`).
     pub(crate) syscall_nr: AtomicU32,
+    /// When its current call handed its P off at entry (`entersyscall_handoff`); 0 if it did
+    /// not.
+    pub(crate) handoff_at: AtomicU64,
     /// Looking for work with a P and no goroutine (counted in `Sched::nmspinning`).
     pub(crate) spinning: AtomicBool,
     /// Where it sleeps when idle.
@@ -113,6 +116,7 @@ impl M {
             oldp: AtomicPtr::new(core::ptr::null_mut()),
             syscalltick: AtomicU32::new(0),
             syscall_nr: AtomicU32::new(0),
+            handoff_at: AtomicU64::new(0),
             spinning: AtomicBool::new(false),
             park: Note::new(),
             tid: AtomicI32::new(0),

@@ -15,7 +15,7 @@ use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering, fence};
 
 use super::m::M;
 use super::p::P;
-use super::sysmon::nanotime;
+use super::sysmon::{SHORT_CALL, nanotime};
 
 /// Histogram buckets: bucket 0 holds calls under 1 us, bucket `i` calls of `[2^(i-1),
 /// 2^i)` us, the last one everything longer.
@@ -61,48 +61,76 @@ impl RetakeStamp {
     }
 }
 
-/// The system-call numbers that blocked last time sysmon looked, one bit each: sysmon marks a
-/// number when it retakes a call of it the Go way (unchanged over a whole tick), watches the
-/// next calls of a marked number closely when work waits for their P, and clears the mark
-/// when a watched call returns quickly (see `sysmon.rs`). Relaxed everywhere: a stale bit
-/// only makes sysmon watch one call for nothing, or not at all.
+/// The system-call numbers that blocked lately, in two steps, one bit each. sysmon marks a
+/// number when it retakes a call of it (`blocked`): once, and it watches the next calls of
+/// the number closely when work waits for their P; twice in a row, and the number is `sure`,
+/// and its calls hand their P off at entry when work waits (`entersyscall`). A call that
+/// proves short (a watched one back within the watch, a handed-off one back within
+/// `SHORT_CALL`) clears both steps. Two steps because a short call retaken once (its thread
+/// descheduled mid-call on a loaded machine) must not cost the next calls a handoff each.
+/// Relaxed everywhere: a stale bit costs one watch, or one handoff, for nothing.
+#[derive(Default)]
 pub(crate) struct MayBlock {
-    bits: [AtomicU64; NR_MAX / 64],
+    /// Retaken lately.
+    bits: Bits,
+    /// Retaken twice without a short call between.
+    sure: Bits,
 }
 
-impl Default for MayBlock {
-    fn default() -> MayBlock {
-        MayBlock {
-            bits: core::array::from_fn(|_| AtomicU64::new(0)),
-        }
-    }
-}
+#[derive(Default)]
+struct Bits([AtomicU64; NR_MAX / 64]);
 
-impl MayBlock {
-    /// Whether the last timed call of `nr` blocked.
-    pub(crate) fn get(&self, nr: usize) -> bool {
-        self.bits
+impl Bits {
+    fn get(&self, nr: usize) -> bool {
+        self.0
             .get(nr / 64)
             .is_some_and(|w| w.load(Ordering::Relaxed) & 1 << (nr % 64) != 0)
     }
 
-    /// Whether any number is marked.
-    pub(crate) fn any(&self) -> bool {
-        self.bits.iter().any(|w| w.load(Ordering::Relaxed) != 0)
-    }
-
-    /// Marks or clears `nr`; writes only when it changes, so a number blocking again and
+    /// Sets or clears `nr`; writes only when it changes, so a number blocking again and
     /// again does not keep the line bouncing between the Ms that call it.
-    pub(crate) fn set(&self, nr: usize, blocks: bool) {
-        if self.get(nr) != blocks
-            && let Some(w) = self.bits.get(nr / 64)
+    fn set(&self, nr: usize, on: bool) {
+        if self.get(nr) != on
+            && let Some(w) = self.0.get(nr / 64)
         {
-            if blocks {
+            if on {
                 w.fetch_or(1 << (nr % 64), Ordering::Relaxed);
             } else {
                 w.fetch_and(!(1 << (nr % 64)), Ordering::Relaxed);
             }
         }
+    }
+}
+
+impl MayBlock {
+    /// Whether a call of `nr` was retaken lately.
+    pub(crate) fn get(&self, nr: usize) -> bool {
+        self.bits.get(nr)
+    }
+
+    /// Whether calls of `nr` were retaken twice without a short one between.
+    pub(crate) fn sure(&self, nr: usize) -> bool {
+        self.sure.get(nr)
+    }
+
+    /// Whether any number is marked.
+    pub(crate) fn any(&self) -> bool {
+        self.bits.0.iter().any(|w| w.load(Ordering::Relaxed) != 0)
+    }
+
+    /// A call of `nr` was retaken: one step up.
+    pub(crate) fn blocked(&self, nr: usize) {
+        if self.bits.get(nr) {
+            self.sure.set(nr, true);
+        } else {
+            self.bits.set(nr, true);
+        }
+    }
+
+    /// A call of `nr` proved short: both steps cleared.
+    pub(crate) fn short(&self, nr: usize) {
+        self.sure.set(nr, false);
+        self.bits.set(nr, false);
     }
 }
 
@@ -196,6 +224,20 @@ pub(crate) fn syscall_blocked(m: &M, oldp: *mut P) {
     }
 }
 
+/// How long a call handed off at entry lasted: into the histogram; and a short one clears its
+/// number's mark (see `entersyscall_handoff`).
+#[cold]
+pub(crate) fn handed_off_call_returned(m: &M, since: u64) {
+    m.handoff_at.store(0, Ordering::Relaxed);
+    let nr = m.syscall_nr.load(Ordering::Relaxed) as usize;
+    let sched = m.sched();
+    let took = nanotime().saturating_sub(since);
+    sched.syscall_hist.record(nr, took);
+    if took < SHORT_CALL.as_nanos() as u64 {
+        sched.may_block.short(nr);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,15 +266,28 @@ mod tests {
     fn may_block_marks_each_number_alone() {
         let b = MayBlock::default();
         assert!(!b.get(0) && !b.get(35) && !b.any());
-        b.set(35, true);
+        b.blocked(35);
         assert!(b.any());
-        b.set(64, true);
+        b.blocked(64);
         assert!(b.get(35) && b.get(64));
         assert!(!b.get(34) && !b.get(36) && !b.get(0) && !b.get(65));
-        b.set(35, false);
+        b.short(35);
         assert!(!b.get(35) && b.get(64));
-        b.set(NR_MAX + 1, true); // out of range: ignored
-        assert!(!b.get(NR_MAX + 1));
+        b.blocked(NR_MAX + 1); // out of range: ignored
+        assert!(!b.get(NR_MAX + 1) && !b.sure(NR_MAX + 1));
+    }
+
+    #[test]
+    fn may_block_is_sure_after_two_retakes_in_a_row() {
+        let b = MayBlock::default();
+        b.blocked(35);
+        assert!(b.get(35) && !b.sure(35), "one retake: watched only");
+        b.blocked(35);
+        assert!(b.sure(35), "two: handed off at entry");
+        b.short(35);
+        assert!(!b.get(35) && !b.sure(35), "a short call clears both");
+        b.blocked(35);
+        assert!(!b.sure(35), "and the count starts over");
     }
 
     #[test]

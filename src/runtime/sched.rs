@@ -42,6 +42,8 @@ pub(crate) struct Counters {
     pub(crate) retaken_watched: AtomicU64,
     /// Ps handed off at once by `entersyscallblock`.
     pub(crate) handoffs: AtomicU64,
+    /// ... by a call of a number that blocked lately, with work waiting (`entersyscall`).
+    pub(crate) handed_off_on_entry: AtomicU64,
     /// Preemption signals sent by sysmon, and goroutines the handler put into the system-call
     /// state.
     pub(crate) preempt_signals: AtomicU64,

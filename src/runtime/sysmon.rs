@@ -43,7 +43,7 @@ const NETPOLL_STALE: Duration = Duration::from_millis(10);
 /// A call still in the kernel this long after sysmon first saw it is no short call (a short
 /// write takes a microsecond): with work waiting for its P, sysmon retakes it then rather than
 /// a tick later.
-const SHORT_CALL: Duration = Duration::from_micros(10);
+pub(crate) const SHORT_CALL: Duration = Duration::from_micros(10);
 /// A P in a system call is left alone this long if there is nothing for it to do and other Ps
 /// are free.
 const SYSCALL_GRACE: Duration = Duration::from_millis(10);
@@ -256,11 +256,11 @@ fn retake(sched: &Sched, pd: &mut [PData], now: u64) -> usize {
         }
         if retake_syscall(p, PIDLE) {
             // The CAS won: sysmon owns the P until `handoffp` gives it away.
-            if !d.sysretake {
+            let preempted = core::mem::take(&mut d.sysretake);
+            if !preempted {
                 // A call that blocked (not a goroutine preempted by handoff): its M times it.
                 p.retake.stamp(t, d.syscallwhen);
             }
-            d.sysretake = false;
             p.syscalltick.store(t.wrapping_add(1), Ordering::Relaxed);
             sched.counters.retaken.fetch_add(1, Ordering::Relaxed);
             if first {
@@ -268,11 +268,11 @@ fn retake(sched: &Sched, pd: &mut [PData], now: u64) -> usize {
                     .counters
                     .retaken_watched
                     .fetch_add(1, Ordering::Relaxed);
-            } else if !d.sysretake
-                && let Some(nr) = call_nr(sched, p, t)
-            {
-                // Blocked for a whole tick: watch the next calls of this number.
-                sched.may_block.set(nr, true);
+            }
+            if !preempted && let Some(nr) = call_nr(sched, p, t) {
+                // Blocked for a whole tick, or through a watch: its number is watched next
+                // time, or (a second time in a row) handed off at entry.
+                sched.may_block.blocked(nr);
             }
             if trace::on() {
                 trace::record(Some(sched), Kind::Retake, 0, p.id as u64);
@@ -300,7 +300,7 @@ fn watch(sched: &Sched, p: &P, t: u32, now: u64) -> bool {
     let until = now + SHORT_CALL.as_nanos() as u64;
     loop {
         if p.state() != PSYSCALL || p.syscalltick.load(Ordering::Relaxed) != t {
-            sched.may_block.set(nr, false);
+            sched.may_block.short(nr);
             return false;
         }
         if nanotime() >= until {
@@ -314,7 +314,7 @@ fn watch(sched: &Sched, p: &P, t: u32, now: u64) -> bool {
     sys::sched_yield();
     let back = p.state() != PSYSCALL || p.syscalltick.load(Ordering::Relaxed) != t;
     if back {
-        sched.may_block.set(nr, false);
+        sched.may_block.short(nr);
     }
     !back
 }
