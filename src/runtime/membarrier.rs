@@ -58,6 +58,8 @@ pub(crate) fn light_fences() -> bool {
 #[inline(always)]
 pub(crate) fn light(fences: bool) {
     if fences {
+        // Off the straight line the common call runs after the kernel returns.
+        core::hint::cold_path();
         fence(Ordering::SeqCst);
     } else {
         compiler_fence(Ordering::SeqCst);
