@@ -61,6 +61,7 @@ compile_error!("goro supports x86_64 Linux only");
 
 mod chan;
 pub mod fs;
+mod hint;
 pub mod io;
 mod linux;
 mod local;

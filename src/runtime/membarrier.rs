@@ -59,7 +59,7 @@ pub(crate) fn light_fences() -> bool {
 pub(crate) fn light(fences: bool) {
     if fences {
         // Off the straight line the common call runs after the kernel returns.
-        core::hint::cold_path();
+        crate::hint::cold_path();
         fence(Ordering::SeqCst);
     } else {
         compiler_fence(Ordering::SeqCst);

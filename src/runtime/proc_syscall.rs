@@ -341,7 +341,7 @@ fn exit(m: &M, g: &G, oldp: *mut P, traced: bool, fenced: bool) {
         exitsyscallfast_reacquired(m, p);
         g.status.store(GRUNNING, Ordering::Relaxed);
         if traced {
-            core::hint::cold_path();
+            crate::hint::cold_path();
             trace::record_m(m, Kind::SyscallExit, g.goid, Exit::Fast as u64);
         }
         unlock_preemption(g);
@@ -395,7 +395,7 @@ fn exitsyscallfast_reacquired(m: &M, p: &P) {
     m.p.store(p as *const P as *mut P, Ordering::Relaxed);
     let tick = p.syscalltick.load(Ordering::Relaxed);
     if tick != m.syscalltick.load(Ordering::Relaxed) {
-        core::hint::cold_path();
+        crate::hint::cold_path();
         // The P was retaken during the call and is ours again only because another M's call
         // had left it in `Psyscall` (Go's `exitsyscallfast` takes it the same way): the call
         // blocked, so time it.

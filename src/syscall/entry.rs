@@ -72,7 +72,7 @@ fn leave(
     r: (usize, usize, Errno),
 ) -> Option<(usize, usize, Errno)> {
     if r.2 == Errno::EINTR && interrupted_by_runtime() {
-        core::hint::cold_path();
+        crate::hint::cold_path();
         exitsyscall_from(s);
         return restart(trap);
     }
