@@ -73,6 +73,7 @@ fn child_entry() {
         "blocking_write" => child_blocking_write,
         "nested_blocking" => child_nested_blocking,
         "threads_after_drop" => child_threads_after_drop,
+        "pollers_after_drop" => child_pollers_after_drop,
         "panic_count" => child_panic_count,
         "state_propagation" => child_state_propagation,
         other => panic!("unknown child {other}"),
@@ -867,6 +868,79 @@ fn no_thread_churn_after_a_runtime_is_dropped() {
     let _serial = serial();
     let out = child("threads_after_drop", 20);
     print!("{}", String::from_utf8_lossy(&out.stdout));
+}
+
+/// Every M of a dropped runtime ends, also when goroutines were parked on the poller: 4 s of
+/// rounds, each a 2-P runtime whose goroutines ping-pong over pollable pipes (so Ms look for
+/// work, poll without blocking and block in the poller all at once) and leave one goroutine
+/// parked on a pipe nobody writes; after the drop the process's threads must fall back to the
+/// count before the runtime within 2 s. A non-blocking poll used to mark the poller free while
+/// an M blocked in it, a second M then blocked there too, and shutdown's single break woke only
+/// one: the other slept in `epoll_pwait2` forever (4 of 4 runs leaked one within 3 rounds).
+#[test]
+fn every_m_ends_when_a_runtime_with_pollers_is_dropped() {
+    let _serial = serial();
+    let out = child("pollers_after_drop", 20);
+    print!("{}", String::from_utf8_lossy(&out.stdout));
+}
+
+fn child_pollers_after_drop() {
+    use std::io::{Read, Write};
+    let t = Instant::now();
+    let mut rounds = 0;
+    while t.elapsed() < Duration::from_secs(4) {
+        let before = tids().len();
+        let rt = rt(2);
+        rt.run(|| {
+            let (idle_r, idle_w) = goro::io::pipe().unwrap();
+            goro::spawn(move || {
+                let mut idle_r = idle_r;
+                let _ = idle_r.read(&mut [0u8; 1]);
+            });
+            let wg = WaitGroup::new();
+            for _ in 0..4 {
+                let (mut ar, mut aw) = goro::io::pipe().unwrap();
+                let (mut br, mut bw) = goro::io::pipe().unwrap();
+                wg.add(2);
+                let done = wg.clone();
+                goro::spawn(move || {
+                    let mut b = [0u8; 1];
+                    for _ in 0..50 {
+                        if br.read_exact(&mut b).is_err() || aw.write_all(&b).is_err() {
+                            break;
+                        }
+                    }
+                    done.done();
+                });
+                let done = wg.clone();
+                goro::spawn(move || {
+                    let mut b = [7u8; 1];
+                    for _ in 0..50 {
+                        if bw.write_all(&b).is_err() || ar.read_exact(&mut b).is_err() {
+                            break;
+                        }
+                    }
+                    done.done();
+                });
+            }
+            wg.wait();
+            std::mem::forget(idle_w); // the parked reader must stay parked
+        });
+        drop(rt);
+        let settled = Instant::now();
+        while tids().len() > before && settled.elapsed() < Duration::from_secs(2) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let left = tids().len();
+        assert!(
+            left <= before,
+            "round {rounds}: {} threads of a dropped runtime still there 2 s after its drop \
+             ({before} before it, {left} now): an M never ended",
+            left - before
+        );
+        rounds += 1;
+    }
+    println!("{rounds} runtimes with pollers dropped, every M ended");
 }
 
 /// Defect 4 (sysmon left asleep by a stop-the-world): on 1 P, 300 ms of `set_max_procs(1)`

@@ -578,10 +578,21 @@ impl Sched {
         if netpoll_now(&mut list) == 0 {
             return None;
         }
-        self.lastpoll.store(nanotime().max(1), Ordering::Release);
+        self.polled(nanotime());
         let first = self.take_own(mine, &mut list);
         self.injectglist(mine, &mut list);
         first
+    }
+
+    /// A poll that did not block happened at `now`: moves `lastpoll` forward unless an M
+    /// blocks in the poller (`lastpoll` 0). Storing over that 0 would let a second M block
+    /// there too, and shutdown's single `netpoll_break` wakes only one of them.
+    fn polled(&self, now: u64) {
+        let _ = self
+            .lastpoll
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |last| {
+                (last != 0).then_some(now.max(1))
+            });
     }
 
     /// With a P of this runtime, takes one goroutine of this runtime off `list` to run now.
