@@ -88,29 +88,36 @@ fn states_of_goroutines_threads_and_ps() {
     });
 }
 
-/// A `read` that blocks ~50 ms lands in the histogram under `read`'s number, in a bucket
-/// that holds 50 ms.
+/// A `read` that blocks ~50 ms lands in the histogram under `read`'s number, in the bucket
+/// of the time it blocked: between the writer's write and the read's return as the reader saw
+/// it (a loaded machine stretches the 50 ms either way, so the bounds are measured).
 #[test]
 fn blocking_syscalls_histogram() {
     let _serial = serial();
     watchdog(30, "histogram", || {
         let rt = rt(1);
         let (r, w) = sc::pipe().unwrap();
+        let (start_tx, start_rx) = std::sync::mpsc::channel::<Instant>();
         let writer = std::thread::spawn(move || {
+            let read_from = start_rx.recv().unwrap();
             std::thread::sleep(Duration::from_millis(50));
+            let written = Instant::now();
             sc::write(w.as_fd(), b"x").unwrap();
+            written - read_from
         });
         let null = std::fs::File::create("/dev/null").unwrap();
-        let s = rt.run(move || {
+        let (s, read_took) = rt.run(move || {
             // Calls that keep their P are not timed.
             for _ in 0..1000 {
                 sc::write(null.as_fd(), b"x").unwrap();
             }
             let mut b = [0u8; 1];
+            let t = Instant::now();
+            start_tx.send(t).unwrap();
             sc::read(r.as_fd(), &mut b).unwrap();
-            goro::stats().unwrap()
+            (goro::stats().unwrap(), t.elapsed())
         });
-        writer.join().unwrap();
+        let blocked_at_least = writer.join().unwrap();
         let read = linux_raw_sys::general::__NR_read as usize;
         // A write to /dev/null that the kernel held up for a sysmon tick (a loaded machine)
         // is a blocked call too: only the read's entry is checked.
@@ -123,9 +130,12 @@ fn blocking_syscalls_histogram() {
         assert_eq!(h[0].count(), 1, "{h:?}");
         let i = h[0].buckets.iter().position(|&n| n == 1).unwrap();
         let (low, high) = SyscallHistogram::bucket_bounds(i);
+        // The call entered the kernel within a few microseconds after `t`.
+        let slack = Duration::from_millis(1);
         assert!(
-            low <= Duration::from_millis(60) && high.unwrap() > Duration::from_millis(40),
-            "a 50 ms read counted in [{low:?}, {high:?})"
+            low <= read_took && high.unwrap() + slack > blocked_at_least,
+            "a read that blocked between {blocked_at_least:?} and {read_took:?} counted in \
+             [{low:?}, {high:?})"
         );
         assert!(s.retaken >= 1, "{s:#?}");
     });
