@@ -223,13 +223,16 @@ fn entersyscall_handoff(m: &'static M, g: &'static G, traced: bool) -> Option<In
         unlock_preemption(g);
         return None;
     }
-    m.handoff_at.store(nanotime(), Ordering::Relaxed);
     sched
         .counters
         .handed_off_on_entry
         .fetch_add(1, Ordering::Relaxed);
     handoff_now(m, g, sched);
     unlock_preemption(g);
+    // Timed from here, not before the handoff: waking (or starting) an M for the P takes
+    // longer than a short call, and counting it made every handed-off call look blocked, so
+    // a number stayed sure on the handoffs' own cost.
+    m.handoff_at.store(nanotime(), Ordering::Relaxed);
     Some(InSyscall {
         m,
         g,
