@@ -59,6 +59,10 @@ pub struct Stats {
     /// handoff).
     pub preempt_signals: u64,
     pub preempted: u64,
+    /// ... of the signals, those sent before the 10 ms slice was up, to a goroutine whose
+    /// thread was off its CPU: blocked in the kernel outside goro's wrappers (`std::fs`,
+    /// `std::thread::sleep`), or not run by the kernel.
+    pub preempt_signals_off_cpu: u64,
     /// Stops of the world ([`set_max_procs`](crate::set_max_procs)).
     pub stop_the_worlds: u64,
     /// Goroutines now, by state.
@@ -244,6 +248,7 @@ impl Stats {
             handed_off_on_entry: c.handed_off_on_entry.load(Ordering::Relaxed),
             preempt_signals: c.preempt_signals.load(Ordering::Relaxed),
             preempted: c.preempted.load(Ordering::Relaxed),
+            preempt_signals_off_cpu: c.preempt_signals_off_cpu.load(Ordering::Relaxed),
             stop_the_worlds: c.stw.load(Ordering::Relaxed),
             goroutines: g,
             thread_states: t,

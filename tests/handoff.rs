@@ -289,6 +289,9 @@ fn a_goroutine_in_std_sleep_is_preempted_by_handoff() {
                 "the sleep was cut short"
             );
         });
+        // sysmon saw the sleeper's thread off its CPU: it did not wait out the 10 ms slice.
+        let s = rt.stats();
+        assert!(s.preempt_signals_off_cpu >= 1, "{s:?}");
     });
 }
 

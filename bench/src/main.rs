@@ -370,7 +370,7 @@ fn all(quick: bool, no_go: bool, only: &[&str]) {
     );
     add(
         "retake",
-        &["goro", "tokio-block_in_place"],
+        &["goro", "goro-std", "tokio-block_in_place"],
         &["go"],
         s(&[retake_n]),
     );

@@ -723,11 +723,13 @@ pub fn pingpong(contender: &str, n: u64) -> Outcome {
 
 pub fn retake(contender: &str, samples: usize) -> Outcome {
     let mut lat: Vec<Duration> = match contender {
-        "goro" => {
+        // `goro-std`: A blocks in std's `read` on the pipe, outside goro's wrappers.
+        "goro" | "goro-std" => {
+            let std_read = contender == "goro-std";
             let rt = goro_rt(1);
             (0..samples)
                 .map(|_| {
-                    rt.run(|| {
+                    rt.run(move || {
                         let (r, w) = sc::pipe().unwrap();
                         let t0 = Instant::now();
                         let ran = Arc::new(AtomicU64::new(0));
@@ -738,7 +740,11 @@ pub fn retake(contender: &str, samples: usize) -> Outcome {
                             });
                             let entered = t0.elapsed();
                             let mut buf = [0u8; 1];
-                            let _ = sc::read(r.as_fd(), &mut buf);
+                            if std_read {
+                                let _ = std::io::Read::read(&mut std::fs::File::from(r), &mut buf);
+                            } else {
+                                let _ = sc::read(r.as_fd(), &mut buf);
+                            }
                             b.join().unwrap();
                             entered
                         });

@@ -38,6 +38,9 @@ const WAKE_ON_SYSCALL: Duration = Duration::from_millis(1);
 /// A goroutine that holds its P this long while others wait is preempted (Go's
 /// `forcePreemptNS`).
 pub(crate) const FORCE_PREEMPT: Duration = Duration::from_millis(10);
+/// A goroutine holding its P while others wait is preempted well before [`FORCE_PREEMPT`] if
+/// its thread spent under a quarter of this long on a CPU (see [`off_cpu`]).
+const OFF_CPU_WINDOW: Duration = Duration::from_micros(20);
 /// sysmon polls the network when nobody has for this long (Go's 10 ms).
 const NETPOLL_STALE: Duration = Duration::from_millis(10);
 /// A call still in the kernel this long after sysmon first saw it is no short call (a short
@@ -57,6 +60,11 @@ struct PData {
     syscallwhen: u64,
     /// A preemption signal went to its M: retake it as soon as it is in `Psyscall`.
     sysretake: bool,
+    /// When sysmon last read the running M's CPU clock in this slice (0: not yet), which
+    /// thread, and what it read (see [`off_cpu`]).
+    cpu_at: u64,
+    cpu_tid: i32,
+    cpu: u64,
 }
 
 impl Default for PData {
@@ -69,6 +77,9 @@ impl Default for PData {
             syscalltick: u32::MAX,
             syscallwhen: 0,
             sysretake: false,
+            cpu_at: 0,
+            cpu_tid: 0,
+            cpu: 0,
         }
     }
 }
@@ -204,14 +215,14 @@ fn retake(sched: &Sched, pd: &mut [PData], now: u64) -> usize {
         let s = p.status.load(Ordering::Acquire);
         if s == PRUNNING || s == PSYSCALL {
             let t = p.schedtick.load(Ordering::Relaxed);
+            let long = now.saturating_sub(d.schedwhen) >= FORCE_PREEMPT.as_nanos() as u64;
             if d.schedtick != t {
                 d.schedtick = t;
                 d.schedwhen = now;
                 d.sysretake = false;
-            } else if s == PRUNNING
-                && now.saturating_sub(d.schedwhen) >= FORCE_PREEMPT.as_nanos() as u64
-                && others_waiting(sched, p)
-            {
+                d.cpu_at = 0;
+            } else if s == PRUNNING && others_waiting(sched, p) && (long || off_cpu(p, d, now)) {
+                d.cpu_at = 0;
                 if sched.npidle.load(Ordering::Acquire) > 0 {
                     // An idle P can take the waiting work: wake it rather than preempt.
                     sched.wakep();
@@ -221,6 +232,12 @@ fn retake(sched: &Sched, pd: &mut [PData], now: u64) -> usize {
                     // each other through `runnext` would never leave it otherwise.
                     p.preempt.store(true, Ordering::Relaxed);
                     if preemptone(sched, p) {
+                        if !long {
+                            sched
+                                .counters
+                                .preempt_signals_off_cpu
+                                .fetch_add(1, Ordering::Relaxed);
+                        }
                         d.sysretake = true;
                         d.schedwhen = now;
                         // Short ticks from here: the P is retaken as soon as the handler has
@@ -337,6 +354,39 @@ fn call_nr(sched: &Sched, p: &P, t: u32) -> Option<usize> {
 /// Runnable goroutines are waiting for a P: on `p`'s queue or the global one.
 fn others_waiting(sched: &Sched, p: &P) -> bool {
     !p.runq.is_empty() || sched.runqsize.load(Ordering::Acquire) > 0
+}
+
+/// Whether the goroutine holding `p` (others waiting) is off its CPU: its thread ran for less
+/// than a quarter of the [`OFF_CPU_WINDOW`] or more since sysmon's previous reading of its CPU
+/// clock. That is a goroutine blocked in the kernel outside goro's wrappers (`std::fs`,
+/// `std::thread::sleep`, a lock of std's), which would otherwise hold the P until
+/// [`FORCE_PREEMPT`]; or one whose thread the kernel has not run (a loaded machine), which
+/// loses nothing by handing its P to a thread that may run. One clock read per P per window,
+/// and only while goroutines wait for that P.
+fn off_cpu(p: &P, d: &mut PData, now: u64) -> bool {
+    if d.cpu_at != 0 && now.saturating_sub(d.cpu_at) < OFF_CPU_WINDOW.as_nanos() as u64 {
+        return false;
+    }
+    // SAFETY: Ms are freed only with the runtime.
+    let Some(m) = (unsafe { p.m.load(Ordering::Acquire).as_ref() }) else {
+        return false;
+    };
+    let tid = m.tid.load(Ordering::Relaxed);
+    // Only a goroutine can be preempted: not an M in the scheduler (a thief's pause holds its
+    // P), nor one whose last signal is still pending (a second would merge into it).
+    if tid == 0
+        || m.curg.load(Ordering::Relaxed).is_null()
+        || m.preempt_sent.load(Ordering::Relaxed)
+    {
+        return false;
+    }
+    let Ok(cpu) = sys::thread_cpu_ns(tid) else {
+        return false;
+    };
+    let (at, was) = (d.cpu_at, d.cpu);
+    let same = d.cpu_tid == tid;
+    (d.cpu_at, d.cpu_tid, d.cpu) = (now, tid, cpu);
+    at != 0 && same && cpu.saturating_sub(was) < now.saturating_sub(at) / 4
 }
 
 /// Signals the M running on `p` to hand its P off (see `proc_syscall.rs`). Returns whether a
