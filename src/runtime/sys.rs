@@ -10,10 +10,10 @@ use core::sync::atomic::AtomicU32;
 use core::time::Duration;
 
 use linux_raw_sys::general::{
-    __NR_clock_gettime, __NR_exit_group, __NR_futex, __NR_gettid, __NR_madvise, __NR_membarrier,
-    __NR_mmap, __NR_mprotect, __NR_munmap, __NR_nanosleep, __NR_prctl, __NR_rt_sigaction,
-    __NR_sched_yield, __NR_sigaltstack, __NR_tgkill, __NR_write, __kernel_timespec,
-    FUTEX_PRIVATE_FLAG, FUTEX_WAIT, FUTEX_WAKE, kernel_sigaction, membarrier_cmd, stack_t,
+    __NR_exit_group, __NR_futex, __NR_gettid, __NR_madvise, __NR_membarrier, __NR_mmap,
+    __NR_mprotect, __NR_munmap, __NR_nanosleep, __NR_prctl, __NR_rt_sigaction, __NR_sched_yield,
+    __NR_sigaltstack, __NR_tgkill, __NR_write, __kernel_timespec, FUTEX_PRIVATE_FLAG, FUTEX_WAIT,
+    FUTEX_WAKE, kernel_sigaction, membarrier_cmd, stack_t,
 };
 
 use crate::linux::arch;
@@ -170,29 +170,6 @@ pub(crate) fn nanosleep(d: Duration) -> Result<(), Errno> {
     // SAFETY: `ts` outlives the call; the remaining-time pointer is null.
     let r = unsafe { arch::syscall2(__NR_nanosleep as usize, &ts as *const _ as usize, 0) };
     Errno::check(r).map(drop)
-}
-
-/// The CPU time thread `tid` of this process has used, in nanoseconds. A thread's CPU clock
-/// id is built from its id as the kernel's `MAKE_THREAD_CPUCLOCK(tid, CPUCLOCK_SCHED)` does
-/// (`include/linux/posix-timers_types.h`, not in the UAPI headers): the complemented id above
-/// three bits, then the per-thread bit (4) and the scheduler clock (2). The vDSO has no CPU
-/// clocks, so this is a real system call.
-pub(crate) fn thread_cpu_ns(tid: i32) -> Result<u64, Errno> {
-    const CPUCLOCK_PERTHREAD_SCHED: usize = 4 | 2;
-    let clock = ((!(tid as isize)) << 3) as usize | CPUCLOCK_PERTHREAD_SCHED;
-    let mut ts = __kernel_timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: the kernel writes one timespec into `ts`, which outlives the call.
-    let r = unsafe {
-        arch::syscall2(
-            __NR_clock_gettime as usize,
-            clock,
-            &mut ts as *mut _ as usize,
-        )
-    };
-    Errno::check(r).map(|_| ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64)
 }
 
 /// Writes `buf` to `fd` (fatal messages to standard error). Safe in a signal handler.

@@ -22,6 +22,7 @@ use core::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::m::M;
 use super::p::{P, PIDLE, PRUNNING, PSYSCALL};
 use super::proc_syscall::{handoffp, retake_syscall};
 use super::sched::Sched;
@@ -92,13 +93,23 @@ pub(crate) fn start(sched: Arc<Sched>) {
 
 /// Monotonic nanoseconds.
 pub(crate) fn nanotime() -> u64 {
-    let ts = crate::linux::vdso::Vdso::get()
-        .clock_gettime(linux_raw_sys::general::CLOCK_MONOTONIC as i32)
-        .unwrap_or(crate::linux::vdso::Timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        });
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+    clock_ns(linux_raw_sys::general::CLOCK_MONOTONIC as i32).unwrap_or(0)
+}
+
+/// The time of `clock` in nanoseconds. Through the vDSO, whose `clock_gettime` makes the
+/// system call itself for clocks it does not keep (CPU clocks).
+fn clock_ns(clock: i32) -> Option<u64> {
+    let ts = crate::linux::vdso::Vdso::get().clock_gettime(clock).ok()?;
+    Some(ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64)
+}
+
+/// The CPU time thread `tid` of this process has used, in nanoseconds. Its clock id is built
+/// as the kernel's `MAKE_THREAD_CPUCLOCK(tid, CPUCLOCK_SCHED)` builds it
+/// (`include/linux/posix-timers_types.h`, not in the UAPI headers): the complemented id above
+/// three bits, then the per-thread bit (4) and the scheduler clock (2).
+fn thread_cpu_ns(tid: i32) -> Option<u64> {
+    const CPUCLOCK_PERTHREAD_SCHED: i32 = 4 | 2;
+    clock_ns((!tid << 3) | CPUCLOCK_PERTHREAD_SCHED)
 }
 
 fn sysmon(sched: &Sched) {
@@ -367,20 +378,15 @@ fn off_cpu(p: &P, d: &mut PData, now: u64) -> bool {
     if d.cpu_at != 0 && now.saturating_sub(d.cpu_at) < OFF_CPU_WINDOW.as_nanos() as u64 {
         return false;
     }
-    // SAFETY: Ms are freed only with the runtime.
-    let Some(m) = (unsafe { p.m.load(Ordering::Acquire).as_ref() }) else {
+    let Some((m, tid)) = running_m(p) else {
         return false;
     };
-    let tid = m.tid.load(Ordering::Relaxed);
     // Only a goroutine can be preempted: not an M in the scheduler (a thief's pause holds its
     // P), nor one whose last signal is still pending (a second would merge into it).
-    if tid == 0
-        || m.curg.load(Ordering::Relaxed).is_null()
-        || m.preempt_sent.load(Ordering::Relaxed)
-    {
+    if m.curg.load(Ordering::Relaxed).is_null() || m.preempt_sent.load(Ordering::Relaxed) {
         return false;
     }
-    let Ok(cpu) = sys::thread_cpu_ns(tid) else {
+    let Some(cpu) = thread_cpu_ns(tid) else {
         return false;
     };
     let (at, was) = (d.cpu_at, d.cpu);
@@ -389,18 +395,20 @@ fn off_cpu(p: &P, d: &mut PData, now: u64) -> bool {
     at != 0 && same && cpu.saturating_sub(was) < now.saturating_sub(at) / 4
 }
 
+/// The M holding `p` and its thread's id, if it has one and has started.
+fn running_m(p: &P) -> Option<(&'static M, i32)> {
+    // SAFETY: Ms are freed only with the runtime.
+    let m = unsafe { p.m.load(Ordering::Acquire).as_ref() }?;
+    let tid = m.tid.load(Ordering::Relaxed);
+    (tid != 0).then_some((m, tid))
+}
+
 /// Signals the M running on `p` to hand its P off (see `proc_syscall.rs`). Returns whether a
 /// signal was sent.
 pub(crate) fn preemptone(sched: &Sched, p: &P) -> bool {
-    let m = p.m.load(Ordering::Acquire);
-    // SAFETY: Ms are freed only with the runtime.
-    let Some(m) = (unsafe { m.as_ref() }) else {
+    let Some((m, tid)) = running_m(p) else {
         return false;
     };
-    let tid = m.tid.load(Ordering::Relaxed);
-    if tid == 0 {
-        return false;
-    }
     // Counted before it is sent: the handler counts the preemption at once, and a reader of
     // the counters must never see more preemptions than signals.
     let signals = &sched.counters.preempt_signals;
