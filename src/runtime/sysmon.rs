@@ -396,8 +396,8 @@ fn off_cpu(p: &P, d: &mut PData, now: u64) -> bool {
 }
 
 /// The M holding `p` and its thread's id, if it has one and has started.
-fn running_m(p: &P) -> Option<(&'static M, i32)> {
-    // SAFETY: Ms are freed only with the runtime.
+fn running_m(p: &P) -> Option<(&M, i32)> {
+    // SAFETY: Ms are freed only with the runtime, which outlives its Ps' borrows.
     let m = unsafe { p.m.load(Ordering::Acquire).as_ref() }?;
     let tid = m.tid.load(Ordering::Relaxed);
     (tid != 0).then_some((m, tid))
