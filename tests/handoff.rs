@@ -144,6 +144,39 @@ fn a_call_that_blocked_before_loses_its_p_sooner() {
     });
 }
 
+/// A goroutine that comes back from a blocked call on another P, or an idle one, starts a new
+/// time slice: sysmon must not count the P's slice from before the call (here 30 ms earlier)
+/// and preempt the goroutine at its first sight with work waiting. One P; the call is retaken,
+/// the P goes idle, the goroutine takes it back idle, spawns another and computes for 4 ms.
+/// (Found by CI: the goroutine was preempted by handoff between a `spawn` and the next call,
+/// which then found no work waiting and was not watched.)
+#[test]
+fn a_goroutine_back_from_a_blocked_call_gets_a_whole_slice() {
+    let _serial = serial();
+    watchdog(60, "a new slice after a blocked call", || {
+        let rt = rt(1);
+        for _ in 0..5 {
+            rt.run(|| {
+                nanosleep(Duration::from_millis(30));
+                let waiting = goro::spawn(|| ());
+                let t = Instant::now();
+                while t.elapsed() < Duration::from_millis(4) {
+                    std::hint::spin_loop();
+                }
+                waiting.join().unwrap();
+            });
+        }
+        let s = rt.stats();
+        assert!(s.retaken >= 5, "each sleep was retaken: {s:?}");
+        // Off-CPU preemptions are legitimate on a loaded machine; a slice preemption is not:
+        // no slice got to 10 ms.
+        assert_eq!(
+            s.preempt_signals, s.preempt_signals_off_cpu,
+            "preempted before its slice was over: {s:?}"
+        );
+    });
+}
+
 /// Short calls of a number marked as blocking are watched, never retaken, or handed off once:
 /// they return within the watch or `SHORT_CALL`, which clears the marks. `write` blocks first (on a full pipe), then four
 /// goroutines on one P make 50,000 one-byte writes to /dev/null each, always with work

@@ -161,6 +161,16 @@ impl P {
         self.ncached.load(Ordering::Relaxed)
     }
 
+    /// Owner only: starts a new time slice, which sysmon times from its next look (a new
+    /// `schedtick`), and forgets a request to end the last one.
+    pub(crate) fn new_slice(&self) {
+        let t = self.schedtick.load(Ordering::Relaxed);
+        self.schedtick.store(t.wrapping_add(1), Ordering::Relaxed);
+        if self.preempt.load(Ordering::Relaxed) {
+            self.preempt.store(false, Ordering::Relaxed);
+        }
+    }
+
     /// Counts one for the owner: a plain load and store, as only the owner writes.
     #[inline(always)]
     pub(crate) fn bump(counter: &AtomicU64) {

@@ -366,6 +366,8 @@ fn exit_without_oldp(m: &M, g: &G, oldp: *mut P) {
         && retake_with(p, PRETAKE_M + m.id as u32, PRUNNING)
     {
         exitsyscallfast_reacquired(m, p);
+        // The slice sysmon has been timing was the other call's.
+        p.new_slice();
         g.status.store(GRUNNING, Ordering::Relaxed);
         trace::record_m(m, Kind::SyscallExit, g.goid, Exit::Fast as u64);
         unlock_preemption(g);
@@ -463,7 +465,11 @@ fn exitsyscallfast_pidle(m: &M, sched: &Sched) -> bool {
         Some(pp) => {
             acquirep(m, pp);
             // SAFETY: just acquired.
-            P::bump(&unsafe { &*pp }.pidle);
+            let p = unsafe { &*pp };
+            P::bump(&p.pidle);
+            // Sysmon may have timed the P's last slice before it went idle: this goroutine
+            // starts a new one (Go's `exitsyscall0` does, through `execute`).
+            p.new_slice();
             true
         }
         None => false,

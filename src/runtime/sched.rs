@@ -1016,13 +1016,7 @@ fn execute(m: &M, gp: *mut G, inherit: bool) -> Next {
             return Next::Schedule;
         }
     } else {
-        p.schedtick.store(
-            p.schedtick.load(Ordering::Relaxed).wrapping_add(1),
-            Ordering::Relaxed,
-        );
-        if p.preempt.load(Ordering::Relaxed) {
-            p.preempt.store(false, Ordering::Relaxed);
-        }
+        p.new_slice();
     }
     g.casstatus(GRUNNABLE, GRUNNING);
     g.m.store(m as *const M as *mut M, Ordering::Relaxed);
