@@ -81,6 +81,7 @@ pub(crate) struct MayBlock {
 struct Bits([AtomicU64; NR_MAX / 64]);
 
 impl Bits {
+    #[inline(always)]
     fn get(&self, nr: usize) -> bool {
         self.0
             .get(nr / 64)
@@ -103,7 +104,9 @@ impl Bits {
 }
 
 impl MayBlock {
-    /// Whether a call of `nr` was retaken lately.
+    /// Whether a call of `nr` was retaken lately. Inlined into every `syscall` (another
+    /// crate's code): a call there costs more than the load and test it wraps.
+    #[inline(always)]
     pub(crate) fn get(&self, nr: usize) -> bool {
         self.bits.get(nr)
     }

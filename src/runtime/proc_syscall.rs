@@ -412,24 +412,45 @@ fn exitsyscallfast_reacquired(m: &M, p: &P) {
 
 /// Takes `p` back from `Psyscall` for the M returning from the call whose flag is
 /// `returning`: `exitsyscallfast`'s half of the handshake with a retaker (see the module's
-/// documentation). A plain store and a plain load unless `fences` (no `membarrier`).
+/// documentation). A plain store and a plain load unless `fences` (no `membarrier`). The
+/// first look is inlined straight-line, with no loop: every branch taken after the kernel
+/// returns costs here, and the loop's rotation put a jump back and forth on the fast path.
 #[inline(always)]
 pub(crate) fn reacquire(p: &P, returning: &Flag, fences: bool) -> bool {
     returning.store(1, Ordering::Relaxed);
     membarrier::light(fences);
+    // Acquire: if sysmon or another M owned the P meanwhile, their writes to it are seen.
+    let status = p.status.load(Ordering::Acquire);
+    if status == PSYSCALL && ours(p, returning) {
+        set_running(p);
+        return true;
+    }
+    reacquire_contended(p, returning, status)
+}
+
+/// `reacquire` after a first look that did not find our call in `Psyscall`: waits out a
+/// retaker holding the P, then looks again.
+#[cold]
+#[inline(never)]
+fn reacquire_contended(p: &P, returning: &Flag, mut status: u32) -> bool {
     loop {
-        // Acquire: if sysmon or another M owned the P meanwhile, their writes to it are seen.
-        match p.status.load(Ordering::Acquire) {
-            // Ours only if the call in `Psyscall` is ours: after a retake, the P may be in
-            // another M's call.
-            PSYSCALL if p.returning.load(Ordering::Relaxed).addr() & !1 == flag_addr(returning) => {
+        match status {
+            PSYSCALL if ours(p, returning) => {
                 set_running(p);
                 return true;
             }
             s if retaking(s) => wait_for_retaker(),
             _ => return false,
         }
+        status = p.status.load(Ordering::Acquire);
     }
+}
+
+/// Whether the call `p` is in (`Psyscall`) is the one whose flag is `returning`: after a
+/// retake, the P may be in another M's call.
+#[inline(always)]
+fn ours(p: &P, returning: &Flag) -> bool {
+    p.returning.load(Ordering::Relaxed).addr() & !1 == flag_addr(returning)
 }
 
 /// `Psyscall -> Prunning` by the M that has read `Psyscall` of its own call: a plain store,
