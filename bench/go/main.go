@@ -303,14 +303,15 @@ func main() {
 		}
 		var total atomic.Uint64
 		var wg sync.WaitGroup
-		var t time.Time
+		var t, last time.Time
 		for i := uint64(0); i < conns; i++ {
 			c, err := l.Accept()
 			if err != nil {
 				panic(err)
 			}
+			last = time.Now()
 			if i == 0 {
-				t = time.Now()
+				t = last
 			}
 			wg.Add(1)
 			go func() {
@@ -334,6 +335,7 @@ func main() {
 			panic(err)
 		}
 		result(total.Load()/64, "round_trips/s", float64(conns*rounds)/d.Seconds(),
+			"accepting_s", last.Sub(t).Seconds(),
 			"peak_threads", peak.Load(), "peak_RSS_MiB", status("VmHWM:")/1024)
 	case "echo-client":
 		conns, rounds, addr := arg(3), arg(4), os.Args[5]
