@@ -207,8 +207,11 @@ impl Drop for SyscallHist {
 }
 
 /// The goroutine's call lost `oldp` (or it was never given one), or got it back after it had
-/// been retaken (its `syscalltick` moved). Records how long the call lasted, if sysmon retook
-/// the P from this very call.
+/// been retaken (its `syscalltick` moved). Records how long the call lasted, if sysmon (or an
+/// M back from another call, `exitsyscall_take`) retook the P from this very call; one back
+/// within `SHORT_CALL` of that clears its number's marks. sysmon retakes a call at least a
+/// watch (`SHORT_CALL`) after it first saw it, its stamp, so only a taken call can be that
+/// short.
 #[cold]
 pub(crate) fn syscall_blocked(m: &M, oldp: *mut P) {
     // SAFETY: Ps live as long as their runtime.
@@ -218,9 +221,11 @@ pub(crate) fn syscall_blocked(m: &M, oldp: *mut P) {
     if let Some(since) = p.retake.read(m.syscalltick.load(Ordering::Relaxed)) {
         let nr = m.syscall_nr.load(Ordering::Relaxed) as usize;
         let sched = m.sched();
-        sched
-            .syscall_hist
-            .record(nr, nanotime().saturating_sub(since));
+        let took = nanotime().saturating_sub(since);
+        sched.syscall_hist.record(nr, took);
+        if took < SHORT_CALL.as_nanos() as u64 {
+            sched.may_block.short(nr);
+        }
     }
 }
 

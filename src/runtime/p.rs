@@ -77,6 +77,9 @@ pub(crate) struct P {
     /// the owner.
     pub(crate) fast: AtomicU64,
     pub(crate) pidle: AtomicU64,
+    /// ... and that found none idle and took this one from another goroutine's call of a
+    /// number sure to block (`exitsyscall_take`). Counted by the new owner.
+    pub(crate) took: AtomicU64,
     /// Goroutines parked, less those readied, by each `WaitReason`, as counted on this P (by
     /// its owner; a goroutine may park on one P and be readied on another, so only the sum
     /// over the Ps and `Sched::waits_outside` means anything).
@@ -116,6 +119,7 @@ impl P {
             exited: AtomicU64::new(0),
             fast: AtomicU64::new(0),
             pidle: AtomicU64::new(0),
+            took: AtomicU64::new(0),
             waits: Default::default(),
             timers: TimerHeap::new(),
             retake: Default::default(),
