@@ -165,6 +165,51 @@ fn a_call_back_takes_the_p_of_another_blocked_call() {
     });
 }
 
+/// Calls that pass their P from one to the next (`exitsyscall_take`) keep it away from the
+/// scheduler, which runs the P's timers; and sysmon, seeing a new call at each look, may never
+/// retake it. A sure call entered with a timer due hands the P off: a goroutine sleeping on a
+/// timer beside fifty goroutines passing the one P between their calls wakes within a bound
+/// (far above a time slice: other programs on a loaded machine make timers tens of ms late; a
+/// starved timer waits for the sleepers to stop, which they do only after it, and the
+/// watchdog fires).
+#[test]
+fn timers_run_while_calls_pass_their_p() {
+    let _serial = serial();
+    watchdog(60, "a timer beside sleepers taking each other's P", || {
+        let rt = rt(1);
+        let late = rt.run(|| {
+            let stop = Arc::new(AtomicBool::new(false));
+            let hs: Vec<_> = (0..50)
+                .map(|_| {
+                    let stop = stop.clone();
+                    goro::spawn(move || {
+                        while !stop.load(Ordering::Relaxed) {
+                            nanosleep(Duration::from_millis(1));
+                        }
+                    })
+                })
+                .collect();
+            // The sleepers' number sure to block first (sysmon retakes two of its calls).
+            goro::time::sleep(Duration::from_millis(50));
+            let mut late = Duration::ZERO;
+            for _ in 0..200 {
+                let t0 = Instant::now();
+                goro::time::sleep(Duration::from_millis(1));
+                late = late.max(t0.elapsed().saturating_sub(Duration::from_millis(1)));
+            }
+            stop.store(true, Ordering::Relaxed);
+            hs.into_iter().for_each(|h| h.join().unwrap());
+            late
+        });
+        let s = rt.stats();
+        assert!(s.syscalls_took_blocked >= 1, "{s:?}");
+        assert!(
+            late < Duration::from_secs(2),
+            "a timer {late:?} late: {s:?}"
+        );
+    });
+}
+
 /// Short calls of a number marked as blocking are watched, never retaken, or handed off once:
 /// they return within the watch or `SHORT_CALL`, which clears the marks. `write` blocks first (on a full pipe), then four
 /// goroutines on one P make 50,000 one-byte writes to /dev/null each, always with work

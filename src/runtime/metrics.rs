@@ -24,20 +24,21 @@ pub(crate) const BUCKETS: usize = 32;
 /// System-call numbers timed (x86_64's run to about 460).
 const NR_MAX: usize = 512;
 
-/// The stamp sysmon leaves on a P it retook from a call (a sequence lock: sysmon is its only
-/// writer; the M coming back reads it without a lock and drops a torn read).
+/// The stamp sysmon (or an M back from another call, `exitsyscall_take`) leaves on a P it
+/// took from a call (a sequence lock: only the P's new owner writes it, so one writer at a
+/// time; the M coming back reads it without a lock and drops a torn read).
 #[derive(Default)]
 pub(crate) struct RetakeStamp {
-    /// Odd while sysmon writes.
+    /// Odd while the owner writes.
     seq: AtomicU32,
     /// The P's `syscalltick` when it was retaken: which call it was.
     tick: AtomicU32,
-    /// When sysmon first saw that call (nanotime).
+    /// When sysmon first saw that call, or when an M took it (nanotime).
     since: AtomicU64,
 }
 
 impl RetakeStamp {
-    /// sysmon, owning the P it just retook.
+    /// sysmon or an M, owning the P it just took from a call.
     pub(crate) fn stamp(&self, tick: u32, since: u64) {
         let s = self.seq.load(Ordering::Relaxed);
         self.seq.store(s.wrapping_add(1), Ordering::Relaxed);

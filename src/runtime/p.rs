@@ -41,7 +41,8 @@ pub(crate) const PRETAKE_SYSMON: u32 = 5;
 /// A stop-the-world is taking the P from a system call (transient).
 pub(crate) const PRETAKE_STW: u32 = 6;
 /// Plus an M's id: that M, back from its own call, is taking its old P from the call another
-/// M has entered on it since (transient; Go's `exitsyscallfast` takes it the same way).
+/// M has entered on it since (transient; Go's `exitsyscallfast` takes it the same way), or
+/// any P from a call of a number sure to block (`exitsyscall_take`).
 pub(crate) const PRETAKE_M: u32 = 0x100;
 
 /// Whether `status` is a retaker's hold on a P in a system call.

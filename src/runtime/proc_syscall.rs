@@ -695,12 +695,29 @@ mod loom_tests {
     /// `entersyscall` as the M entering the call makes it: its flag clear, named by the P,
     /// then the state published. Returns the P and the M's flag.
     fn in_syscall() -> (Arc<P>, Arc<Flag>) {
+        in_tagged_syscall(0)
+    }
+
+    /// `in_syscall`, the P naming the call with `tag` (`FENCED`, `SURE`).
+    fn in_tagged_syscall(tag: usize) -> (Arc<P>, Arc<Flag>) {
         let p = Arc::new(P::new(0));
         let flag = Arc::new(Flag::new(0));
-        p.returning
-            .store(Arc::as_ptr(&flag) as *mut Flag, Ordering::Relaxed);
-        p.status.store(PSYSCALL, Ordering::Release);
+        publish_call(&p, &flag, tag);
         (p, flag)
+    }
+
+    /// The M owning `p` enters a call tagged `tag` (`set_returning`; a swap: see
+    /// `set_running`).
+    fn publish_call(p: &P, flag: &Flag, tag: usize) {
+        flag.store(0, Ordering::Relaxed);
+        let named = (flag as *const Flag as *mut Flag).map_addr(|a| a | tag);
+        p.returning.store(named, Ordering::Relaxed);
+        p.status.swap(PSYSCALL, Ordering::Release);
+    }
+
+    /// Another M back from a call, without a P (`exitsyscall_take`).
+    fn take(p: &P) -> bool {
+        retake_with(p, PRETAKE_M + 1, PRUNNING, SURE)
     }
 
     /// The P-status protocol: an M returning from a system call (`exitsyscallfast`), sysmon's
@@ -788,6 +805,54 @@ mod loom_tests {
             let y = sysmon.join().unwrap();
             assert!(!s, "the stale M took another call's P");
             assert!(o ^ y, "exactly one owner: other={o} sysmon={y}");
+        });
+    }
+
+    /// A call of a number sure to block, raced for by its own M coming back, sysmon, and
+    /// another M back from its call without a P (`exitsyscall_take`): exactly one owner, the
+    /// P in the winner's state.
+    #[test]
+    fn loom_sure_call_has_exactly_one_owner() {
+        loom::model(|| {
+            let (p, flag) = in_tagged_syscall(FENCED | SURE);
+            let (p1, p2) = (p.clone(), p.clone());
+            let sysmon = loom::thread::spawn(move || retake_syscall(&p1, PIDLE));
+            let taker = loom::thread::spawn(move || take(&p2));
+            let m = reacquire(&p, &flag, true);
+            let (s, t) = (sysmon.join().unwrap(), taker.join().unwrap());
+            assert_eq!(
+                usize::from(m) + usize::from(s) + usize::from(t),
+                1,
+                "owned by {m} {s} {t}"
+            );
+            let want = if s { PIDLE } else { PRUNNING };
+            assert_eq!(
+                p.status.load(Ordering::Acquire),
+                want,
+                "owned by {m} {s} {t}"
+            );
+        });
+    }
+
+    /// An M back without a P takes only a sure call's P: its M comes back from that call,
+    /// takes the P back if it can and enters a call of another number on it; the taker, which
+    /// saw the first call, never takes the second (its hold is undone without a verdict), and
+    /// the second call's M always gets its P back.
+    #[test]
+    fn loom_taker_leaves_a_call_not_sure() {
+        loom::model(|| {
+            let (p, flag) = in_tagged_syscall(FENCED | SURE);
+            let p1 = p.clone();
+            let taker = loom::thread::spawn(move || take(&p1));
+            let first = reacquire(&p, &flag, true);
+            let second = first && {
+                publish_call(&p, &flag, FENCED);
+                reacquire(&p, &flag, true)
+            };
+            let t = taker.join().unwrap();
+            assert!(t ^ first, "the first call's P: taker={t} m={first}");
+            assert!(!first || second, "the taker took a call not sure");
+            assert_eq!(p.status.load(Ordering::Acquire), PRUNNING);
         });
     }
 }
