@@ -149,19 +149,24 @@ fn a_call_that_blocked_before_loses_its_p_sooner() {
 /// that call rather than queueing itself and parking its thread until the P is handed off
 /// again. How often depends on timing (the P is often running a goroutine between two calls,
 /// or idle); here a few hundred of 2,000 calls back on a quiet machine, and before this path
-/// existed, none.
+/// existed, none. On a loaded machine a round may see none (at a load average of 15 on two
+/// CPUs, 0 of 2,000 once): up to ten rounds.
 #[test]
 fn a_call_back_takes_the_p_of_another_blocked_call() {
     let _serial = serial();
     watchdog(60, "sleepers taking each other's P", || {
         let rt = rt(1);
-        rt.run(|| {
-            let sleep = || (0..40).for_each(|_| nanosleep(Duration::from_millis(1)));
-            let hs: Vec<_> = (0..50).map(|_| goro::spawn(sleep)).collect();
-            hs.into_iter().for_each(|h| h.join().unwrap());
-        });
-        let s = rt.stats();
-        assert!(s.syscalls_took_blocked >= 1, "{s:?}");
+        for _ in 0..10 {
+            rt.run(|| {
+                let sleep = || (0..40).for_each(|_| nanosleep(Duration::from_millis(1)));
+                let hs: Vec<_> = (0..50).map(|_| goro::spawn(sleep)).collect();
+                hs.into_iter().for_each(|h| h.join().unwrap());
+            });
+            if rt.stats().syscalls_took_blocked >= 1 {
+                return;
+            }
+        }
+        panic!("no call back took a blocked call's P: {:?}", rt.stats());
     });
 }
 
