@@ -43,6 +43,9 @@ pub struct Stats {
     pub syscalls_fast: u64,
     /// ... that found their P gone and took an idle one (`exitsyscallfast_pidle`).
     pub syscalls_idle_p: u64,
+    /// ... that found none idle and took the P of another goroutine's call of a number that
+    /// blocked lately (that call's goroutine gets a P when it returns).
+    pub syscalls_took_blocked: u64,
     /// ... that found no P and went through the scheduler (`exitsyscall0`).
     pub syscalls_slow: u64,
     /// Ps that sysmon retook from a system call and handed off.
@@ -241,6 +244,7 @@ impl Stats {
             pooled_stacks_bound: s.stacks.bound() + s.allp.len() * P_STACKS,
             syscalls_fast: s.allp.iter().map(|p| p.fast.load(Ordering::Relaxed)).sum(),
             syscalls_idle_p: s.allp.iter().map(|p| p.pidle.load(Ordering::Relaxed)).sum(),
+            syscalls_took_blocked: s.allp.iter().map(|p| p.took.load(Ordering::Relaxed)).sum(),
             syscalls_slow: c.slow.load(Ordering::Relaxed),
             retaken: c.retaken.load(Ordering::Relaxed),
             retaken_watched: c.retaken_watched.load(Ordering::Relaxed),

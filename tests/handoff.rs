@@ -177,6 +177,77 @@ fn a_goroutine_back_from_a_blocked_call_gets_a_whole_slice() {
     });
 }
 
+/// Goroutines that block in turn in calls of a number sure to block (`nanosleep(1 ms)`, fifty
+/// of them on one P): one coming back may find the P in another's call, and then takes it from
+/// that call rather than queueing itself and parking its thread until the P is handed off
+/// again. How often depends on timing (the P is often running a goroutine between two calls,
+/// or idle); here a few hundred of 2,000 calls back on a quiet machine, and before this path
+/// existed, none. On a loaded machine a round may see none (at a load average of 15 on two
+/// CPUs, 0 of 2,000 once): up to ten rounds.
+#[test]
+fn a_call_back_takes_the_p_of_another_blocked_call() {
+    let _serial = serial();
+    watchdog(60, "sleepers taking each other's P", || {
+        let rt = rt(1);
+        for _ in 0..10 {
+            rt.run(|| {
+                let sleep = || (0..40).for_each(|_| nanosleep(Duration::from_millis(1)));
+                let hs: Vec<_> = (0..50).map(|_| goro::spawn(sleep)).collect();
+                hs.into_iter().for_each(|h| h.join().unwrap());
+            });
+            if rt.stats().syscalls_took_blocked >= 1 {
+                return;
+            }
+        }
+        panic!("no call back took a blocked call's P: {:?}", rt.stats());
+    });
+}
+
+/// Calls that pass their P from one to the next (`exitsyscall_take`) keep it away from the
+/// scheduler, which runs the P's timers; and sysmon, seeing a new call at each look, may never
+/// retake it. A sure call entered with a timer due hands the P off: a goroutine sleeping on a
+/// timer beside fifty goroutines passing the one P between their calls wakes within a bound
+/// (far above a time slice: other programs on a loaded machine make timers tens of ms late; a
+/// starved timer waits for the sleepers to stop, which they do only after it, and the
+/// watchdog fires).
+#[test]
+fn timers_run_while_calls_pass_their_p() {
+    let _serial = serial();
+    watchdog(60, "a timer beside sleepers taking each other's P", || {
+        let rt = rt(1);
+        let late = rt.run(|| {
+            let stop = Arc::new(AtomicBool::new(false));
+            let hs: Vec<_> = (0..50)
+                .map(|_| {
+                    let stop = stop.clone();
+                    goro::spawn(move || {
+                        while !stop.load(Ordering::Relaxed) {
+                            nanosleep(Duration::from_millis(1));
+                        }
+                    })
+                })
+                .collect();
+            // The sleepers' number sure to block first (sysmon retakes two of its calls).
+            goro::time::sleep(Duration::from_millis(50));
+            let mut late = Duration::ZERO;
+            for _ in 0..200 {
+                let t0 = Instant::now();
+                goro::time::sleep(Duration::from_millis(1));
+                late = late.max(t0.elapsed().saturating_sub(Duration::from_millis(1)));
+            }
+            stop.store(true, Ordering::Relaxed);
+            hs.into_iter().for_each(|h| h.join().unwrap());
+            late
+        });
+        let s = rt.stats();
+        assert!(s.syscalls_took_blocked >= 1, "{s:?}");
+        assert!(
+            late < Duration::from_secs(2),
+            "a timer {late:?} late: {s:?}"
+        );
+    });
+}
+
 /// Short calls of a number marked as blocking are watched, never retaken, or handed off once:
 /// they return within the watch or `SHORT_CALL`, which clears the marks. `write` blocks first (on a full pipe), then four
 /// goroutines on one P make 50,000 one-byte writes to /dev/null each, always with work

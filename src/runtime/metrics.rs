@@ -24,20 +24,21 @@ pub(crate) const BUCKETS: usize = 32;
 /// System-call numbers timed (x86_64's run to about 460).
 const NR_MAX: usize = 512;
 
-/// The stamp sysmon leaves on a P it retook from a call (a sequence lock: sysmon is its only
-/// writer; the M coming back reads it without a lock and drops a torn read).
+/// The stamp sysmon (or an M back from another call, `exitsyscall_take`) leaves on a P it
+/// took from a call (a sequence lock: only the P's new owner writes it, so one writer at a
+/// time; the M coming back reads it without a lock and drops a torn read).
 #[derive(Default)]
 pub(crate) struct RetakeStamp {
-    /// Odd while sysmon writes.
+    /// Odd while the owner writes.
     seq: AtomicU32,
     /// The P's `syscalltick` when it was retaken: which call it was.
     tick: AtomicU32,
-    /// When sysmon first saw that call (nanotime).
+    /// When sysmon first saw that call, or when an M took it (nanotime).
     since: AtomicU64,
 }
 
 impl RetakeStamp {
-    /// sysmon, owning the P it just retook.
+    /// sysmon or an M, owning the P it just took from a call.
     pub(crate) fn stamp(&self, tick: u32, since: u64) {
         let s = self.seq.load(Ordering::Relaxed);
         self.seq.store(s.wrapping_add(1), Ordering::Relaxed);
@@ -210,8 +211,11 @@ impl Drop for SyscallHist {
 }
 
 /// The goroutine's call lost `oldp` (or it was never given one), or got it back after it had
-/// been retaken (its `syscalltick` moved). Records how long the call lasted, if sysmon retook
-/// the P from this very call.
+/// been retaken (its `syscalltick` moved). Records how long the call lasted, if sysmon (or an
+/// M back from another call, `exitsyscall_take`) retook the P from this very call; one back
+/// within `SHORT_CALL` of that clears its number's marks. sysmon retakes a call at least a
+/// watch (`SHORT_CALL`) after it first saw it, its stamp, so only a taken call can be that
+/// short.
 #[cold]
 pub(crate) fn syscall_blocked(m: &M, oldp: *mut P) {
     // SAFETY: Ps live as long as their runtime.
@@ -221,9 +225,11 @@ pub(crate) fn syscall_blocked(m: &M, oldp: *mut P) {
     if let Some(since) = p.retake.read(m.syscalltick.load(Ordering::Relaxed)) {
         let nr = m.syscall_nr.load(Ordering::Relaxed) as usize;
         let sched = m.sched();
-        sched
-            .syscall_hist
-            .record(nr, nanotime().saturating_sub(since));
+        let took = nanotime().saturating_sub(since);
+        sched.syscall_hist.record(nr, took);
+        if took < SHORT_CALL.as_nanos() as u64 {
+            sched.may_block.short(nr);
+        }
     }
 }
 

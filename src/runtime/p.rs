@@ -41,7 +41,8 @@ pub(crate) const PRETAKE_SYSMON: u32 = 5;
 /// A stop-the-world is taking the P from a system call (transient).
 pub(crate) const PRETAKE_STW: u32 = 6;
 /// Plus an M's id: that M, back from its own call, is taking its old P from the call another
-/// M has entered on it since (transient; Go's `exitsyscallfast` takes it the same way).
+/// M has entered on it since (transient; Go's `exitsyscallfast` takes it the same way), or
+/// any P from a call of a number sure to block (`exitsyscall_take`).
 pub(crate) const PRETAKE_M: u32 = 0x100;
 
 /// Whether `status` is a retaker's hold on a P in a system call.
@@ -77,6 +78,9 @@ pub(crate) struct P {
     /// the owner.
     pub(crate) fast: AtomicU64,
     pub(crate) pidle: AtomicU64,
+    /// ... and that found none idle and took this one from another goroutine's call of a
+    /// number sure to block (`exitsyscall_take`). Counted by the new owner.
+    pub(crate) took: AtomicU64,
     /// Goroutines parked, less those readied, by each `WaitReason`, as counted on this P (by
     /// its owner; a goroutine may park on one P and be readied on another, so only the sum
     /// over the Ps and `Sched::waits_outside` means anything).
@@ -116,6 +120,7 @@ impl P {
             exited: AtomicU64::new(0),
             fast: AtomicU64::new(0),
             pidle: AtomicU64::new(0),
+            took: AtomicU64::new(0),
             waits: Default::default(),
             timers: TimerHeap::new(),
             retake: Default::default(),

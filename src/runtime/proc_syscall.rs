@@ -116,10 +116,14 @@ pub(crate) fn entersyscall(nr: usize) -> Option<InSyscall> {
     // coming back: its return fences, so those retakes skip `membarrier`'s IPIs. Read before
     // the call, as `traced` is.
     let may_block = m.sched().may_block.get(nr);
-    if may_block && let Some(s) = entersyscall_handoff(m, g, traced) {
-        return Some(s);
+    let mut tag = usize::from(m.fences || may_block);
+    if may_block {
+        match entersyscall_handoff(m, g, traced) {
+            Handoff::Done(s) => return Some(s),
+            Handoff::Kept { sure } => tag |= usize::from(sure) * SURE,
+        }
     }
-    let (oldp, fenced) = reentersyscall(m, g, m.fences || may_block)?;
+    let (oldp, fenced) = reentersyscall(m, g, tag)?;
     Some(InSyscall {
         m,
         g,
@@ -145,7 +149,7 @@ pub(crate) fn interrupted_by_runtime() -> bool {
 /// plain stores and one release store; no lock, no allocation, no system call. Returns the P,
 /// or `None` if the goroutine is inside [`blocking`](crate::blocking), whose end takes a P back.
 #[inline(always)]
-fn reentersyscall(m: &M, g: &G, fenced: bool) -> Option<(*mut P, bool)> {
+fn reentersyscall(m: &M, g: &G, tag: usize) -> Option<(*mut P, bool)> {
     lock_preemption(g);
     if g.status.load(Ordering::Relaxed) == GSYSCALL {
         // Already in the system-call state, without a P: put there by the preemption signal
@@ -165,7 +169,7 @@ fn reentersyscall(m: &M, g: &G, fenced: bool) -> Option<(*mut P, bool)> {
     p.m.store(core::ptr::null_mut(), Ordering::Relaxed);
     m.oldp.store(pp, Ordering::Relaxed);
     m.p.store(core::ptr::null_mut(), Ordering::Relaxed);
-    set_returning(m, p, fenced);
+    set_returning(m, p, tag);
     // Release: whoever wins the CAS on the status (sysmon, a stop-the-world) sees the stores
     // above.
     p.status.store(PSYSCALL, Ordering::Release);
@@ -177,21 +181,36 @@ fn reentersyscall(m: &M, g: &G, fenced: bool) -> Option<(*mut P, bool)> {
         entersyscall_gcwait(sched, p);
     }
     unlock_preemption(g);
-    Some((pp, fenced))
+    Some((pp, tag & FENCED != 0))
 }
 
-/// The M's flag starts clear for this call, and the P names it for retakers, tagged (low
-/// bit) when the M's return will fence for real: a retaker then needs only a fence of its own,
-/// not `membarrier`, whose IPIs cost every running thread a few microseconds. Either way one
-/// call has one mode, chosen here, on both sides.
+/// The M's flag starts clear for this call, and the P names it for retakers, tagged with
+/// `tag`: [`FENCED`] when the M's return will fence for real (a retaker then needs only a
+/// fence of its own, not `membarrier`, whose IPIs cost every running thread a few
+/// microseconds; either way one call has one mode, chosen here, on both sides), [`SURE`] when
+/// the call is of a number sure to block.
 #[inline(always)]
-fn set_returning(m: &M, p: &P, fenced: bool) {
+fn set_returning(m: &M, p: &P, tag: usize) {
     m.returning.store(0, Ordering::Relaxed);
     let flag = &m.returning as *const Flag as *mut Flag;
-    p.returning.store(
-        flag.map_addr(|a| a | usize::from(fenced)),
-        Ordering::Relaxed,
-    );
+    p.returning
+        .store(flag.map_addr(|a| a | tag), Ordering::Relaxed);
+}
+
+/// Tags of `P::returning` (the flag is a 4-byte word, so its two low bits are free): the call's
+/// M fences on its return.
+const FENCED: usize = 1;
+/// ... and the call is of a number sure to block (`MayBlock::sure`): an M back from another
+/// call, finding no P, takes this one (`exitsyscall_take`).
+const SURE: usize = 2;
+const TAGS: usize = FENCED | SURE;
+
+/// What `entersyscall_handoff` did.
+enum Handoff {
+    /// The P went to `handoffp`.
+    Done(InSyscall),
+    /// The call keeps its P; `sure` if its number is sure to block.
+    Kept { sure: bool },
 }
 
 /// A call of a number whose last two calls sysmon retook (`MayBlock::sure`), made while work
@@ -199,17 +218,18 @@ fn set_returning(m: &M, p: &P, fenced: bool) {
 /// sysmon tick and a watch later (a runnable goroutine starts ~10 us after the call rather
 /// than ~50 us here). The call is timed; one back within sysmon's `SHORT_CALL` clears its
 /// number's marks, so a number whose calls blocked (`write` to a full pipe) and are short
-/// since (to a file) costs about one handoff per P. `None`, without touching any state, if
-/// the number is not sure or no work waits: the call keeps its P, and sysmon watches it.
+/// since (to a file) costs about one handoff per P. `Kept`, without touching any state, if
+/// the number is not sure or no work waits: the call keeps its P, and sysmon watches it (and
+/// if sure, an M back from another call without a P may take it: `exitsyscall_take`).
 #[cold]
 #[inline(never)]
-fn entersyscall_handoff(m: &'static M, g: &'static G, traced: bool) -> Option<InSyscall> {
+fn entersyscall_handoff(m: &'static M, g: &'static G, traced: bool) -> Handoff {
     let sched = m.sched();
     if !sched
         .may_block
         .sure(m.syscall_nr.load(Ordering::Relaxed) as usize)
     {
-        return None;
+        return Handoff::Kept { sure: false };
     }
     // Before the status is read: a preemption signal may put the goroutine into the
     // system-call state (and take its P) until then, never after.
@@ -217,11 +237,16 @@ fn entersyscall_handoff(m: &'static M, g: &'static G, traced: bool) -> Option<In
     let work_waits = || {
         // SAFETY: a running goroutine's M holds a P; Ps live as long as the runtime.
         let p = unsafe { &*m.p.load(Ordering::Relaxed) };
-        !p.runq.is_empty() || sched.runqsize.load(Ordering::Relaxed) != 0
+        // Due timers too: Ms back from calls take the P from this call (`exitsyscall_take`)
+        // without going through the scheduler, which runs them.
+        let timer = p.timers.next();
+        !p.runq.is_empty()
+            || sched.runqsize.load(Ordering::Relaxed) != 0
+            || (timer != u64::MAX && timer <= nanotime())
     };
     if g.status.load(Ordering::Relaxed) == GSYSCALL || !work_waits() {
         unlock_preemption(g);
-        return None;
+        return Handoff::Kept { sure: true };
     }
     sched
         .counters
@@ -233,7 +258,7 @@ fn entersyscall_handoff(m: &'static M, g: &'static G, traced: bool) -> Option<In
     // longer than a short call, and counting it made every handed-off call look blocked, so
     // a number stayed sure on the handoffs' own cost.
     m.handoff_at.store(nanotime(), Ordering::Relaxed);
-    Some(InSyscall {
+    Handoff::Done(InSyscall {
         m,
         g,
         // The return finds no P of its own: an idle one, or the slow path.
@@ -363,7 +388,7 @@ fn exit_without_oldp(m: &M, g: &G, oldp: *mut P) {
     // goroutines that block in turn (the harness's `handoff`) each waited for sysmon.
     // SAFETY: Ps live as long as the runtime.
     if let Some(p) = unsafe { oldp.as_ref() }
-        && retake_with(p, PRETAKE_M + m.id as u32, PRUNNING)
+        && retake_with(p, PRETAKE_M + m.id as u32, PRUNNING, 0)
     {
         exitsyscallfast_reacquired(m, p);
         // The slice sysmon has been timing was the other call's.
@@ -379,7 +404,11 @@ fn exit_without_oldp(m: &M, g: &G, oldp: *mut P) {
     if since != 0 {
         super::metrics::handed_off_call_returned(m, since);
     }
-    if exitsyscallfast_pidle(m, m.sched()) {
+    if exitsyscallfast_pidle(m, m.sched()) || exitsyscall_take(m, m.sched()) {
+        // Sysmon may have timed the P's last slice, before it went idle or into the other
+        // call: this goroutine starts a new one (Go's `exitsyscall0` does, through `execute`).
+        // SAFETY: the M holds the P it just took.
+        unsafe { &*m.p() }.new_slice();
         g.status.store(GRUNNING, Ordering::Relaxed);
         trace::record_m(m, Kind::SyscallExit, g.goid, Exit::IdleP as u64);
         unlock_preemption(g);
@@ -450,7 +479,7 @@ fn reacquire_contended(p: &P, returning: &Flag, mut status: u32) -> bool {
 /// retake, the P may be in another M's call.
 #[inline(always)]
 fn ours(p: &P, returning: &Flag) -> bool {
-    p.returning.load(Ordering::Relaxed).addr() & !1 == flag_addr(returning)
+    p.returning.load(Ordering::Relaxed).addr() & !TAGS == flag_addr(returning)
 }
 
 /// `Psyscall -> Prunning` by the M that has read `Psyscall` of its own call: a plain store,
@@ -486,15 +515,46 @@ fn exitsyscallfast_pidle(m: &M, sched: &Sched) -> bool {
         Some(pp) => {
             acquirep(m, pp);
             // SAFETY: just acquired.
-            let p = unsafe { &*pp };
-            P::bump(&p.pidle);
-            // Sysmon may have timed the P's last slice before it went idle: this goroutine
-            // starts a new one (Go's `exitsyscall0` does, through `execute`).
-            p.new_slice();
+            P::bump(&unsafe { &*pp }.pidle);
             true
         }
         None => false,
     }
+}
+
+/// No P is idle: take one from another goroutine's call of a number sure to block, as the
+/// goroutine's own P would be taken back from such a call (above), rather than queue the
+/// goroutine and stop the M, for another M to be woken for the next free P: that is two thread
+/// switches and a futex wake per blocked call, which left the harness's `handoff` at ~100 k
+/// sleeps/s where plain threads make 185 k. The call's M does the same when it returns. The
+/// P's queues are not starved: a sure call hands its P off at entry when work waits for it,
+/// its due timers included (`entersyscall_handoff`).
+#[cold]
+fn exitsyscall_take(m: &M, sched: &Sched) -> bool {
+    if sched.gcwaiting.load(Ordering::Acquire) {
+        // The stop-the-world takes those Ps.
+        return false;
+    }
+    let nprocs = sched.nprocs.load(Ordering::Acquire);
+    // Ms back at the same moment start their search at different Ps.
+    let start = m.id as usize;
+    for i in 0..nprocs {
+        let p = &sched.allp[(start + i) % nprocs];
+        if p.status.load(Ordering::Relaxed) == PSYSCALL
+            && p.returning.load(Ordering::Relaxed).addr() & SURE != 0
+            && retake_with(p, PRETAKE_M + m.id as u32, PRUNNING, SURE)
+        {
+            let tick = p.syscalltick.load(Ordering::Relaxed);
+            // Times the call for its M, from now (see `metrics::syscall_blocked`).
+            p.retake.stamp(tick, nanotime());
+            p.syscalltick.store(tick.wrapping_add(1), Ordering::Relaxed);
+            p.m.store(m as *const M as *mut M, Ordering::Relaxed);
+            m.p.store(p as *const P as *mut P, Ordering::Relaxed);
+            P::bump(&p.took);
+            return true;
+        }
+    }
+    false
 }
 
 /// `exitsyscall`'s slow path, on g0 (Go's `exitsyscall0`): the goroutine becomes runnable;
@@ -578,12 +638,13 @@ pub(crate) fn retake_syscall(p: &P, to: u32) -> bool {
     } else {
         PRETAKE_STW
     };
-    retake_with(p, hold, to)
+    retake_with(p, hold, to, 0)
 }
 
 /// The retaker's half of the handshake, holding the P with `hold` (its own value: one
-/// retake in flight per value) and leaving it in `to` if it wins.
-fn retake_with(p: &P, hold: u32, to: u32) -> bool {
+/// retake in flight per value) and leaving it in `to` if it wins. Only a call tagged with all
+/// of `need` is taken.
+fn retake_with(p: &P, hold: u32, to: u32, need: usize) -> bool {
     if p.status
         .compare_exchange(PSYSCALL, hold, Ordering::AcqRel, Ordering::Relaxed)
         .is_err()
@@ -591,8 +652,12 @@ fn retake_with(p: &P, hold: u32, to: u32) -> bool {
         return false;
     }
     let tagged = p.returning.load(Ordering::Relaxed);
-    let flag = tagged.map_addr(|a| a & !1);
-    if tagged.addr() & 1 != 0 {
+    let flag = tagged.map_addr(|a| a & !TAGS);
+    // Not the kind of call the caller looked for (the P has gone on to another call since):
+    // left to its M, which waits out our hold.
+    let wanted = tagged.addr() & need == need;
+    if !wanted {
+    } else if tagged.addr() & FENCED != 0 {
         // The M fences on its return (see `set_returning`).
         membarrier::fence_both();
     } else {
@@ -600,16 +665,17 @@ fn retake_with(p: &P, hold: u32, to: u32) -> bool {
     }
     // SAFETY: set by the M that entered the call before it published `Psyscall`, which the
     // CAS read; Ms live as long as the runtime.
-    let back = unsafe { &*flag }.load(Ordering::Relaxed) != 0;
+    let back = wanted && unsafe { &*flag }.load(Ordering::Relaxed) != 0;
     // The M is back: it keeps the P (if it saw `Psyscall` it has stored `Prunning` over our
     // hold already, or will, and this CAS fails). Otherwise the M has not read the status
     // yet and will find the P gone, or has since taken it back and entered another call
     // (clearing its flag), and this CAS fails.
-    let verdict = if back { PSYSCALL } else { to };
+    let take = wanted && !back;
+    let verdict = if take { to } else { PSYSCALL };
     p.status
         .compare_exchange(hold, verdict, Ordering::AcqRel, Ordering::Relaxed)
         .is_ok()
-        && !back
+        && take
 }
 
 /// Preemption by handoff, from the signal handler: performs `entersyscall` on behalf of a
@@ -629,7 +695,7 @@ pub(crate) unsafe fn entersyscall_preempted(m: &M, g: &G) {
     p.m.store(core::ptr::null_mut(), Ordering::Relaxed);
     m.oldp.store(pp, Ordering::Relaxed);
     m.p.store(core::ptr::null_mut(), Ordering::Relaxed);
-    set_returning(m, p, true);
+    set_returning(m, p, FENCED);
     g.handoff.store(true, Ordering::Relaxed);
     p.status.store(PSYSCALL, Ordering::Release);
     m.sched().counters.preempted.fetch_add(1, Ordering::Relaxed);
@@ -654,12 +720,29 @@ mod loom_tests {
     /// `entersyscall` as the M entering the call makes it: its flag clear, named by the P,
     /// then the state published. Returns the P and the M's flag.
     fn in_syscall() -> (Arc<P>, Arc<Flag>) {
+        in_tagged_syscall(0)
+    }
+
+    /// `in_syscall`, the P naming the call with `tag` (`FENCED`, `SURE`).
+    fn in_tagged_syscall(tag: usize) -> (Arc<P>, Arc<Flag>) {
         let p = Arc::new(P::new(0));
         let flag = Arc::new(Flag::new(0));
-        p.returning
-            .store(Arc::as_ptr(&flag) as *mut Flag, Ordering::Relaxed);
-        p.status.store(PSYSCALL, Ordering::Release);
+        publish_call(&p, &flag, tag);
         (p, flag)
+    }
+
+    /// The M owning `p` enters a call tagged `tag` (`set_returning`; a swap: see
+    /// `set_running`).
+    fn publish_call(p: &P, flag: &Flag, tag: usize) {
+        flag.store(0, Ordering::Relaxed);
+        let named = (flag as *const Flag as *mut Flag).map_addr(|a| a | tag);
+        p.returning.store(named, Ordering::Relaxed);
+        p.status.swap(PSYSCALL, Ordering::Release);
+    }
+
+    /// Another M back from a call, without a P (`exitsyscall_take`).
+    fn take(p: &P) -> bool {
+        retake_with(p, PRETAKE_M + 1, PRUNNING, SURE)
     }
 
     /// The P-status protocol: an M returning from a system call (`exitsyscallfast`), sysmon's
@@ -747,6 +830,54 @@ mod loom_tests {
             let y = sysmon.join().unwrap();
             assert!(!s, "the stale M took another call's P");
             assert!(o ^ y, "exactly one owner: other={o} sysmon={y}");
+        });
+    }
+
+    /// A call of a number sure to block, raced for by its own M coming back, sysmon, and
+    /// another M back from its call without a P (`exitsyscall_take`): exactly one owner, the
+    /// P in the winner's state.
+    #[test]
+    fn loom_sure_call_has_exactly_one_owner() {
+        loom::model(|| {
+            let (p, flag) = in_tagged_syscall(FENCED | SURE);
+            let (p1, p2) = (p.clone(), p.clone());
+            let sysmon = loom::thread::spawn(move || retake_syscall(&p1, PIDLE));
+            let taker = loom::thread::spawn(move || take(&p2));
+            let m = reacquire(&p, &flag, true);
+            let (s, t) = (sysmon.join().unwrap(), taker.join().unwrap());
+            assert_eq!(
+                usize::from(m) + usize::from(s) + usize::from(t),
+                1,
+                "owned by {m} {s} {t}"
+            );
+            let want = if s { PIDLE } else { PRUNNING };
+            assert_eq!(
+                p.status.load(Ordering::Acquire),
+                want,
+                "owned by {m} {s} {t}"
+            );
+        });
+    }
+
+    /// An M back without a P takes only a sure call's P: its M comes back from that call,
+    /// takes the P back if it can and enters a call of another number on it; the taker, which
+    /// saw the first call, never takes the second (its hold is undone without a verdict), and
+    /// the second call's M always gets its P back.
+    #[test]
+    fn loom_taker_leaves_a_call_not_sure() {
+        loom::model(|| {
+            let (p, flag) = in_tagged_syscall(FENCED | SURE);
+            let p1 = p.clone();
+            let taker = loom::thread::spawn(move || take(&p1));
+            let first = reacquire(&p, &flag, true);
+            let second = first && {
+                publish_call(&p, &flag, FENCED);
+                reacquire(&p, &flag, true)
+            };
+            let t = taker.join().unwrap();
+            assert!(t ^ first, "the first call's P: taker={t} m={first}");
+            assert!(!first || second, "the taker took a call not sure");
+            assert_eq!(p.status.load(Ordering::Acquire), PRUNNING);
         });
     }
 }

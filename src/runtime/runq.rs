@@ -203,16 +203,17 @@ impl<T> RunQueue<T> {
 }
 
 /// A thief's pause before stealing `runnext`: Go's `usleep(3)` as it behaves on Linux, where
-/// Go's threads keep the default 50 us timer slack, so it sleeps about 50 us (goro's Ms have
-/// 1 ns of slack, so the 50 us is asked for). The thief sleeps still counted as spinning, so
-/// the goroutines a ping-pong pair readies meanwhile find a spinning M and wake no other; a 3
-/// us busy-wait gave up sooner and made each `wakep` a futex wake and sleep (select ping-pong:
-/// 25,000 context switches per 500,000 round trips against Go's 2,300, and 1.35x the time).
-/// No-op under loom.
+/// Go's threads keep the default 50 us timer slack, so it sleeps about 50 us (goro's Ms run
+/// with the program's slack, so 50 us less the slack is asked for, at least 3 us). The thief
+/// sleeps still counted as spinning, so the goroutines a ping-pong pair readies meanwhile find
+/// a spinning M and wake no other; a 3 us busy-wait gave up sooner and made each `wakep` a
+/// futex wake and sleep (select ping-pong: 25,000 context switches per 500,000 round trips
+/// against Go's 2,300, and 1.35x the time). No-op under loom.
 fn pause_briefly() {
     #[cfg(not(loom))]
     {
-        let _ = super::sys::nanosleep(core::time::Duration::from_micros(50));
+        let ns = 50_000u64.saturating_sub(super::sys::user_slack() as u64);
+        let _ = super::sys::nanosleep(core::time::Duration::from_nanos(ns.max(3_000)));
     }
 }
 

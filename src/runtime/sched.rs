@@ -149,6 +149,7 @@ pub(crate) fn next_goid() -> u64 {
 impl Sched {
     pub(crate) fn new(nprocs: usize, stack_size: usize) -> Arc<Sched> {
         super::membarrier::init();
+        sys::init_user_slack();
         let debug = super::schedtrace::Debug::from_env();
         let sched = Arc::new_cyclic(|this| Sched {
             lock: Mutex::new(Locked {
@@ -709,9 +710,10 @@ pub(crate) fn releasep(m: &M) -> *mut P {
 /// The body of every M thread (Go's `mstart`).
 fn mstart(sched: Arc<Sched>, m: *mut M) {
     set_current_m(m);
-    // An M may sleep until a timer: the default 50 us of slack would make every short sleep
-    // that late.
-    sys::set_timerslack(1);
+    // Goroutines run with the program's timer slack (the runtime's own timed sleeps take 1 ns
+    // for their length: `with_precise_slack`). Set, not inherited: the thread starting this
+    // one may be sysmon, whose slack is 1 ns.
+    sys::set_timerslack(sys::user_slack());
     let altstack = signal::minit();
     // SAFETY: this thread is `m` until it returns; Ms are freed with the runtime.
     let mr = unsafe { &*m };
@@ -912,7 +914,11 @@ fn netpoll_block(m: &M, next: u64) -> Option<Option<*mut G>> {
     let delay = (next != u64::MAX).then(|| Duration::from_nanos(next.saturating_sub(nanotime())));
     let mut list = GList::new();
     if !sched.shutdown.load(Ordering::Acquire) {
-        sched.poller.wait(delay, &mut list);
+        match delay {
+            // Until a timer: on time, not up to the slack later.
+            Some(_) => sys::with_precise_slack(|| sched.poller.wait(delay, &mut list)),
+            None => sched.poller.wait(delay, &mut list),
+        }
     }
     sched.poll_until.store(0, Ordering::Release);
     sched.lastpoll.store(nanotime().max(1), Ordering::Release);

@@ -6,7 +6,7 @@
 //! stack and, where noted, from a signal handler.
 
 use core::ffi::c_void;
-use core::sync::atomic::AtomicU32;
+use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use core::time::Duration;
 
 use linux_raw_sys::general::{
@@ -127,6 +127,44 @@ pub(crate) fn set_timerslack(ns: usize) {
             ns,
         )
     };
+}
+
+/// The timer slack goroutines run with: the program's, read from the thread that made the
+/// first runtime (the kernel's default is 50 us). 0 until then.
+static USER_SLACK: AtomicUsize = AtomicUsize::new(0);
+
+/// Reads the calling thread's timer slack as the one goroutines run with, once per process.
+pub(crate) fn init_user_slack() {
+    if USER_SLACK.load(Ordering::Relaxed) == 0 {
+        // SAFETY: takes no pointer.
+        let r = unsafe {
+            arch::syscall1(
+                __NR_prctl as usize,
+                linux_raw_sys::prctl::PR_GET_TIMERSLACK as usize,
+            )
+        };
+        let slack = Errno::check(r).unwrap_or(50_000).max(1);
+        USER_SLACK.store(slack, Ordering::Relaxed);
+    }
+}
+
+/// See [`USER_SLACK`].
+pub(crate) fn user_slack() -> usize {
+    match USER_SLACK.load(Ordering::Relaxed) {
+        0 => 50_000,
+        s => s,
+    }
+}
+
+/// Runs `f`, a sleep of the runtime's own until a deadline, with 1 ns of timer slack: Ms run
+/// goroutines with the program's slack (a goroutine's `nanosleep` lasts as long as on a
+/// plain thread, and the kernel can batch the wake-ups of many), but the runtime's timers
+/// must not fire 50 us late. Two `prctl`s around a sleep.
+pub(crate) fn with_precise_slack<T>(f: impl FnOnce() -> T) -> T {
+    set_timerslack(1);
+    let r = f();
+    set_timerslack(user_slack());
+    r
 }
 
 /// `membarrier(cmd, 0, 0)`: with `MEMBARRIER_CMD_PRIVATE_EXPEDITED`, a full memory barrier

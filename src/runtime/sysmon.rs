@@ -218,7 +218,9 @@ fn sysmon(sched: &Sched) {
 }
 
 /// One round over the Ps (Go's `retake`): preempt long runners, retake Ps stuck in system
-/// calls. Returns how many Ps it retook or preempted.
+/// calls. Returns how many Ps it preempted, or retook for work waiting: a P retaken with
+/// nothing waiting goes idle, which is no reason to tick faster (Go counts it: in the harness's
+/// `handoff` that kept sysmon at 25 k wake-ups a second on CPUs the computing goroutines use).
 fn retake(sched: &Sched, pd: &mut [PData], now: u64) -> usize {
     let mut n = 0;
     let nprocs = sched.nprocs.load(Ordering::Acquire);
@@ -282,6 +284,9 @@ fn retake(sched: &Sched, pd: &mut [PData], now: u64) -> usize {
         {
             continue;
         }
+        // Whether the retake gives the P to work (a preempted goroutine's, or waiting): only
+        // those keep sysmon on its shortest tick.
+        let for_work = d.sysretake || others_waiting(sched, p);
         if retake_syscall(p, PIDLE) {
             // The CAS won: sysmon owns the P until `handoffp` gives it away.
             let preempted = core::mem::take(&mut d.sysretake);
@@ -305,7 +310,7 @@ fn retake(sched: &Sched, pd: &mut [PData], now: u64) -> usize {
             if trace::on() {
                 trace::record(Some(sched), Kind::Retake, 0, p.id as u64);
             }
-            n += 1;
+            n += usize::from(for_work);
             handoffp(sched, p as *const P as *mut P);
         }
     }
