@@ -368,6 +368,33 @@ pub(crate) fn read_u64(fd: i32) -> Result<u64, Errno> {
     Errno::check(r).map(|_| v)
 }
 
+/// Reads the start of the file at `path` (a `/proc` file; NUL-terminated) into `buf`: the
+/// number of bytes read.
+pub(crate) fn read_prefix(path: &core::ffi::CStr, buf: &mut [u8]) -> Result<usize, Errno> {
+    use linux_raw_sys::general::{__NR_openat, __NR_read, AT_FDCWD, O_CLOEXEC, O_RDONLY};
+    // SAFETY: the kernel reads a live NUL-terminated path; the descriptor is new and ours.
+    let fd = Errno::check(unsafe {
+        arch::syscall4(
+            __NR_openat as usize,
+            AT_FDCWD as usize,
+            path.as_ptr() as usize,
+            (O_RDONLY | O_CLOEXEC) as usize,
+            0,
+        )
+    })? as i32;
+    // SAFETY: the kernel writes at most `buf.len()` bytes into a live slice.
+    let r = unsafe {
+        arch::syscall3(
+            __NR_read as usize,
+            fd as usize,
+            buf.as_mut_ptr() as usize,
+            buf.len(),
+        )
+    };
+    close(fd);
+    Errno::check(r)
+}
+
 /// Closes `fd`, a descriptor the runtime owns.
 pub(crate) fn close(fd: i32) {
     // SAFETY: the caller owns `fd`; nothing else uses it after this.

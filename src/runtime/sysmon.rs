@@ -302,9 +302,14 @@ fn retake(sched: &Sched, pd: &mut [PData], now: u64) -> usize {
                     .retaken_watched
                     .fetch_add(1, Ordering::Relaxed);
             }
-            if !preempted && let Some(nr) = call_nr(sched, p, t) {
+            if !preempted
+                && let Some((nr, tid)) = call_of(sched, p, t)
+                && runnable(tid) != Some(true)
+            {
                 // Blocked for a whole tick, or through a watch: its number is watched next
-                // time, or (a second time in a row) handed off at entry.
+                // time, or (a second time in a row) handed off at entry. Not a call whose
+                // thread waits for a CPU or computes in the kernel: that says nothing of
+                // whether the number sleeps.
                 sched.may_block.blocked(nr);
             }
             if trace::on() {
@@ -327,7 +332,7 @@ fn watch(sched: &Sched, p: &P, t: u32, now: u64) -> bool {
     if !sched.may_block.any() {
         return false;
     }
-    let Some(nr) = call_nr(sched, p, t).filter(|&nr| sched.may_block.get(nr)) else {
+    let Some((nr, tid)) = call_of(sched, p, t).filter(|&(nr, _)| sched.may_block.get(nr)) else {
         return false;
     };
     let until = now + SHORT_CALL.as_nanos() as u64;
@@ -349,22 +354,26 @@ fn watch(sched: &Sched, p: &P, t: u32, now: u64) -> bool {
     if back {
         sched.may_block.short(nr);
     }
-    !back
+    // A thread that waits for a CPU (other programs' threads hold them) is in no call that
+    // blocks: Go's rule, a tick later, decides.
+    !back && runnable(tid) != Some(true)
 }
 
-/// The number of the system call `p` is in, entered at tick `t`, if its M is found.
-fn call_nr(sched: &Sched, p: &P, t: u32) -> Option<usize> {
+/// The number of the system call `p` is in, entered at tick `t`, and its M's thread id, if
+/// the M is found.
+fn call_of(sched: &Sched, p: &P, t: u32) -> Option<(usize, i32)> {
     // Several Ms may name `p` as their old P (those whose calls lost it and have not returned
     // yet), but only this call's M entered it at tick `t`.
-    let mut nr = None;
+    let mut call = None;
     sched.for_each_m(|m| {
         if core::ptr::eq(m.oldp.load(Ordering::Relaxed), p)
             && m.syscalltick.load(Ordering::Relaxed) == t
         {
-            nr = Some(m.syscall_nr.load(Ordering::Relaxed) as usize);
+            let nr = m.syscall_nr.load(Ordering::Relaxed) as usize;
+            call = Some((nr, m.tid.load(Ordering::Relaxed)));
         }
     });
-    nr
+    call
 }
 
 /// Runnable goroutines are waiting for a P: on `p`'s queue or the global one.
@@ -376,9 +385,9 @@ fn others_waiting(sched: &Sched, p: &P) -> bool {
 /// than a quarter of the [`OFF_CPU_WINDOW`] or more since sysmon's previous reading of its CPU
 /// clock. That is a goroutine blocked in the kernel outside goro's wrappers (`std::fs`,
 /// `std::thread::sleep`, a lock of std's), which would otherwise hold the P until
-/// [`FORCE_PREEMPT`]; or one whose thread the kernel has not run (a loaded machine), which
-/// loses nothing by handing its P to a thread that may run. One clock read per P per window,
-/// and only while goroutines wait for that P.
+/// [`FORCE_PREEMPT`], if its thread is indeed asleep ([`runnable`]): one the kernel has merely
+/// not run (a loaded machine) keeps its P. One clock read per P per window, and only while
+/// goroutines wait for that P.
 fn off_cpu(p: &P, d: &mut PData, now: u64) -> bool {
     if d.cpu_at != 0 && now.saturating_sub(d.cpu_at) < OFF_CPU_WINDOW.as_nanos() as u64 {
         return false;
@@ -397,7 +406,28 @@ fn off_cpu(p: &P, d: &mut PData, now: u64) -> bool {
     let (at, was) = (d.cpu_at, d.cpu);
     let same = d.cpu_tid == tid;
     (d.cpu_at, d.cpu_tid, d.cpu) = (now, tid, cpu);
-    at != 0 && same && cpu.saturating_sub(was) < now.saturating_sub(at) / 4
+    at != 0
+        && same
+        && cpu.saturating_sub(was) < now.saturating_sub(at) / 4
+        && runnable(tid) != Some(true)
+}
+
+/// Whether thread `tid` of this process is running or waiting for a CPU (state `R` in
+/// `/proc/self/task/<tid>/stat`) rather than asleep in the kernel or stopped; `None` if the
+/// file cannot be read. Read only where a verdict hangs on it: a thread the kernel has merely
+/// not run (a loaded machine) makes no call that blocks, and another thread given its P would
+/// wait for a CPU as long.
+fn runnable(tid: i32) -> Option<bool> {
+    use std::io::Write;
+    let mut path = [0u8; 40];
+    write!(&mut path[..], "/proc/self/task/{tid}/stat\0").ok()?;
+    let path = core::ffi::CStr::from_bytes_until_nul(&path).ok()?;
+    // "tid (name) S ...": the name is at most 15 bytes and may hold ')' itself, the fields
+    // after it are numbers, so the state follows the last ')' of the first 64 bytes.
+    let mut buf = [0u8; 64];
+    let n = sys::read_prefix(path, &mut buf).ok()?;
+    let close = buf[..n].iter().rposition(|&b| b == b')')?;
+    buf.get(close + 2).map(|&state| state == b'R')
 }
 
 /// The M holding `p` and its thread's id, if it has one and has started.
