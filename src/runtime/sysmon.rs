@@ -302,21 +302,22 @@ fn retake(sched: &Sched, pd: &mut [PData], now: u64) -> usize {
                     .retaken_watched
                     .fetch_add(1, Ordering::Relaxed);
             }
-            if !preempted
-                && let Some((nr, tid)) = call_of(sched, p, t)
-                && runnable(tid) != Some(true)
-            {
-                // Blocked for a whole tick, or through a watch: its number is watched next
-                // time, or (a second time in a row) handed off at entry. Not a call whose
-                // thread waits for a CPU or computes in the kernel: that says nothing of
-                // whether the number sleeps.
-                sched.may_block.blocked(nr);
-            }
+            let call = if preempted { None } else { call_of(sched, p, t) };
             if trace::on() {
                 trace::record(Some(sched), Kind::Retake, 0, p.id as u64);
             }
             n += usize::from(for_work);
             handoffp(sched, p as *const P as *mut P);
+            // After the handoff, which the read of the thread's state would delay. Blocked for
+            // a whole tick, or through a watch (which read the state): its number is watched
+            // next time, or (a second time in a row) handed off at entry. Not a call whose
+            // thread waits for a CPU or computes in the kernel: that says nothing of whether
+            // the number sleeps.
+            if let Some((nr, tid)) = call
+                && (first || runnable(tid) != Some(true))
+            {
+                sched.may_block.blocked(nr);
+            }
         }
     }
     n
