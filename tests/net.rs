@@ -627,3 +627,63 @@ fn typed_socket_options() {
     );
     assert!(sc::getsockopt_int(common::bad_fd(), SOL_SOCKET, SO_REUSEADDR).is_err());
 }
+
+// ---- runtimes dropped with goroutines left, in a child process ----
+
+/// Runtimes the child drops with a goroutine left: more than the kernel's 500 wakeup paths.
+const ABANDONED: usize = 520;
+
+/// A runtime dropped with a goroutine left stays allocated for good (something may still
+/// ready that goroutine), and used to keep its poller's own epoll set holding the process's.
+/// The kernel counts each such set as a wakeup path on every `EPOLL_CTL_ADD` to the process's
+/// set and refuses the add past 500 with `EINVAL`: after about 2,000 soak rounds (a quarter
+/// of them abandon a runtime) `PollFd::new` failed with "Invalid argument". A dropped runtime
+/// must take its set out of the process's.
+#[test]
+fn dropped_runtimes_leave_the_poller() {
+    watchdog(120, "abandoned runtimes", || {
+        let status = child("abandoned_runtimes_child", &[(ROLE, "abandon".into())])
+            .wait()
+            .unwrap();
+        assert!(status.success(), "the child failed: {status}");
+    });
+}
+
+/// The child: drops [`ABANDONED`] runtimes, each with a goroutine parked on a channel, then
+/// registers a pipe with the poller.
+#[test]
+#[ignore]
+fn abandoned_runtimes_child() {
+    use linux_raw_sys::general::RLIMIT_NOFILE;
+    if std::env::var(ROLE).as_deref() != Ok("abandon") {
+        return;
+    }
+    // Each abandoned runtime keeps its two descriptors.
+    let mut lim = goro::syscall::getrlimit(RLIMIT_NOFILE).unwrap();
+    if (lim.rlim_cur as usize) < 4 * ABANDONED {
+        lim.rlim_cur = lim.rlim_max;
+        goro::syscall::setrlimit(RLIMIT_NOFILE, &lim).unwrap();
+    }
+    let mut senders = Vec::new();
+    for _ in 0..ABANDONED {
+        let (tx, rx) = goro::chan::<()>(0);
+        rt(1).run(move || {
+            drop(goro::spawn(move || {
+                let _ = rx.recv();
+            }));
+            goro::yield_now();
+        });
+        senders.push(tx); // the goroutine stays parked
+    }
+    rt(1).run(|| {
+        let (mut r, mut w) = goro::pipe().expect("a pipe registered with the poller");
+        let reader = goro::spawn(move || {
+            let mut b = [0u8; 2];
+            r.read_exact(&mut b).map(|()| b)
+        });
+        goro::sleep(MS);
+        w.write_all(b"ok").unwrap();
+        assert_eq!(&reader.join().unwrap().unwrap(), b"ok");
+    });
+    drop(senders);
+}

@@ -7,6 +7,12 @@
 //! [`Poller::netpoll_break`] writes to cut a blocking poll short. A process may run several
 //! runtimes; each can block in its own set, a break wakes only its own, and whichever runtime
 //! harvests an event readies the goroutine into that goroutine's runtime.
+//!
+//! The kernel counts each set holding the process set as a wakeup path of every descriptor
+//! in it, checked on each `EPOLL_CTL_ADD` to the process set (and on adding the process set
+//! to a new runtime's), and past 500 refuses the add with `EINVAL`: at most 500 runtimes can
+//! use the poller at once. A runtime shutting down takes its set out ([`Poller::leave`]), as
+//! it may stay allocated, its descriptors open, for good.
 
 use core::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use core::time::Duration;
@@ -109,6 +115,15 @@ impl Poller {
         }
         // EAGAIN only if the counter is near overflow: it is readable then anyway.
         let _ = sys::write(self.break_fd, &1u64.to_ne_bytes());
+    }
+
+    /// Takes the process set out of this runtime's set, for good: called at shutdown, after
+    /// which no M blocks here for I/O (a break still wakes one). The descriptors stay open,
+    /// so a late [`netpoll_break`](Self::netpoll_break) writes to our own eventfd.
+    pub(crate) fn leave(&self) {
+        if let Ok(ep) = epfd() {
+            let _ = sys::epoll_ctl(self.wait_fd, EPOLL_CTL_DEL, ep, 0, 0);
+        }
     }
 
     /// Blocks until a descriptor is ready, a break, or `delay` has passed (`None`: no limit),

@@ -495,6 +495,8 @@ impl Sched {
         idle.append(&mut l.mlocked);
         drop(l);
         self.poller.netpoll_break();
+        // The runtime may outlive this, parked goroutines left: free its wakeup path now.
+        self.poller.leave();
         for m in idle {
             // SAFETY: an idle M waits on its note; a null nextp tells it to exit.
             unsafe { (*m).park.wakeup() };
