@@ -181,7 +181,14 @@ impl Sched {
             sysmon_note: Note::new(),
             sysmon_started: AtomicBool::new(false),
             poller: Poller::new().unwrap_or_else(|e| {
-                panic!("goro: cannot create the network poller's descriptors: {e}")
+                // The only EINVAL here: the kernel's limit on sets holding the process's.
+                let why = if e == crate::linux::errno::Errno::EINVAL {
+                    " (more than 500 runtimes alive at once: the kernel's limit on nested \
+                     epoll sets)"
+                } else {
+                    ""
+                };
+                panic!("goro: cannot create the network poller's descriptors: {e}{why}")
             }),
             lastpoll: AtomicU64::new(nanotime()),
             poll_until: AtomicU64::new(0),

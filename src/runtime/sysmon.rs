@@ -302,7 +302,11 @@ fn retake(sched: &Sched, pd: &mut [PData], now: u64) -> usize {
                     .retaken_watched
                     .fetch_add(1, Ordering::Relaxed);
             }
-            let call = if preempted { None } else { call_of(sched, p, t) };
+            let call = if preempted {
+                None
+            } else {
+                call_of(sched, p, t)
+            };
             if trace::on() {
                 trace::record(Some(sched), Kind::Retake, 0, p.id as u64);
             }
