@@ -3067,6 +3067,12 @@ fn main() {
         .collect();
     let feat = Features::from_env();
     SEED.store(seed, Relaxed);
+    // Each abandoning round keeps four descriptors for good (the dropped runtime's two, and
+    // the round's /dev/null and /dev/zero its goroutines hold): raise the soft limit as Go's
+    // `os` does, so a long soak does not stop at a soft limit of 1024.
+    let mut lim = goro::syscall::getrlimit(linux_raw_sys::general::RLIMIT_NOFILE).unwrap();
+    lim.rlim_cur = lim.rlim_max;
+    goro::syscall::setrlimit(linux_raw_sys::general::RLIMIT_NOFILE, &lim).unwrap();
     println!(
         "soak: seed {seed:#018x} (replay: GORO_SOAK_SEED={seed:#x}), {secs} s, P from {procs:?}, skipping {:?}",
         feat.skipped()
