@@ -163,12 +163,22 @@ fn a_call_that_blocked_before_loses_its_p_sooner() {
 ///
 /// A slice ends at 10 ms of wall time, which a loaded machine can stretch 4 ms of computing
 /// into (its thread descheduled): only a round that took under 30 + 10 ms is sure to have had
-/// no slice that long, and only those are checked. At least five are made.
+/// no slice that long. And only a round whose sleep was retaken (timed in the histogram) comes
+/// back to a new slice: a sleep sysmon did not get to in 30 ms (backed off to 10 ms ticks, and
+/// late on a loaded machine) returns to its P in the slice it began, as in Go, which a
+/// preemption may then end. Only rounds of both kinds are checked, at least five.
 #[test]
 fn a_goroutine_back_from_a_blocked_call_gets_a_whole_slice() {
     let _serial = serial();
     watchdog(60, "a new slice after a blocked call", || {
         let rt = rt(1);
+        let sleeps_timed = |s: &goro::Stats| -> u64 {
+            s.blocking_syscalls
+                .iter()
+                .filter(|h| h.nr == libc::SYS_nanosleep as usize)
+                .map(|h| h.count())
+                .sum()
+        };
         let (mut rounds, mut checked) = (0, 0);
         while checked < 5 && rounds < 100 {
             let before = rt.stats();
@@ -185,8 +195,7 @@ fn a_goroutine_back_from_a_blocked_call_gets_a_whole_slice() {
             let took = t.elapsed();
             let s = rt.stats();
             rounds += 1;
-            assert!(s.retaken > before.retaken, "the sleep was retaken: {s:?}");
-            if took < Duration::from_millis(30 + 10) {
+            if took < Duration::from_millis(30 + 10) && sleeps_timed(&s) > sleeps_timed(&before) {
                 checked += 1;
                 // Off-CPU preemptions are legitimate on a loaded machine; a slice preemption
                 // is not.
@@ -197,7 +206,10 @@ fn a_goroutine_back_from_a_blocked_call_gets_a_whole_slice() {
                 );
             }
         }
-        assert!(checked > 0, "no round took under 40 ms in {rounds}");
+        assert!(
+            checked > 0,
+            "no round both retook its sleep and took under 40 ms in {rounds}"
+        );
     });
 }
 
@@ -358,6 +370,12 @@ fn a_compute_bound_goroutine_is_preempted_by_handoff() {
     });
 }
 
+/// A goroutine blocked in std's sleep, outside the wrappers, with another waiting: sysmon sees
+/// its thread off its CPU and preempts it by handoff before the 10 ms slice is over. That takes
+/// two looks at the P within the slice: the sleeper makes a system call first, which wakes a
+/// sysmon that has backed off to its longer sleeps (as on a loaded machine, where the setup can
+/// take milliseconds); without one, a backed-off sysmon's next look comes at the slice's end,
+/// and the preemption is the slice's (seen once in 45 loaded runs).
 #[test]
 fn a_goroutine_in_std_sleep_is_preempted_by_handoff() {
     let _serial = serial();
@@ -366,6 +384,7 @@ fn a_goroutine_in_std_sleep_is_preempted_by_handoff() {
         rt.run(|| {
             let sleeper = goro::spawn(|| {
                 let t = Instant::now();
+                sc::getppid();
                 std::thread::sleep(Duration::from_secs(1));
                 t.elapsed()
             });
@@ -802,7 +821,7 @@ fn preempted_senders_do_not_convoy_on_a_channel_lock() {
     // kernel on the lock hold theirs too and are preempted in turn (182 here before the fix).
     assert!(
         stats.preempted <= 50,
-        "{} preemptions for 25 long runners: goroutines stalled on the channel lock",
+        "{} preemptions for 25 long runners: goroutines stalled on the channel lock: {stats:?}",
         stats.preempted
     );
 }
