@@ -72,7 +72,12 @@ fn a_blocked_std_read_in_blocking_lets_the_writer_run() {
 }
 
 /// A goroutine blocked in `nanosleep(200 ms)` through `syscall`: a runnable goroutine starts
-/// within 1 ms (the retake latency; median and max printed).
+/// while it sleeps, every time, and within 1 ms at best (the retake latency: sysmon's second
+/// look, two 20 us ticks; median and max printed). Only the best of ten rounds is bounded that
+/// tight: each waits for sysmon and a new M to get a CPU, which a loaded machine can make any
+/// round wait for, by milliseconds (seen: median 3.7 ms at a load of 8 on 2 cores); a
+/// runtime that did not retake at the second look (after the 10 ms grace, say) fails every
+/// round. The speed itself is the benchmark harness's (`bench retake`).
 #[test]
 fn retake_latency() {
     let _serial = serial();
@@ -100,12 +105,17 @@ fn retake_latency() {
             })
             .collect();
         lat.sort();
-        let (median, max) = (lat[lat.len() / 2], lat[lat.len() - 1]);
+        let (min, median, max) = (lat[0], lat[lat.len() / 2], lat[lat.len() - 1]);
         println!("retake latency: median {median:?}, max {max:?}, all {lat:?}");
         assert!(
-            median < Duration::from_millis(1),
-            "median retake latency {median:?}"
+            max < Duration::from_millis(200),
+            "a goroutine waited for the sleep to end: {lat:?}"
         );
+        assert!(min < Duration::from_millis(1), "retake latencies {lat:?}");
+        // Each sleep lost its P: retaken, or (once `nanosleep` blocked twice in a row) handed
+        // off as it entered the kernel.
+        let s = rt.stats();
+        assert!(s.retaken + s.handed_off_on_entry >= 10, "{s:?}");
     });
 }
 
@@ -147,40 +157,59 @@ fn a_call_that_blocked_before_loses_its_p_sooner() {
 /// A goroutine that comes back from a blocked call on another P, or an idle one, starts a new
 /// time slice: sysmon must not count the P's slice from before the call (here 30 ms earlier)
 /// and preempt the goroutine at its first sight with work waiting. One P; the call is retaken,
-/// the P goes idle, the goroutine takes it back, spawns another and computes for 4 ms. If the
-/// other runs first, the goroutine was preempted: not before it had held the P for a slice
-/// (10 ms; 5 allows for its thread being descheduled between taking the P and reading the
-/// clock). (Found by CI: the goroutine was preempted between a `spawn` and the next call, which
-/// then found no work waiting and was not watched.)
+/// the P goes idle, the goroutine takes it back idle, spawns another and computes for 4 ms.
+/// (Found by CI: the goroutine was preempted by handoff between a `spawn` and the next call,
+/// which then found no work waiting and was not watched.)
+///
+/// A slice ends at 10 ms of wall time, which a loaded machine can stretch 4 ms of computing
+/// into (its thread descheduled): only a round that took under 30 + 10 ms is sure to have had
+/// no slice that long. And only a round whose sleep was retaken (timed in the histogram) comes
+/// back to a new slice: a sleep sysmon did not get to in 30 ms (backed off to 10 ms ticks, and
+/// late on a loaded machine) returns to its P in the slice it began, as in Go, which a
+/// preemption may then end. Only rounds of both kinds are checked, at least five.
 #[test]
 fn a_goroutine_back_from_a_blocked_call_gets_a_whole_slice() {
     let _serial = serial();
     watchdog(60, "a new slice after a blocked call", || {
         let rt = rt(1);
-        for _ in 0..5 {
-            let held = rt.run(|| {
+        let sleeps_timed = |s: &goro::Stats| -> u64 {
+            s.blocking_syscalls
+                .iter()
+                .filter(|h| h.nr == libc::SYS_nanosleep as usize)
+                .map(|h| h.count())
+                .sum()
+        };
+        let (mut rounds, mut checked) = (0, 0);
+        while checked < 5 && rounds < 100 {
+            let before = rt.stats();
+            let t = Instant::now();
+            rt.run(|| {
                 nanosleep(Duration::from_millis(30));
-                let back = Instant::now();
-                let done = Arc::new(AtomicBool::new(false));
-                let d = done.clone();
-                let waiting =
-                    goro::spawn(move || (!d.load(Ordering::Acquire)).then(|| back.elapsed()));
-                while back.elapsed() < Duration::from_millis(4) {
+                let waiting = goro::spawn(|| ());
+                let t = Instant::now();
+                while t.elapsed() < Duration::from_millis(4) {
                     std::hint::spin_loop();
                 }
-                done.store(true, Ordering::Release);
-                waiting.join().unwrap()
+                waiting.join().unwrap();
             });
-            if let Some(held) = held {
-                assert!(
-                    held >= Duration::from_millis(5),
-                    "preempted {held:?} after taking its P back: {:?}",
-                    rt.stats()
+            let took = t.elapsed();
+            let s = rt.stats();
+            rounds += 1;
+            if took < Duration::from_millis(30 + 10) && sleeps_timed(&s) > sleeps_timed(&before) {
+                checked += 1;
+                // Off-CPU preemptions are legitimate on a loaded machine; a slice preemption
+                // is not.
+                assert_eq!(
+                    s.preempt_signals - before.preempt_signals,
+                    s.preempt_signals_off_cpu - before.preempt_signals_off_cpu,
+                    "preempted before its slice was over, in a round of {took:?}: {s:?}"
                 );
             }
         }
-        let s = rt.stats();
-        assert!(s.syscalls_idle_p >= 1, "a sleep lost its P: {s:?}");
+        assert!(
+            checked > 0,
+            "no round both retook its sleep and took under 40 ms in {rounds}"
+        );
     });
 }
 
@@ -256,33 +285,36 @@ fn timers_run_while_calls_pass_their_p() {
 }
 
 /// Short calls of a number marked as blocking are watched, never retaken, or handed off once:
-/// they return within the watch or `SHORT_CALL`, which clears the marks. `write` blocks first (on a full pipe), then four
-/// goroutines on one P make 50,000 one-byte writes to /dev/null each, always with work
-/// waiting.
+/// they return within the watch or `SHORT_CALL`, which clears the marks. `write` blocks first
+/// (on a full pipe), then four goroutines on one P make 50,000 one-byte writes to /dev/null
+/// each, always with work waiting.
 #[test]
 fn short_calls_of_a_number_that_blocked_are_not_retaken() {
     let _serial = serial();
     watchdog(60, "short writes after a blocking one", || {
         let rt = rt(1);
-        rt.run(|| {
+        let handle = rt.stats_handle();
+        let buf = vec![0u8; 1 << 20];
+        rt.run(move || {
             let (r, w) = sc::pipe().unwrap();
-            // Drained by a thread outside the runtime, so no other call on the P is retaken
-            // before the write comes back and is timed.
+            // Drained by a thread outside the runtime once sysmon has retaken the blocked
+            // write (the only call that can be: nothing else runs, nothing waits, so nothing
+            // is preempted), however late the writer got to it.
             let reader = std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_millis(30));
+                let t = Instant::now();
+                while handle.stats().unwrap().retaken == 0 && t.elapsed() < Duration::from_secs(10)
+                {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
                 let mut f = std::fs::File::from(r);
                 std::io::copy(&mut f, &mut std::io::sink()).unwrap()
             });
-            let writer = goro::spawn(move || {
-                // More than the pipe holds: blocks until the reader drains it.
-                let buf = vec![0u8; 1 << 20];
-                let mut n = 0;
-                while n < buf.len() {
-                    n += sc::write(w.as_fd(), &buf[n..]).unwrap();
-                }
-            });
-            goro::yield_now();
-            writer.join().unwrap();
+            // More than the pipe holds: blocks until the reader drains it.
+            let mut n = 0;
+            while n < buf.len() {
+                n += sc::write(w.as_fd(), &buf[n..]).unwrap();
+            }
+            drop(w);
             reader
         })
         .join()
@@ -312,22 +344,54 @@ fn short_calls_of_a_number_that_blocked_are_not_retaken() {
             hs.into_iter().for_each(|h| h.join().unwrap());
         });
         let after = rt.stats();
-        // A write to /dev/null never sleeps: one still in the kernel after the watch is one
-        // whose thread waits for a CPU, which the watch leaves to Go's rule and which marks
-        // nothing. A few may still be watched and retaken (a thread seen asleep on a page
-        // fault, say); thousands would mean the rule is wrong.
+        let d = |f: fn(&goro::Stats) -> u64| f(&after) - f(&before);
+        // A write loses its P only if the kernel deschedules its thread mid-call (a loaded
+        // machine does, any number of times): a tick of it is a retake the Go way, which marks
+        // `write` if the thread is seen asleep (a page fault, say) rather than waiting for a
+        // CPU; a watched one still in the call, its thread asleep, is a watched retake. Those
+        // are the machine's; what the marks' rule guarantees is that each loss leads to few
+        // more.
+        let retaken = d(|s| s.retaken);
+        let watched = d(|s| s.retaken_watched);
+        // Only a marked number is watched, and a mark takes a retake the Go way (the pipe
+        // write's is the first): never more watched retakes than that, give or take the few
+        // watched calls made while a handed-off one is still coming back. Thousands would mean
+        // the marks are never cleared.
         assert!(
-            after.retaken_watched - before.retaken_watched <= 4,
+            watched <= retaken - watched + 4,
             "before {before:?}\nafter {after:?}"
         );
-        // If the pipe writes made `write` sure, the first short write with work waiting is
-        // handed off at entry, found short, and clears the marks.
+        // A handoff at entry takes the number sure (two retakes since the last short call);
+        // the first short handed-off call clears it, by when at most the other writers' calls
+        // (three) were handed off too. A long one (its thread descheduled: in the histogram at
+        // over `SHORT_CALL`, with the retaken calls) leaves it sure for the next.
+        let long = |s: &goro::Stats| -> u64 {
+            let Some(h) = s
+                .blocking_syscalls
+                .iter()
+                .find(|h| h.nr == libc::SYS_write as usize)
+            else {
+                return 0;
+            };
+            h.buckets
+                .iter()
+                .enumerate()
+                .filter(|&(i, _)| {
+                    goro::SyscallHistogram::bucket_bounds(i)
+                        .1
+                        .is_none_or(|hi| hi > Duration::from_micros(10))
+                })
+                .map(|(_, n)| n)
+                .sum()
+        };
+        let handed_off = d(|s| s.handed_off_on_entry);
         assert!(
-            after.handed_off_on_entry - before.handed_off_on_entry <= 4,
+            handed_off <= 4 * (retaken + 1) + long(&after) - long(&before),
             "before {before:?}\nafter {after:?}"
         );
+        // Every other write kept its P.
         assert!(
-            after.syscalls_fast - before.syscalls_fast >= 199_900,
+            d(|s| s.syscalls_fast) + retaken + handed_off >= 200_000,
             "before {before:?}\nafter {after:?}"
         );
     });
@@ -379,32 +443,49 @@ fn a_compute_bound_goroutine_is_preempted_by_handoff() {
     });
 }
 
+/// A goroutine blocked in std's sleep, outside the wrappers, with another waiting: sysmon sees
+/// its thread off its CPU and preempts it by handoff before the 10 ms slice is over. That takes
+/// three looks at the P within the slice (the slice, then two readings of the thread's CPU
+/// clock): the sleeper makes a system call first, which wakes a sysmon that has backed off to
+/// its longer sleeps (whose next look would come at the slice's end: seen once in 45 loaded
+/// runs); and a loaded machine can still keep sysmon off every CPU for the slice's 10 ms (seen
+/// once in 10 runs beside a busy loop), so the off-CPU preemption must be seen in one of three
+/// attempts (Go's rule for its timing tests). Without off-CPU preemption, all three fail.
 #[test]
 fn a_goroutine_in_std_sleep_is_preempted_by_handoff() {
     let _serial = serial();
     watchdog(60, "std sleep preemption", || {
         let rt = rt(1);
-        rt.run(|| {
-            let sleeper = goro::spawn(|| {
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            let before = rt.stats();
+            rt.run(|| {
+                let sleeper = goro::spawn(|| {
+                    let t = Instant::now();
+                    sc::getppid();
+                    std::thread::sleep(Duration::from_secs(1));
+                    t.elapsed()
+                });
+                goro::yield_now(); // the sleeper takes the P and blocks in the kernel
                 let t = Instant::now();
-                std::thread::sleep(Duration::from_secs(1));
-                t.elapsed()
+                let waited = goro::spawn(move || t.elapsed()).join().unwrap();
+                assert!(
+                    waited < Duration::from_millis(50),
+                    "the second goroutine waited {waited:?}"
+                );
+                assert!(
+                    sleeper.join().unwrap() >= Duration::from_secs(1),
+                    "the sleep was cut short"
+                );
             });
-            goro::yield_now(); // the sleeper takes the P and blocks in the kernel
-            let t = Instant::now();
-            let waited = goro::spawn(move || t.elapsed()).join().unwrap();
-            assert!(
-                waited < Duration::from_millis(50),
-                "the second goroutine waited {waited:?}"
-            );
-            assert!(
-                sleeper.join().unwrap() >= Duration::from_secs(1),
-                "the sleep was cut short"
-            );
-        });
-        // sysmon saw the sleeper's thread off its CPU: it did not wait out the 10 ms slice.
-        let s = rt.stats();
-        assert!(s.preempt_signals_off_cpu >= 1, "{s:?}");
+            // sysmon saw the sleeper's thread off its CPU: it did not wait out the 10 ms slice.
+            let s = rt.stats();
+            if s.preempt_signals_off_cpu > before.preempt_signals_off_cpu {
+                return;
+            }
+            seen.push(s);
+        }
+        panic!("no off-CPU preemption in three attempts: {seen:?}");
     });
 }
 
@@ -906,7 +987,7 @@ fn preempted_senders_do_not_convoy_on_a_channel_lock() {
     // kernel on the lock hold theirs too and are preempted in turn (182 here before the fix).
     assert!(
         stats.preempted <= 50,
-        "{} preemptions for 25 long runners: goroutines stalled on the channel lock",
+        "{} preemptions for 25 long runners: goroutines stalled on the channel lock: {stats:?}",
         stats.preempted
     );
 }

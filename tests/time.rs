@@ -54,19 +54,29 @@ fn go_after() {
     });
 }
 
-/// Go's TestAfterTick: ten `after`s in a row take between 0.9 and 3 times their sum.
+/// Go's TestAfterTick: ten `after`s in a row take between 0.9 and 3 times their sum. Never
+/// less, in any attempt (a timer never fires early); the upper bound, which a loaded machine
+/// can stretch any sleep past, must hold in one of five attempts (Go's rule for its timing
+/// tests, as in `testAfterStop`: report only five failures in a row).
 #[test]
 fn go_after_tick() {
     watchdog(30, "TestAfterTick", || {
         rt(2).run(|| {
             let delta = 10 * MS;
-            let t0 = Instant::now();
-            for _ in 0..10 {
-                after(delta).recv().unwrap();
+            let mut slow = Vec::new();
+            for _ in 0..5 {
+                let t0 = Instant::now();
+                for _ in 0..10 {
+                    after(delta).recv().unwrap();
+                }
+                let d = t0.elapsed();
+                assert!(d >= delta * 9, "10 ticks of {delta:?} too fast: {d:?}");
+                if d <= delta * 30 {
+                    return;
+                }
+                slow.push(d);
             }
-            let d = t0.elapsed();
-            assert!(d >= delta * 9, "10 ticks of {delta:?} too fast: {d:?}");
-            assert!(d <= delta * 30, "10 ticks of {delta:?} too slow: {d:?}");
+            panic!("10 ticks of {delta:?} too slow five times in a row: {slow:?}");
         });
     });
 }
@@ -192,6 +202,15 @@ fn go_reset_and_stop_results() {
     });
 }
 
+/// Waits until `t` has fired and nobody has received: its value waits on the channel. A
+/// timer due at once has fired 2 ms later on a quiet machine; a loaded one may take longer to
+/// run it.
+fn fired(t: &Timer) {
+    while t.receiver().unwrap().is_empty() {
+        sleep(MS);
+    }
+}
+
 /// Go 1.23's guarantee (TestChan's core): after `stop` or `reset` returns, no value from
 /// before is on the channel, even when the timer had already fired and nobody received.
 #[test]
@@ -200,19 +219,19 @@ fn no_stale_value_after_stop_or_reset() {
         rt(2).run(|| {
             for _ in 0..20 {
                 let t = Timer::new(Duration::ZERO);
-                sleep(2 * MS); // it has fired: its value waits on the channel
+                fired(&t);
                 let reset_at = Instant::now();
                 assert!(!t.reset(5 * MS), "a fired timer is not active");
                 let v = t.receiver().unwrap().recv().unwrap();
                 assert!(v >= reset_at, "a stale value survived the reset");
 
                 let t = Timer::new(Duration::ZERO);
-                sleep(2 * MS);
+                fired(&t);
                 t.stop();
+                let reset_at = Instant::now();
                 t.reset(Duration::ZERO);
-                let after_stop = Instant::now();
                 let v = t.receiver().unwrap().recv().unwrap();
-                assert!(v + MS >= after_stop, "a stale value survived the stop");
+                assert!(v >= reset_at, "a stale value survived the stop");
             }
         });
     });

@@ -231,7 +231,10 @@ fn retake(sched: &Sched, pd: &mut [PData], now: u64) -> usize {
             let long = now.saturating_sub(d.schedwhen) >= FORCE_PREEMPT.as_nanos() as u64;
             if d.schedtick != t {
                 d.schedtick = t;
-                d.schedwhen = now;
+                // The slice is timed from a clock read after its tick was: `now` was read
+                // before this look, and a sysmon descheduled in between would date the slice
+                // to before it began, and end it early.
+                d.schedwhen = nanotime();
                 d.sysretake = false;
                 d.cpu_at = 0;
             } else if s == PRUNNING && others_waiting(sched, p) && (long || off_cpu(p, d, now)) {
@@ -267,6 +270,9 @@ fn retake(sched: &Sched, pd: &mut [PData], now: u64) -> usize {
         let first = !d.sysretake && d.syscalltick != t;
         if first {
             d.syscalltick = t;
+            // Read after the tick, as a slice's start is: the call is timed (and watched) from
+            // no earlier than sysmon saw it.
+            let now = nanotime();
             d.syscallwhen = now;
             // A first sighting: Go waits a whole tick for the second look. A call of a number
             // that blocked last time, with work waiting for its P, is watched for
@@ -463,4 +469,33 @@ pub(crate) fn preemptone(sched: &Sched, p: &P) -> bool {
         trace::record(Some(sched), Kind::Preempt, 0, p.id as u64);
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sysmon descheduled between reading the clock and looking at a P (a loaded machine)
+    /// must not date the slice it then sees begin to before it began: here the clock was read
+    /// 20 ms before the look, and the next look, with work waiting, came at once.
+    #[test]
+    fn a_slice_is_timed_from_when_sysmon_saw_it() {
+        let sched = Sched::new(1, 64 * 1024);
+        let p = sched.pidleget().expect("an idle P");
+        // SAFETY: just taken off the idle list: ours, and no M runs on it.
+        let p = unsafe { &*p };
+        p.status.store(PRUNNING, Ordering::Release);
+        p.new_slice();
+        // A goroutine waits on the global queue (none is there: only the count is read).
+        sched.runqsize.store(1, Ordering::Release);
+        let mut pd = vec![PData::default(); sched.allp.len()];
+        let stale = nanotime() - Duration::from_millis(20).as_nanos() as u64;
+        retake(&sched, &mut pd, stale);
+        retake(&sched, &mut pd, nanotime());
+        assert!(
+            !p.preempt.load(Ordering::Relaxed),
+            "a slice sysmon first saw just now was ended as 10 ms long"
+        );
+        sched.runqsize.store(0, Ordering::Release);
+    }
 }
