@@ -88,11 +88,14 @@ pub(crate) struct InSyscall {
     m: &'static M,
     g: &'static G,
     oldp: *mut P,
-    /// Tracing was on at entry: read before the call, not after it, where every load the
-    /// kernel's return left cold costs (~2.5 ns for this one here). A trace started during the
-    /// call misses the exit as it missed the entry; one stopped during it is checked again by
-    /// the recording.
-    traced: bool,
+    /// Whether tracing was on at entry (non-zero), and when the call was entered, in the
+    /// trace's clock, if its entry is to be recorded (else [`trace::NO_ENTRY`]): the exit
+    /// records both, as one event if the call comes back on the fast path. Read before the
+    /// call, not after it, where every load the kernel's return left cold costs (~2.5 ns for
+    /// this one here); one word, as the flag alone was. A trace started during the call misses
+    /// the exit as it missed the entry; one stopped during it is checked again by the
+    /// recording.
+    traced: u64,
     /// This call's side of the handshake fences for real (see `set_returning`).
     fenced: bool,
 }
@@ -104,14 +107,18 @@ pub(crate) fn entersyscall(nr: usize) -> Option<InSyscall> {
     let (m, g) = this_goroutine()?;
     m.sigeintr.store(false, Ordering::Relaxed);
     m.syscall_nr.store(nr as u32, Ordering::Relaxed);
-    // Recorded while the P is still ours: recording inside the `Psyscall` window would
-    // lengthen it, and sysmon retakes a P whose call it finds still in that window. Not for a
-    // call inside a `blocking` region (or after a preemption by handoff): the goroutine is in
-    // the system-call state already, and its region's slice holds the call.
-    let traced = trace::on();
-    if traced && g.status.load(Ordering::Relaxed) != GSYSCALL {
-        trace::record_m(m, Kind::SyscallEnter, g.goid, nr as u64);
-    }
+    // Timed while the P is still ours, and recorded at the exit (with it, one event for a
+    // call back on the fast path). Not for a call inside a `blocking` region (or after a
+    // preemption by handoff): the goroutine is in the system-call state already, and its
+    // region's slice holds the call.
+    let traced = if !trace::on() {
+        0
+    } else if g.status.load(Ordering::Relaxed) != GSYSCALL {
+        crate::hint::cold_path();
+        trace::syscall_entry()
+    } else {
+        trace::NO_ENTRY
+    };
     // A number that blocked lately is likely to be retaken, or its P taken by another M
     // coming back: its return fences, so those retakes skip `membarrier`'s IPIs. Read before
     // the call, as `traced` is.
@@ -223,7 +230,7 @@ enum Handoff {
 /// if sure, an M back from another call without a P may take it: `exitsyscall_take`).
 #[cold]
 #[inline(never)]
-fn entersyscall_handoff(m: &'static M, g: &'static G, traced: bool) -> Handoff {
+fn entersyscall_handoff(m: &'static M, g: &'static G, traced: u64) -> Handoff {
     let sched = m.sched();
     if !sched
         .may_block
@@ -351,14 +358,15 @@ pub(crate) fn exitsyscall() {
     };
     if g.status.load(Ordering::Relaxed) == GSYSCALL {
         // Fencing is right whatever mode the call was published in.
-        exit(m, g, m.oldp.load(Ordering::Relaxed), trace::on(), true);
+        let traced = if trace::on() { trace::NO_ENTRY } else { 0 };
+        exit(m, g, m.oldp.load(Ordering::Relaxed), traced, true);
     }
 }
 
 /// Take back the old P, or any idle P, or go through g0 (`exitsyscall0`) and wait for one.
 /// The fast path is inlined into the caller (see `syscall`); the rest is out of line.
 #[inline(always)]
-fn exit(m: &M, g: &G, oldp: *mut P, traced: bool, fenced: bool) {
+fn exit(m: &M, g: &G, oldp: *mut P, traced: u64, fenced: bool) {
     lock_preemption(g);
     // A preemption signal during the call finds the goroutine in Gsyscall and does nothing.
     m.oldp.store(core::ptr::null_mut(), Ordering::Relaxed);
@@ -368,20 +376,25 @@ fn exit(m: &M, g: &G, oldp: *mut P, traced: bool, fenced: bool) {
     {
         exitsyscallfast_reacquired(m, p);
         g.status.store(GRUNNING, Ordering::Relaxed);
-        if traced {
+        if traced != 0 {
             crate::hint::cold_path();
-            trace::record_m(m, Kind::SyscallExit, g.goid, Exit::Fast as u64);
+            trace::syscall_exit(m, g.goid, traced, oldp, Exit::Fast);
         }
         unlock_preemption(g);
         return;
     }
-    exit_without_oldp(m, g, oldp);
+    exit_without_oldp(m, g, oldp, traced);
 }
 
 /// The old P is gone: an idle one, or the slow path.
 #[cold]
 #[inline(never)]
-fn exit_without_oldp(m: &M, g: &G, oldp: *mut P) {
+fn exit_without_oldp(m: &M, g: &G, oldp: *mut P, traced: u64) {
+    let record = |how| {
+        if traced != 0 {
+            trace::syscall_exit(m, g.goid, traced, oldp, how);
+        }
+    };
     // Retaken, and perhaps now in another M's call: take it from that call, as Go's
     // `exitsyscallfast` does (its CAS on `Psyscall` does not ask whose call it is). Ours to
     // run at once, where the other M, blocked in the kernel, has no use for it; without this,
@@ -394,7 +407,7 @@ fn exit_without_oldp(m: &M, g: &G, oldp: *mut P) {
         // The slice sysmon has been timing was the other call's.
         p.new_slice();
         g.status.store(GRUNNING, Ordering::Relaxed);
-        trace::record_m(m, Kind::SyscallExit, g.goid, Exit::Fast as u64);
+        record(Exit::Fast);
         unlock_preemption(g);
         return;
     }
@@ -410,11 +423,11 @@ fn exit_without_oldp(m: &M, g: &G, oldp: *mut P) {
         // SAFETY: the M holds the P it just took.
         unsafe { &*m.p() }.new_slice();
         g.status.store(GRUNNING, Ordering::Relaxed);
-        trace::record_m(m, Kind::SyscallExit, g.goid, Exit::IdleP as u64);
+        record(Exit::IdleP);
         unlock_preemption(g);
         return;
     }
-    trace::record_m(m, Kind::SyscallExit, g.goid, Exit::Slow as u64);
+    record(Exit::Slow);
     mcall(Pending::ExitSyscall);
     // Resumed by `execute` with a P, perhaps on another M: `g` is still this goroutine.
     unlock_preemption(g);
