@@ -10,6 +10,10 @@
 //!   this trace, to this M and has room, writes 24 bytes and publishes the new length with a
 //!   release store (a plain `mov` on x86). No lock, no allocation, no system call, no
 //!   read-modify-write.
+//! - An M reaches its chunk through its own [`MTrace`] instead (no thread-local, no owner
+//!   check); a goroutine it starts straight after another left takes that leave's clock
+//!   reading ([`go_start`]); a system call back on the fast path is one [`FAST_SYSCALL`]
+//!   event, timed at entry and written at exit ([`syscall_exit`]).
 //! - Once a chunk (256 KiB, 10922 events): [`slow`] takes the thread's lock and moves to a
 //!   fresh chunk. Chunks are mapped with `MAP_POPULATE`, and [`start`] prepares a pool of them,
 //!   so no event takes a page fault; a trace's first 16 MiB come from that pool.
