@@ -88,14 +88,12 @@ pub(crate) struct InSyscall {
     m: &'static M,
     g: &'static G,
     oldp: *mut P,
-    /// Whether tracing was on at entry (non-zero), and when the call was entered, in the
-    /// trace's clock, if its entry is to be recorded (else [`trace::NO_ENTRY`]): the exit
-    /// records both, as one event if the call comes back on the fast path. Read before the
-    /// call, not after it, where every load the kernel's return left cold costs (~2.5 ns for
-    /// this one here); one word, as the flag alone was. A trace started during the call misses
-    /// the exit as it missed the entry; one stopped during it is checked again by the
-    /// recording.
-    traced: u64,
+    /// Tracing was on at entry: read before the call, not after it, where every load the
+    /// kernel's return left cold costs (~2.5 ns for this one here). A trace started during the
+    /// call misses the exit as it missed the entry; one stopped during it is checked again by
+    /// the recording. The entry's clock reading waits in the M (`trace::syscall_entry`): a
+    /// wider `InSyscall` made the untraced pair slower.
+    traced: bool,
     /// This call's side of the handshake fences for real (see `set_returning`).
     fenced: bool,
 }
@@ -111,14 +109,11 @@ pub(crate) fn entersyscall(nr: usize) -> Option<InSyscall> {
     // call back on the fast path). Not for a call inside a `blocking` region (or after a
     // preemption by handoff): the goroutine is in the system-call state already, and its
     // region's slice holds the call.
-    let traced = if !trace::on() {
-        0
-    } else if g.status.load(Ordering::Relaxed) != GSYSCALL {
+    let traced = trace::on();
+    if traced {
         crate::hint::cold_path();
-        trace::syscall_entry()
-    } else {
-        trace::NO_ENTRY
-    };
+        trace::syscall_entry(m, g.status.load(Ordering::Relaxed) != GSYSCALL);
+    }
     // A number that blocked lately is likely to be retaken, or its P taken by another M
     // coming back: its return fences, so those retakes skip `membarrier`'s IPIs. Read before
     // the call, as `traced` is.
@@ -230,7 +225,7 @@ enum Handoff {
 /// if sure, an M back from another call without a P may take it: `exitsyscall_take`).
 #[cold]
 #[inline(never)]
-fn entersyscall_handoff(m: &'static M, g: &'static G, traced: u64) -> Handoff {
+fn entersyscall_handoff(m: &'static M, g: &'static G, traced: bool) -> Handoff {
     let sched = m.sched();
     if !sched
         .may_block
@@ -358,7 +353,10 @@ pub(crate) fn exitsyscall() {
     };
     if g.status.load(Ordering::Relaxed) == GSYSCALL {
         // Fencing is right whatever mode the call was published in.
-        let traced = if trace::on() { trace::NO_ENTRY } else { 0 };
+        let traced = trace::on();
+        if traced {
+            trace::syscall_entry(m, false);
+        }
         exit(m, g, m.oldp.load(Ordering::Relaxed), traced, true);
     }
 }
@@ -366,7 +364,7 @@ pub(crate) fn exitsyscall() {
 /// Take back the old P, or any idle P, or go through g0 (`exitsyscall0`) and wait for one.
 /// The fast path is inlined into the caller (see `syscall`); the rest is out of line.
 #[inline(always)]
-fn exit(m: &M, g: &G, oldp: *mut P, traced: u64, fenced: bool) {
+fn exit(m: &M, g: &G, oldp: *mut P, traced: bool, fenced: bool) {
     lock_preemption(g);
     // A preemption signal during the call finds the goroutine in Gsyscall and does nothing.
     m.oldp.store(core::ptr::null_mut(), Ordering::Relaxed);
@@ -376,9 +374,9 @@ fn exit(m: &M, g: &G, oldp: *mut P, traced: u64, fenced: bool) {
     {
         exitsyscallfast_reacquired(m, p);
         g.status.store(GRUNNING, Ordering::Relaxed);
-        if traced != 0 {
+        if traced {
             crate::hint::cold_path();
-            trace::syscall_exit(m, g.goid, traced, oldp, Exit::Fast);
+            trace::syscall_exit(m, g.goid, oldp, Exit::Fast);
         }
         unlock_preemption(g);
         return;
@@ -389,10 +387,10 @@ fn exit(m: &M, g: &G, oldp: *mut P, traced: u64, fenced: bool) {
 /// The old P is gone: an idle one, or the slow path.
 #[cold]
 #[inline(never)]
-fn exit_without_oldp(m: &M, g: &G, oldp: *mut P, traced: u64) {
+fn exit_without_oldp(m: &M, g: &G, oldp: *mut P, traced: bool) {
     let record = |how| {
-        if traced != 0 {
-            trace::syscall_exit(m, g.goid, traced, oldp, how);
+        if traced {
+            trace::syscall_exit(m, g.goid, oldp, how);
         }
     };
     // Retaken, and perhaps now in another M's call: take it from that call, as Go's

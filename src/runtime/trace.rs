@@ -467,6 +467,9 @@ pub(crate) struct MTrace {
     /// Where the goroutine that left the M last was recorded: that chunk's `state` just after
     /// its event (0 once the M moved to another chunk), and the event's ticks.
     left: Cell<(u64, u64)>,
+    /// When the M's current system call was entered, if its entry is to be recorded, else
+    /// [`NO_ENTRY`] (see [`syscall_entry`]).
+    entered: Cell<u64>,
 }
 
 impl MTrace {
@@ -474,6 +477,7 @@ impl MTrace {
         MTrace {
             chunk: Cell::new(core::ptr::null()),
             left: Cell::new((0, 0)),
+            entered: Cell::new(NO_ENTRY),
         }
     }
 }
@@ -511,22 +515,25 @@ fn p_id(m: &M) -> u32 {
     unsafe { m.p().as_ref() }.map_or(NO_P, |p| p.id as u32)
 }
 
-/// [`syscall_exit`]'s `entered` for a call whose entry is not recorded.
-pub(crate) const NO_ENTRY: u64 = 1;
+/// `MTrace::entered` of a call whose entry is not recorded.
+const NO_ENTRY: u64 = 0;
 
-/// The trace clock now, for a system call's entry, which [`syscall_exit`] records (never 0
-/// nor [`NO_ENTRY`]).
+/// Times the entry of `m`'s system call, which [`syscall_exit`] records if `record`.
 #[inline(always)]
-pub(crate) fn syscall_entry() -> u64 {
-    ticks().max(NO_ENTRY + 1)
+pub(crate) fn syscall_entry(m: &M, record: bool) {
+    m.trace.entered.set(if record {
+        ticks().max(NO_ENTRY + 1)
+    } else {
+        NO_ENTRY
+    });
 }
 
-/// Records how the system call `m`'s goroutine `g` made came back, and its entry unless
-/// `entered` (the [`syscall_entry`] ticks) is [`NO_ENTRY`]: one [`FAST_SYSCALL`] event for a
-/// call back on the fast path, else the two. `oldp` is the P the call was entered with, or
-/// null.
+/// Records how the system call `m`'s goroutine `g` made came back, and its entry if
+/// [`syscall_entry`] timed it: one [`FAST_SYSCALL`] event for a call back on the fast path,
+/// else the two. `oldp` is the P the call was entered with, or null.
 #[inline(never)]
-pub(crate) fn syscall_exit(m: &M, g: u64, entered: u64, oldp: *const super::p::P, how: Exit) {
+pub(crate) fn syscall_exit(m: &M, g: u64, oldp: *const super::p::P, how: Exit) {
+    let entered = m.trace.entered.replace(NO_ENTRY);
     if !on_acquire() {
         return;
     }
