@@ -61,11 +61,46 @@ fn f(e: &Value, k: &str) -> f64 {
 
 /// Checks a trace file: Chrome's format, and the program's events in order.
 fn check(text: &str) {
+    let doc = structure(text);
+    let events = doc["traceEvents"].as_array().expect("a traceEvents array");
+    let names: Vec<&str> = events
+        .iter()
+        .filter(|e| s(e, "ph") == "M")
+        .map(|e| s(&e["args"], "name"))
+        .collect();
+    assert!(names.iter().any(|n| n.ends_with(": Ms")), "{names:?}");
+    assert!(names.iter().any(|n| n.ends_with(": Ps")), "{names:?}");
+    assert!(names.contains(&"P0"), "{names:?}");
+    let all = || events.iter().filter(|e| s(e, "ph") == "X");
+    // The blocked read (`read` is 0), and its P retaken. (It may still come back `fast`: if
+    // the writer's `write` has left the P in `Psyscall` just then, the reader takes it back,
+    // as in Go.)
+    assert!(
+        all().any(|e| s(e, "name") == "syscall 0"),
+        "the read is in the trace"
+    );
+    assert!(
+        events.iter().any(|e| s(e, "name") == "retake"),
+        "sysmon retook the P"
+    );
+    // Every goroutine created ran.
+    for e in all().filter(|e| s(e, "name").starts_with("create G")) {
+        let g = &s(e, "name")["create ".len()..];
+        assert!(
+            all().any(|x| s(x, "name") == g && f(x, "ts") >= f(e, "ts")),
+            "{g} was created but never ran"
+        );
+    }
+}
+
+/// Checks what every trace must be, and returns it: Chrome's format; arrows that land after
+/// they leave; on every track, slices written in the order they end and nested perfectly, every
+/// system call inside a goroutine's run and with its way back.
+fn structure(text: &str) -> Value {
     let doc: Value = serde_json::from_str(text).expect("the trace is JSON");
     let events = doc["traceEvents"].as_array().expect("a traceEvents array");
     let mut flows: HashMap<u64, (Option<f64>, Option<f64>)> = HashMap::new();
     let mut tracks: HashMap<(u64, u64), Vec<&Value>> = HashMap::new();
-    let mut names = Vec::new();
     for e in events {
         match s(e, "ph") {
             "X" => {
@@ -83,13 +118,10 @@ fn check(text: &str) {
                     slot.1 = ts;
                 }
             }
-            "M" => names.push(s(&e["args"], "name").to_string()),
+            "M" => {}
             other => panic!("unexpected phase {other:?} in {e}"),
         }
     }
-    assert!(names.iter().any(|n| n.ends_with(": Ms")), "{names:?}");
-    assert!(names.iter().any(|n| n.ends_with(": Ps")), "{names:?}");
-    assert!(names.iter().any(|n| n == "P0"), "{names:?}");
     // Every arrow that lands left earlier (an unblock or create with no start before the
     // trace stopped has no landing).
     for (id, (from, to)) in &flows {
@@ -102,18 +134,19 @@ fn check(text: &str) {
         flows.values().any(|(_, to)| to.is_some()),
         "some arrows land"
     );
-    let all = || tracks.values().flatten();
-    // The blocked read (`read` is 0), and its P retaken. (It may still come back `fast`: if
-    // the writer's `write` has left the P in `Psyscall` just then, the reader takes it back,
-    // as in Go.)
-    assert!(
-        all().any(|e| s(e, "name") == "syscall 0"),
-        "the read is in the trace"
-    );
-    assert!(
-        events.iter().any(|e| s(e, "name") == "retake"),
-        "sysmon retook the P"
-    );
+    // Each track's slices are written as they end, in time order (a goroutine that starts
+    // at the instant another left, sharing its clock reading, included).
+    for evs in tracks.values() {
+        for w in evs.windows(2) {
+            let end = |e: &Value| f(e, "ts") + f(e, "dur");
+            assert!(
+                end(w[1]) + 1e-6 >= end(w[0]),
+                "{} ends before {}",
+                w[1],
+                w[0]
+            );
+        }
+    }
     // On every track slices nest perfectly, as Perfetto wants of a thread's slices: goroutine
     // runs never overlap, a system call lies inside a goroutine's run. Every system call slice
     // has its way back (every enter an exit).
@@ -147,14 +180,7 @@ fn check(text: &str) {
             assert!(!s(&e["args"], "exit").is_empty(), "{e}");
         }
     }
-    // Every goroutine created ran.
-    for e in all().filter(|e| s(e, "name").starts_with("create G")) {
-        let g = &s(e, "name")["create ".len()..];
-        assert!(
-            all().any(|x| s(x, "name") == g && f(x, "ts") >= f(e, "ts")),
-            "{g} was created but never ran"
-        );
-    }
+    doc
 }
 
 #[test]
@@ -270,5 +296,63 @@ fn traces_in_a_row() {
             traces[1],
             traces[0]
         );
+    });
+}
+
+/// System calls back on the fast path are one record each, read back as their slice: short
+/// writes, a sleep too long for that record (a call sysmon leaves alone while no work waits),
+/// between goroutines that hand each other the P (each start shares its clock reading with
+/// the other's leaving).
+#[test]
+fn fast_calls_and_handovers() {
+    let _serial = serial();
+    watchdog(60, "fast calls and handovers", || {
+        let dir = TempDir::new();
+        let path = dir.join("fast.json");
+        let rt = rt(2);
+        goro::trace::start(&path).unwrap();
+        rt.run(|| {
+            let null = std::fs::File::options()
+                .write(true)
+                .open("/dev/null")
+                .unwrap();
+            let (tx, rx) = goro::chan::<u32>(0);
+            let echo = goro::spawn(move || rx.into_iter().count());
+            for i in 0..200 {
+                sc::write(null.as_fd(), b"x").unwrap();
+                tx.send(i).unwrap();
+            }
+            let nap = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 3_000_000,
+            };
+            // SAFETY: nanosleep reads `nap` and writes nothing (no remainder asked for).
+            let (_, _, e) =
+                unsafe { sc::syscall(libc::SYS_nanosleep as usize, &raw const nap as usize, 0, 0) };
+            assert_eq!(e.0, 0);
+            drop(tx);
+            assert_eq!(echo.join().unwrap(), 200);
+        });
+        goro::trace::stop().unwrap();
+        let doc = structure(&std::fs::read_to_string(&path).unwrap());
+        let calls: Vec<&Value> = doc["traceEvents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| s(e, "ph") == "X" && s(e, "name").starts_with("syscall "))
+            .collect();
+        let nr = |e: &Value| e["args"]["nr"].as_u64().unwrap();
+        let writes = calls.iter().filter(|e| nr(e) == libc::SYS_write as u64);
+        assert_eq!(writes.clone().count(), 200, "each write once");
+        assert!(
+            writes.clone().any(|e| s(&e["args"], "exit") == "fast"),
+            "writes come back on the fast path"
+        );
+        let sleeps: Vec<_> = calls
+            .iter()
+            .filter(|e| nr(e) == libc::SYS_nanosleep as u64)
+            .collect();
+        assert_eq!(sleeps.len(), 1, "{sleeps:?}");
+        assert!(f(sleeps[0], "dur") >= 3000.0, "{}", sleeps[0]);
     });
 }

@@ -89,6 +89,8 @@ pub(crate) struct M {
     pub(crate) lockedg: AtomicPtr<G>,
     /// The thread's own state.
     owned: UnsafeCell<MOwned>,
+    /// The execution tracer's state for this M (its thread's alone).
+    pub(crate) trace: super::trace::MTrace,
 }
 
 /// State only the M's thread touches.
@@ -99,8 +101,8 @@ pub(crate) struct MOwned {
     pub(crate) pending: Pending,
 }
 
-// SAFETY: an M is shared with other threads only through its atomics and its note; `owned` is
-// touched by its own thread alone.
+// SAFETY: an M is shared with other threads only through its atomics and its note; `owned` and
+// `trace` are touched by its own thread alone.
 unsafe impl Send for M {}
 // SAFETY: as above.
 unsafe impl Sync for M {}
@@ -130,6 +132,7 @@ impl M {
                 g0_sp: 0,
                 pending: Pending::None,
             }),
+            trace: super::trace::MTrace::new(),
         }
     }
 

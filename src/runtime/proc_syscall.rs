@@ -91,7 +91,8 @@ pub(crate) struct InSyscall {
     /// Tracing was on at entry: read before the call, not after it, where every load the
     /// kernel's return left cold costs (~2.5 ns for this one here). A trace started during the
     /// call misses the exit as it missed the entry; one stopped during it is checked again by
-    /// the recording.
+    /// the recording. The entry's clock reading waits in the M (`trace::syscall_entry`): a
+    /// wider `InSyscall` made the untraced pair slower.
     traced: bool,
     /// This call's side of the handshake fences for real (see `set_returning`).
     fenced: bool,
@@ -104,13 +105,14 @@ pub(crate) fn entersyscall(nr: usize) -> Option<InSyscall> {
     let (m, g) = this_goroutine()?;
     m.sigeintr.store(false, Ordering::Relaxed);
     m.syscall_nr.store(nr as u32, Ordering::Relaxed);
-    // Recorded while the P is still ours: recording inside the `Psyscall` window would
-    // lengthen it, and sysmon retakes a P whose call it finds still in that window. Not for a
-    // call inside a `blocking` region (or after a preemption by handoff): the goroutine is in
-    // the system-call state already, and its region's slice holds the call.
+    // Timed while the P is still ours, and recorded at the exit (with it, one event for a
+    // call back on the fast path). Not for a call inside a `blocking` region (or after a
+    // preemption by handoff): the goroutine is in the system-call state already, and its
+    // region's slice holds the call.
     let traced = trace::on();
-    if traced && g.status.load(Ordering::Relaxed) != GSYSCALL {
-        trace::record_m(m, Kind::SyscallEnter, g.goid, nr as u64);
+    if traced {
+        crate::hint::cold_path();
+        trace::syscall_entry(m, g.status.load(Ordering::Relaxed) != GSYSCALL);
     }
     // A number that blocked lately is likely to be retaken, or its P taken by another M
     // coming back: its return fences, so those retakes skip `membarrier`'s IPIs. Read before
@@ -351,7 +353,11 @@ pub(crate) fn exitsyscall() {
     };
     if g.status.load(Ordering::Relaxed) == GSYSCALL {
         // Fencing is right whatever mode the call was published in.
-        exit(m, g, m.oldp.load(Ordering::Relaxed), trace::on(), true);
+        let traced = trace::on();
+        if traced {
+            trace::syscall_entry(m, false);
+        }
+        exit(m, g, m.oldp.load(Ordering::Relaxed), traced, true);
     }
 }
 
@@ -370,18 +376,23 @@ fn exit(m: &M, g: &G, oldp: *mut P, traced: bool, fenced: bool) {
         g.status.store(GRUNNING, Ordering::Relaxed);
         if traced {
             crate::hint::cold_path();
-            trace::record_m(m, Kind::SyscallExit, g.goid, Exit::Fast as u64);
+            trace::syscall_exit(m, g.goid, oldp, Exit::Fast);
         }
         unlock_preemption(g);
         return;
     }
-    exit_without_oldp(m, g, oldp);
+    exit_without_oldp(m, g, oldp, traced);
 }
 
 /// The old P is gone: an idle one, or the slow path.
 #[cold]
 #[inline(never)]
-fn exit_without_oldp(m: &M, g: &G, oldp: *mut P) {
+fn exit_without_oldp(m: &M, g: &G, oldp: *mut P, traced: bool) {
+    let record = |how| {
+        if traced {
+            trace::syscall_exit(m, g.goid, oldp, how);
+        }
+    };
     // Retaken, and perhaps now in another M's call: take it from that call, as Go's
     // `exitsyscallfast` does (its CAS on `Psyscall` does not ask whose call it is). Ours to
     // run at once, where the other M, blocked in the kernel, has no use for it; without this,
@@ -394,7 +405,7 @@ fn exit_without_oldp(m: &M, g: &G, oldp: *mut P) {
         // The slice sysmon has been timing was the other call's.
         p.new_slice();
         g.status.store(GRUNNING, Ordering::Relaxed);
-        trace::record_m(m, Kind::SyscallExit, g.goid, Exit::Fast as u64);
+        record(Exit::Fast);
         unlock_preemption(g);
         return;
     }
@@ -410,11 +421,11 @@ fn exit_without_oldp(m: &M, g: &G, oldp: *mut P) {
         // SAFETY: the M holds the P it just took.
         unsafe { &*m.p() }.new_slice();
         g.status.store(GRUNNING, Ordering::Relaxed);
-        trace::record_m(m, Kind::SyscallExit, g.goid, Exit::IdleP as u64);
+        record(Exit::IdleP);
         unlock_preemption(g);
         return;
     }
-    trace::record_m(m, Kind::SyscallExit, g.goid, Exit::Slow as u64);
+    record(Exit::Slow);
     mcall(Pending::ExitSyscall);
     // Resumed by `execute` with a P, perhaps on another M: `g` is still this goroutine.
     unlock_preemption(g);

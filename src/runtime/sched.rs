@@ -765,9 +765,12 @@ pub(crate) enum Next {
 fn schedule(m: &M) {
     let sched = m.sched();
     let mut next = None;
+    // The M slept since the goroutine it ran last left it.
+    let mut slept = false;
     loop {
-        let (gp, inherit) = match next.take() {
-            Some(gp) => gp,
+        let (gp, inherit, straight) = match next.take() {
+            // Resumed at once (its park was called off), or handed over with a P.
+            Some((gp, inherit)) => (gp, inherit, inherit),
             None => {
                 let locked = m.lockedg.load(Ordering::Relaxed);
                 if !locked.is_null() {
@@ -775,7 +778,7 @@ fn schedule(m: &M) {
                     if !super::lockosthread::stoplockedm(m) {
                         return;
                     }
-                    (locked, false)
+                    (locked, false, false)
                 } else {
                     match findrunnable(m) {
                         Some(gp) => gp,
@@ -792,9 +795,11 @@ fn schedule(m: &M) {
             if !sched.stopm(m) {
                 return;
             }
+            slept = true;
             continue;
         }
-        match execute(m, gp, inherit) {
+        let straight = straight && !core::mem::replace(&mut slept, false);
+        match execute(m, gp, inherit, straight) {
             Next::Run(gp) => next = Some((gp, false)),
             Next::Resume(gp) => next = Some((gp, true)),
             Next::Schedule => {}
@@ -803,11 +808,15 @@ fn schedule(m: &M) {
     }
 }
 
-/// A runnable goroutine for `m`, which holds a P, and whether it inherits the current time
-/// slice; parks the M when there is none. `None` at shutdown (Go's `findRunnable`).
-fn findrunnable(m: &M) -> Option<(*mut G, bool)> {
+/// A runnable goroutine for `m`, which holds a P, whether it inherits the current time
+/// slice, and whether it came straight from the P's own run queue (nothing waited for, no
+/// other thread's goroutine: see `trace::go_start`); parks the M when there is none. `None`
+/// at shutdown (Go's `findRunnable`).
+fn findrunnable(m: &M) -> Option<(*mut G, bool, bool)> {
     let sched = m.sched();
+    let mut first = true;
     loop {
+        let straight = core::mem::replace(&mut first, false);
         if sched.shutdown.load(Ordering::Acquire) {
             return None;
         }
@@ -826,19 +835,19 @@ fn findrunnable(m: &M) -> Option<(*mut G, bool)> {
             && sched.runqsize.load(Ordering::Acquire) > 0
             && let Some(gp) = sched.globrunqget(p, 1)
         {
-            return Some((found(m, gp), false));
+            return Some((found(m, gp), false, false));
         }
         if let Some((gp, inherit)) = p.runq.runqget() {
-            return Some((found(m, gp), inherit));
+            return Some((found(m, gp), inherit, straight));
         }
         if sched.runqsize.load(Ordering::Acquire) > 0
             && let Some(gp) = sched.globrunqget(p, 0)
         {
-            return Some((found(m, gp), false));
+            return Some((found(m, gp), false, false));
         }
         // The network, without blocking, before stealing (Go's findRunnable does the same).
         if let Some(gp) = sched.netpoll_nonblocking(Some(p)) {
-            return Some((found(m, gp), false));
+            return Some((found(m, gp), false, false));
         }
         // Steal, if spinning is worth it: at most half the busy Ps' worth of spinning Ms.
         let nprocs = sched.nprocs.load(Ordering::Relaxed);
@@ -851,7 +860,7 @@ fn findrunnable(m: &M) -> Option<(*mut G, bool)> {
                 sched.nmspinning.fetch_add(1, Ordering::AcqRel);
             }
             if let Some(gp) = steal_work(sched, p, nprocs) {
-                return Some((found(m, gp), false));
+                return Some((found(m, gp), false, false));
             }
         }
         // Timers due on any P (one may be busy for a while), before giving up.
@@ -863,7 +872,7 @@ fn findrunnable(m: &M) -> Option<(*mut G, bool)> {
             let mut l = sched.locked();
             if let Some(gp) = sched.globrunqget_locked(&mut l, p, 0) {
                 drop(l);
-                return Some((found(m, gp), false));
+                return Some((found(m, gp), false, false));
             }
             let p = releasep(m);
             sched.pidleput_locked(&mut l, p);
@@ -896,7 +905,7 @@ fn findrunnable(m: &M) -> Option<(*mut G, bool)> {
             && sched.lastpoll.swap(0, Ordering::AcqRel) != 0
         {
             match netpoll_block(m, next) {
-                Some(Some(gp)) => return Some((found(m, gp), false)),
+                Some(Some(gp)) => return Some((found(m, gp), false, false)),
                 Some(None) => continue,
                 None => {}
             }
@@ -1016,8 +1025,10 @@ pub(crate) fn mcall(pending: Pending) {
 /// Runs `gp` on `m` until it switches back, then does what it asked (Go's `execute` and the
 /// g0 half of `mcall`). With `inherit`, `gp` runs in the current time slice: `schedtick` does
 /// not move, so sysmon sees a pair of goroutines that hand the P to each other through
-/// `runnext` as one long runner, and asks for the slice to end (`P::preempt`).
-fn execute(m: &M, gp: *mut G, inherit: bool) -> Next {
+/// `runnext` as one long runner, and asks for the slice to end (`P::preempt`). With
+/// `straight`, `gp` comes straight after the goroutine this M ran last, which lets the
+/// trace time its start by that one's leaving (`trace::go_start`).
+fn execute(m: &M, gp: *mut G, inherit: bool, straight: bool) -> Next {
     let sched = m.sched();
     // SAFETY: `gp` came off a run queue, so this M owns it now.
     let g = unsafe { &*gp };
@@ -1048,7 +1059,7 @@ fn execute(m: &M, gp: *mut G, inherit: bool) -> Next {
     }
     let sp = owned.sp;
     if trace::on() {
-        trace::record_m(m, Kind::GoStart, g.goid, 0);
+        trace::go_start(m, g.goid, straight);
     }
     // SAFETY: `sp` is the goroutine's saved (or prepared) state; g0's is saved in return.
     unsafe { switch(&raw mut m.owned().g0_sp, sp) };

@@ -10,6 +10,10 @@
 //!   this trace, to this M and has room, writes 24 bytes and publishes the new length with a
 //!   release store (a plain `mov` on x86). No lock, no allocation, no system call, no
 //!   read-modify-write.
+//! - An M reaches its chunk through its own [`MTrace`] instead (no thread-local, no owner
+//!   check); a goroutine it starts straight after another left takes that leave's clock
+//!   reading ([`go_start`]); a system call back on the fast path is one [`FAST_SYSCALL`]
+//!   event, timed at entry and written at exit ([`syscall_exit`]).
 //! - Once a chunk (256 KiB, 10922 events): [`slow`] takes the thread's lock and moves to a
 //!   fresh chunk. Chunks are mapped with `MAP_POPULATE`, and [`start`] prepares a pool of them,
 //!   so no event takes a page fault; a trace's first 16 MiB come from that pool.
@@ -162,9 +166,19 @@ struct Raw {
     g: u64,
     /// `Rec::arg` but for `GoCreate`; `u32::MAX` for [`BLOCKING`].
     arg: u32,
-    /// `p << 8 | kind`, `p` all ones for [`NO_P`].
+    /// `p << 8 | kind`, `p` all ones for [`NO_P`]; `kind` may be [`FAST_SYSCALL`].
     p_kind: u32,
 }
+
+/// The kind of a system call that came back on the fast path, recorded as one event at its
+/// exit (not as two, enter and exit): `arg` holds the number in its low [`NR_BITS`] bits and
+/// the ticks the call took above them. `collect` expands it into its `SyscallEnter` and
+/// `SyscallExit`. A call whose number or duration does not fit is recorded as the two.
+const FAST_SYSCALL: u32 = Kind::ALL.len() as u32;
+
+/// The bits of a [`FAST_SYSCALL`]'s `arg` that hold its number (x86_64's are under 512);
+/// the 22 above hold durations up to 2^22 ticks (about 1 ms at 4 GHz).
+const NR_BITS: u32 = 10;
 
 /// Bytes in a chunk.
 const CHUNK_BYTES: usize = 256 << 10;
@@ -240,15 +254,12 @@ impl Chunk {
             .store(u64::from(generation) << 32, Ordering::Release);
     }
 
-    /// Writes `ev` if the chunk is this generation's, `key`'s, and has room (by its owner).
+    /// Writes `ev` if the chunk is this generation's and has room (by its owner).
     #[inline(always)]
-    fn push(&self, generation: u32, key: usize, ev: Raw) -> bool {
+    fn push(&self, generation: u32, ev: Raw) -> bool {
         let state = self.state.load(Ordering::Relaxed);
         let n = state as u32 as usize;
-        if state >> 32 != u64::from(generation)
-            || n >= CHUNK_EVENTS
-            || self.key.load(Ordering::Relaxed) != key
-        {
+        if state >> 32 != u64::from(generation) || n >= CHUNK_EVENTS {
             return false;
         }
         // SAFETY: `n` is in bounds, past what was published: only this thread touches it.
@@ -280,15 +291,9 @@ impl Chunk {
         for i in 0..state as u32 as usize {
             // SAFETY: below the published length (see `Sync`): written, and left alone now.
             let ev = unsafe { (*self.events.add(i)).get().read().assume_init() };
-            let kind = Kind::ALL[(ev.p_kind & 0xff) as usize];
             let p = ev.p_kind >> 8;
-            let (g, arg) = match kind {
-                Kind::GoCreate => (0, ev.g),
-                _ if ev.arg == u32::MAX => (ev.g, BLOCKING),
-                _ => (ev.g, u64::from(ev.arg)),
-            };
-            out.push(Rec {
-                ts: clock.ns(ev.ts),
+            let rec = |ts: u64, kind: Kind, g: u64, arg: u64| Rec {
+                ts: clock.ns(ts),
                 rt,
                 g,
                 arg,
@@ -296,7 +301,22 @@ impl Chunk {
                 tid,
                 p: if p == NO_P >> 8 { NO_P } else { p },
                 kind,
-            });
+            };
+            let tag = ev.p_kind & 0xff;
+            if tag == FAST_SYSCALL {
+                let (nr, took) = (ev.arg & ((1 << NR_BITS) - 1), ev.arg >> NR_BITS);
+                let entered = ev.ts.wrapping_sub(u64::from(took));
+                out.push(rec(entered, Kind::SyscallEnter, ev.g, u64::from(nr)));
+                out.push(rec(ev.ts, Kind::SyscallExit, ev.g, Exit::Fast as u64));
+                continue;
+            }
+            let kind = Kind::ALL[tag as usize];
+            let (g, arg) = match kind {
+                Kind::GoCreate => (0, ev.g),
+                _ if ev.arg == u32::MAX => (ev.g, BLOCKING),
+                _ => (ev.g, u64::from(ev.arg)),
+            };
+            out.push(rec(ev.ts, kind, g, arg));
         }
     }
 }
@@ -438,6 +458,30 @@ static START: Mutex<Clock> = Mutex::new(Clock {
     scale: 1.0,
 });
 
+/// An M's recording state, touched by its own thread alone: with it, an M's event reaches its
+/// chunk without the thread-local and the owner check that [`record`] goes through.
+pub(crate) struct MTrace {
+    /// The chunk the M's thread writes into (its `Thread`'s last, which `stop` keeps mapped),
+    /// null before the M's first event.
+    chunk: Cell<*const Chunk>,
+    /// Where the goroutine that left the M last was recorded: that chunk's `state` just after
+    /// its event (0 once the M moved to another chunk), and the event's ticks.
+    left: Cell<(u64, u64)>,
+    /// When the M's current system call was entered, if its entry is to be recorded, else
+    /// [`NO_ENTRY`] (see [`syscall_entry`]).
+    entered: Cell<u64>,
+}
+
+impl MTrace {
+    pub(crate) const fn new() -> MTrace {
+        MTrace {
+            chunk: Cell::new(core::ptr::null()),
+            left: Cell::new((0, 0)),
+            entered: Cell::new(NO_ENTRY),
+        }
+    }
+}
+
 /// Records an event on the calling thread: about `g`, with `arg`, for `rt` if the thread is
 /// not one of a runtime's Ms (an M records for its own runtime). Never switches goroutines.
 #[inline(never)]
@@ -459,18 +503,66 @@ pub(crate) fn record(rt: Option<&Sched>, kind: Kind, g: u64, arg: u64) {
 /// calls, the scheduler).
 #[inline(never)]
 pub(crate) fn record_m(m: &M, kind: Kind, g: u64, arg: u64) {
+    if on_acquire() {
+        put_m(m, Raw::new(ticks(), kind, g, arg, p_id(m)));
+    }
+}
+
+/// The id of the P `m` holds, or [`NO_P`].
+#[inline(always)]
+fn p_id(m: &M) -> u32 {
+    // SAFETY: Ps live with their runtime.
+    unsafe { m.p().as_ref() }.map_or(NO_P, |p| p.id as u32)
+}
+
+/// `MTrace::entered` of a call whose entry is not recorded.
+const NO_ENTRY: u64 = 0;
+
+/// Times the entry of `m`'s system call, which [`syscall_exit`] records if `record`.
+#[inline(always)]
+pub(crate) fn syscall_entry(m: &M, record: bool) {
+    m.trace.entered.set(if record {
+        ticks().max(NO_ENTRY + 1)
+    } else {
+        NO_ENTRY
+    });
+}
+
+/// Records how the system call `m`'s goroutine `g` made came back, and its entry if
+/// [`syscall_entry`] timed it: one [`FAST_SYSCALL`] event for a call back on the fast path,
+/// else the two. `oldp` is the P the call was entered with, or null.
+#[inline(never)]
+pub(crate) fn syscall_exit(m: &M, g: u64, oldp: *const super::p::P, how: Exit) {
+    let entered = m.trace.entered.replace(NO_ENTRY);
     if !on_acquire() {
         return;
     }
     let ts = ticks();
-    // SAFETY: Ps live with their runtime.
-    let p = unsafe { m.p().as_ref() }.map_or(NO_P, |p| p.id as u32);
-    let who = Who {
-        key: m as *const M as usize,
-        rt: m.sched as usize,
-        m: m.id as u32,
-    };
-    put(who, Raw::new(ts, kind, g, arg, p));
+    let p = p_id(m);
+    if entered != NO_ENTRY {
+        let nr = m.syscall_nr.load(Ordering::Relaxed);
+        let took = ts.wrapping_sub(entered);
+        if matches!(how, Exit::Fast) && nr < 1 << NR_BITS && took < 1 << (32 - NR_BITS) {
+            let arg = nr | (took as u32) << NR_BITS;
+            put_m(
+                m,
+                Raw {
+                    ts,
+                    g,
+                    arg,
+                    p_kind: p << 8 | FAST_SYSCALL,
+                },
+            );
+            return;
+        }
+        // SAFETY: Ps live with their runtime.
+        let oldp = unsafe { oldp.as_ref() }.map_or(NO_P, |p| p.id as u32);
+        put_m(
+            m,
+            Raw::new(entered, Kind::SyscallEnter, g, u64::from(nr), oldp),
+        );
+    }
+    put_m(m, Raw::new(ts, Kind::SyscallExit, g, how as u64, p));
 }
 
 impl Raw {
@@ -485,13 +577,39 @@ impl Raw {
     }
 }
 
+/// Writes `ev` into the chunk of `m`'s thread, or through [`slow`].
+#[inline(always)]
+fn put_m(m: &M, ev: Raw) {
+    let generation = GEN.load(Ordering::Relaxed);
+    // SAFETY: a non-null chunk of an M is its thread's last (see `MTrace::chunk`).
+    let done = unsafe { m.trace.chunk.get().as_ref() }.is_some_and(|c| c.push(generation, ev));
+    if !done {
+        slow_m(m, ev);
+    }
+}
+
+/// [`slow`] for an M, which then writes into the thread's new chunk.
+#[cold]
+#[inline(never)]
+fn slow_m(m: &M, ev: Raw) {
+    let who = Who {
+        key: m as *const M as usize,
+        rt: m.sched as usize,
+        m: m.id as u32,
+    };
+    slow(who, ev);
+    m.trace.chunk.set(CUR.with(Cell::get));
+    m.trace.left.set((0, 0));
+}
+
 /// Writes `ev` into the thread's current chunk, or through [`slow`].
 #[inline(always)]
 fn put(who: Who, ev: Raw) {
     let generation = GEN.load(Ordering::Relaxed);
     // SAFETY: a non-null `CUR` is a chunk of this thread's `Thread`, which this thread keeps
     // alive, and `stop` never unmaps the last chunk of a thread.
-    let done = unsafe { CUR.get().as_ref() }.is_some_and(|c| c.push(generation, who.key, ev));
+    let done = unsafe { CUR.get().as_ref() }
+        .is_some_and(|c| c.key.load(Ordering::Relaxed) == who.key && c.push(generation, ev));
     if !done {
         slow(who, ev);
     }
@@ -539,12 +657,13 @@ fn slow(who: Who, ev: Raw) {
         }
         let c = chunks.last().expect("a chunk");
         c.reset(generation, who);
-        c.push(generation, who.key, ev);
+        c.push(generation, ev);
         CUR.with(|cur| cur.set(&**c));
     });
 }
 
-/// Records how the goroutine `g` left its M, from what it asked g0 to do.
+/// Records how the goroutine `g` left its M, from what it asked g0 to do, and remembers when
+/// for [`go_start`].
 #[cold]
 pub(crate) fn left(m: &M, g: &super::g::G, pending: &super::m::Pending) {
     use super::m::Pending;
@@ -555,7 +674,36 @@ pub(crate) fn left(m: &M, g: &super::g::G, pending: &super::m::Pending) {
         Pending::ExitSyscall => (Kind::GoStop, Stop::NoP as u64),
         Pending::None => return,
     };
-    record_m(m, kind, g.goid, arg);
+    if !on_acquire() {
+        return;
+    }
+    let ts = ticks();
+    put_m(m, Raw::new(ts, kind, g.goid, arg, p_id(m)));
+    // SAFETY: as in `put_m`.
+    if let Some(c) = unsafe { m.trace.chunk.get().as_ref() } {
+        m.trace.left.set((c.state.load(Ordering::Relaxed), ts));
+    }
+}
+
+/// Records that goroutine `g` starts on `m`. One that comes `straight` after the goroutine
+/// that left `m` last (from the P's own run queue or resumed at once, with nothing waited for
+/// between), with no event recorded on `m` since, starts at that one's leaving: its clock
+/// reading (a third of a round trip's cost between two goroutines) serves both. The
+/// scheduler's few tens of nanoseconds between the two are then not in the trace.
+#[inline(never)]
+pub(crate) fn go_start(m: &M, g: u64, straight: bool) {
+    if !on_acquire() {
+        return;
+    }
+    let (state, at) = m.trace.left.get();
+    // SAFETY: as in `put_m`.
+    let chunk = unsafe { m.trace.chunk.get().as_ref() };
+    let ts = if straight && chunk.is_some_and(|c| c.state.load(Ordering::Relaxed) == state) {
+        at
+    } else {
+        ticks()
+    };
+    put_m(m, Raw::new(ts, Kind::GoStart, g, 0, p_id(m)));
 }
 
 /// Maps the pool of chunks and turns tracing on; `false` if it was on already.
@@ -611,4 +759,74 @@ pub(crate) fn stop() -> Option<Vec<Rec>> {
     // Stable: one thread's events keep their order if the clock reads the same twice.
     all.sort_by_key(|r| r.ts);
     Some(all)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Collects what `raws` would read back as, in a chunk of generation 1 at clock 1:1.
+    fn collected(raws: &[Raw]) -> Vec<Rec> {
+        let c = Chunk::map().expect("a chunk");
+        c.reset(
+            1,
+            Who {
+                key: 0,
+                rt: 0,
+                m: 3,
+            },
+        );
+        for &ev in raws {
+            assert!(c.push(1, ev));
+        }
+        let mut out = Vec::new();
+        let clock = Clock {
+            ticks: 0,
+            ns: 0,
+            scale: 1.0,
+        };
+        c.collect(1, 7, &clock, &mut out);
+        out
+    }
+
+    #[test]
+    fn a_fast_syscall_reads_back_as_its_enter_and_exit() {
+        let took = (1 << (32 - NR_BITS)) - 1;
+        let fast = Raw {
+            ts: 5_000_000,
+            g: 9,
+            arg: 1 | took << NR_BITS,
+            p_kind: 2 << 8 | FAST_SYSCALL,
+        };
+        let after = Raw::new(5_000_010, Kind::GoBlock, 9, 4, 2);
+        let v = collected(&[fast, after]);
+        let seen: Vec<_> = v.iter().map(|r| (r.kind, r.ts, r.g, r.arg, r.p)).collect();
+        assert_eq!(
+            seen,
+            [
+                (Kind::SyscallEnter, 5_000_000 - u64::from(took), 9, 1, 2),
+                (Kind::SyscallExit, 5_000_000, 9, Exit::Fast as u64, 2),
+                (Kind::GoBlock, 5_000_010, 9, 4, 2),
+            ]
+        );
+        assert!(v.iter().all(|r| r.m == 3 && r.tid == 7));
+    }
+
+    #[test]
+    fn other_events_read_back_as_written() {
+        let v = collected(&[
+            Raw::new(10, Kind::GoCreate, 12, 0, NO_P),
+            Raw::new(20, Kind::SyscallEnter, 4, u64::from(u32::MAX), 0),
+            Raw::new(30, Kind::SyscallExit, 4, Exit::Slow as u64, NO_P),
+        ]);
+        let seen: Vec<_> = v.iter().map(|r| (r.kind, r.ts, r.g, r.arg, r.p)).collect();
+        assert_eq!(
+            seen,
+            [
+                (Kind::GoCreate, 10, 0, 12, NO_P),
+                (Kind::SyscallEnter, 20, 4, BLOCKING, 0),
+                (Kind::SyscallExit, 30, 4, Exit::Slow as u64, NO_P),
+            ]
+        );
+    }
 }
