@@ -63,8 +63,8 @@ pub struct Stats {
     pub preempt_signals: u64,
     pub preempted: u64,
     /// ... of the signals, those sent before the 10 ms slice was up, to a goroutine whose
-    /// thread was off its CPU: blocked in the kernel outside goro's wrappers (`std::fs`,
-    /// `std::thread::sleep`), or not run by the kernel.
+    /// thread was off its CPU and asleep: blocked in the kernel outside goro's wrappers
+    /// (`std::fs`, `std::thread::sleep`). A thread merely waiting for a CPU is not signalled.
     pub preempt_signals_off_cpu: u64,
     /// Stops of the world ([`set_max_procs`](crate::set_max_procs)).
     pub stop_the_worlds: u64,

@@ -667,12 +667,13 @@ fn retake_with(p: &P, hold: u32, to: u32, need: usize) -> bool {
     // Not the kind of call the caller looked for (the P has gone on to another call since):
     // left to its M, which waits out our hold.
     let wanted = tagged.addr() & need == need;
-    if !wanted {
-    } else if tagged.addr() & FENCED != 0 {
-        // The M fences on its return (see `set_returning`).
-        membarrier::fence_both();
-    } else {
-        membarrier::heavy();
+    if wanted {
+        if tagged.addr() & FENCED != 0 {
+            // The M fences on its return (see `set_returning`).
+            membarrier::fence_both();
+        } else {
+            membarrier::heavy();
+        }
     }
     // SAFETY: set by the M that entered the call before it published `Psyscall`, which the
     // CAS read; Ms live as long as the runtime.

@@ -48,7 +48,7 @@ pub(crate) struct Counters {
     /// state.
     pub(crate) preempt_signals: AtomicU64,
     pub(crate) preempted: AtomicU64,
-    /// Preemption signals sent early, to a goroutine whose thread was off its CPU.
+    /// Preemption signals sent early, to a goroutine whose thread was off its CPU, asleep.
     pub(crate) preempt_signals_off_cpu: AtomicU64,
     /// Stops of the world.
     pub(crate) stw: AtomicU64,

@@ -392,13 +392,12 @@ fn others_waiting(sched: &Sched, p: &P) -> bool {
     !p.runq.is_empty() || sched.runqsize.load(Ordering::Acquire) > 0
 }
 
-/// Whether the goroutine holding `p` (others waiting) is off its CPU: its thread ran for less
-/// than a quarter of the [`OFF_CPU_WINDOW`] or more since sysmon's previous reading of its CPU
-/// clock. That is a goroutine blocked in the kernel outside goro's wrappers (`std::fs`,
-/// `std::thread::sleep`, a lock of std's), which would otherwise hold the P until
-/// [`FORCE_PREEMPT`], if its thread is indeed asleep ([`runnable`]): one the kernel has merely
-/// not run (a loaded machine) keeps its P. One clock read per P per window, and only while
-/// goroutines wait for that P.
+/// Whether the goroutine holding `p` (others waiting) is blocked in the kernel outside goro's
+/// wrappers (`std::fs`, `std::thread::sleep`, a lock of std's), which would otherwise hold the
+/// P until [`FORCE_PREEMPT`]: its thread ran for less than a quarter of the [`OFF_CPU_WINDOW`]
+/// or more since sysmon's previous reading of its CPU clock, and is asleep ([`runnable`]; one
+/// the kernel has merely not run, on a loaded machine, keeps its P). One clock read per P per
+/// window, and only while goroutines wait for that P; the state only when the clock says so.
 fn off_cpu(p: &P, d: &mut PData, now: u64) -> bool {
     if d.cpu_at != 0 && now.saturating_sub(d.cpu_at) < OFF_CPU_WINDOW.as_nanos() as u64 {
         return false;
