@@ -2541,11 +2541,24 @@ fn plan(rng: &mut Rng, f: &Features, allowed_procs: &[usize]) -> Plan {
             }
             let total = r.pick(&[1, 100, 4096, 65536, 200_000]) + r.below(100) as usize;
             let chunk_max = r.pick(&[1, 64, 4096, 100_000]);
+            let reader = r.pick(&readers);
+            // A reader blocked in std's read holds its P: every read that finds the pipe empty
+            // waits for sysmon to preempt it by handoff before the writer gets the P back
+            // (with one P). That costs ~0.15-0.25 ms here when sysmon sees the thread asleep,
+            // and a whole 10 ms slice when its thread waits for a CPU (a loaded machine): 4096
+            // one-byte writes made seed 0x57be349164cf7abc round 139 (P=1) a 0.5-0.8 s round
+            // of ~2,000-2,900 preemptions on a quiet machine, where its peers take < 0.1 s.
+            // Such a reader gets a sixteenth of the writes.
+            let writes = if matches!(reader, ReadMode::StdBare) {
+                256
+            } else {
+                4096
+            };
             Act::Pipe(PipePlan {
-                // At most 4096 writes: a round stays well under a second.
-                total: total.min(chunk_max * 4096),
+                // At most 4096 chunks of up to `chunk_max`: a round stays well under a second.
+                total: total.min(chunk_max * writes),
                 chunk_max,
-                reader: r.pick(&readers),
+                reader,
                 writer,
                 delay: r.pick(&delays),
                 reader_first: r.chance(3, 4),
