@@ -48,6 +48,13 @@
 //! round's settings, what each kind of goroutine was last doing, and every thread's stack
 //! (gdb). The last line is `soak: N passed, M failed`.
 //!
+//! Each round's line gives its time and its counts: system calls retaken, Ps handed off,
+//! goroutines preempted, loops of the abandoned goroutines and threads the kernel descheduled.
+//! A round far slower than its peers says why there: thousands of preemptions (a pipe read
+//! bare by std, each empty read preempted by handoff), or millions of loops and thousands of
+//! threads descheduled (early abandoned loops keep every P busy, and each thread running
+//! without a P waits for a CPU).
+//!
 //! Every blocking interaction here completes if the runtime is correct: each pipe's reader
 //! reads to end-of-file and its writer always runs and closes; each channel is closed by its
 //! last sender or a closer that needs nothing but the senders, and every receiver drains it
