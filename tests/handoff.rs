@@ -489,6 +489,53 @@ fn a_goroutine_in_std_sleep_is_preempted_by_handoff() {
     });
 }
 
+/// A goroutine that blocks in std's `read` again and again, entering the runtime between
+/// reads (it forwards each byte on a channel), on one P with the goroutine that feeds the pipe
+/// a byte at a time through `blocking`: a read that finds the pipe empty holds the P the
+/// writer needs, until sysmon preempts it by handoff. Each such read must be seen off its CPU
+/// afresh, after the reader took a P back, not waited out to the slice's end: with the slice
+/// alone each cost 10 ms (the soak's seed 0x57be349164cf7abc round 139 fed 4,096 bytes this
+/// way and took 23 s). How many reads stall depends on the interleaving (25-155 in 60 loaded
+/// runs, once 1). A loaded machine may leave the woken reader waiting for a CPU through a
+/// slice, so slices may end a few of the stalls (at most 3 in those runs), but not a quarter;
+/// with the off-CPU look taken out, all of them (39-83, and no read seen off its CPU).
+#[test]
+fn a_goroutine_blocking_in_std_read_again_and_again_is_seen_off_cpu_each_time() {
+    let _serial = serial();
+    watchdog(60, "repeated std reads", || {
+        const BYTES: u8 = 200;
+        let rt = rt(1);
+        rt.run(|| {
+            let (r, w) = sc::pipe2(libc::O_CLOEXEC as u32).unwrap();
+            let (tx, rx) = goro::chan::<u8>(BYTES as usize);
+            let reader = goro::spawn(move || {
+                let mut f = std::fs::File::from(r);
+                let mut b = [0u8; 1];
+                while std::io::Read::read(&mut f, &mut b).unwrap() == 1 {
+                    tx.send(b[0]).unwrap();
+                }
+            });
+            let mut f = std::fs::File::from(w);
+            for i in 0..BYTES {
+                goro::blocking(|| std::io::Write::write_all(&mut f, &[i])).unwrap();
+            }
+            drop(f);
+            reader.join().unwrap();
+            assert!(
+                rx.into_iter().eq(0..BYTES),
+                "the bytes arrived out of order"
+            );
+        });
+        let s = rt.stats();
+        let slices = s.preempt_signals - s.preempt_signals_off_cpu;
+        assert!(
+            s.preempt_signals_off_cpu >= 1 && slices <= 1 + s.preempt_signals_off_cpu / 4,
+            "{} reads seen off their CPU, {slices} waited out to the slice's end: {s:?}",
+            s.preempt_signals_off_cpu
+        );
+    });
+}
+
 /// A goroutine whose thread waits for a CPU that other threads hold is in no call that
 /// blocks: sysmon ends its slice after the 10 ms, as any runner's, and never preempts it as off
 /// its CPU (another thread would wait for a CPU as long). The runtime's threads run at the
