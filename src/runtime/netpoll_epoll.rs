@@ -344,3 +344,47 @@ impl Drop for Poller {
         self.wake.put();
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn event(w: &Wake) -> epoll_event {
+        epoll_event {
+            events: EPOLLIN,
+            data: w as *const Wake as u64 | BREAK_TAG,
+        }
+    }
+
+    /// A break harvested by someone else than its runtime's M is written again only while
+    /// that M blocks in the process set (else the M sees it pending before it blocks); the
+    /// M's own harvest takes it.
+    #[test]
+    fn harvested_breaks_reach_their_runtime() {
+        let w = Wake::get().unwrap();
+        let other = Wake::get().unwrap();
+        let mut list = GList::new();
+        w.sig.store(true, Ordering::SeqCst);
+        w.kick();
+        assert_eq!(sys::read_u64(w.fd), Ok(1));
+        // Nobody blocks: nothing written, the break stays pending.
+        harvest(&[event(w)], &mut list, Some(other));
+        assert_eq!(sys::read_u64(w.fd), Err(Errno::EAGAIN));
+        assert!(w.sig.load(Ordering::SeqCst));
+        // Its M blocks in the set: a new edge for it, from a poll that does not block or
+        // from another runtime's M.
+        w.direct.store(true, Ordering::SeqCst);
+        harvest(&[event(w)], &mut list, None);
+        harvest(&[event(w)], &mut list, Some(other));
+        assert_eq!(sys::read_u64(w.fd), Ok(2));
+        // Its own M takes it: drained, no longer pending.
+        w.kick();
+        harvest(&[event(w)], &mut list, Some(w));
+        assert_eq!(sys::read_u64(w.fd), Err(Errno::EAGAIN));
+        assert!(!w.sig.load(Ordering::SeqCst));
+        assert_eq!(list.len, 0);
+        w.direct.store(false, Ordering::SeqCst);
+        w.put();
+        other.put();
+    }
+}
