@@ -12,7 +12,7 @@
 //!   holding its eventfd and the process set (level-triggered: readable while events are
 //!   pending), so a break wakes only its own runtime. The kernel then runs a second callback
 //!   for every event (one per nested set), and a wake-up takes a second `epoll_wait` to
-//!   harvest. At 100 connections the echo server spent ~5% more CPU per round trip so.
+//!   harvest. At 100 connections the echo server spent ~4% more CPU per round trip so.
 //!
 //! The first runtime to start while none uses the poller is alone; a second one makes it
 //! nested ([`Poller::new`]), and runtimes started while any is nested are nested, until all
