@@ -687,3 +687,140 @@ fn abandoned_runtimes_child() {
     });
     drop(senders);
 }
+
+// ---- runtimes sharing the poller, in a child process (its state is the process's) ----
+
+/// How many of the process's epoll sets hold another epoll set: none while one runtime uses
+/// the poller (its Ms block in the process's set itself), one per runtime while several do.
+fn nested_sets() -> usize {
+    let is_epoll = |fd: &str| {
+        std::fs::read_link(format!("/proc/self/fd/{fd}"))
+            .is_ok_and(|l| l.to_string_lossy() == "anon_inode:[eventpoll]")
+    };
+    let mut n = 0;
+    for e in std::fs::read_dir("/proc/self/fd").unwrap() {
+        let fd = e.unwrap().file_name().into_string().unwrap();
+        if !is_epoll(&fd) {
+            continue;
+        }
+        // Gone meanwhile (another runtime's set): not ours to count.
+        let Ok(info) = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")) else {
+            continue;
+        };
+        let targets = info.lines().filter_map(|l| l.strip_prefix("tfd:"));
+        if targets
+            .filter_map(|t| t.split_whitespace().next())
+            .any(is_epoll)
+        {
+            n += 1;
+        }
+    }
+    n
+}
+
+/// In a runtime: `rounds` pipe round trips with a goroutine, each after a short sleep. The
+/// sleeper's M finds the other M blocked in the poller with no deadline (the echo goroutine
+/// waits for its pipe), so the sleep's timer is a break of that poll; lost, the sleep would
+/// last until sysmon noticed the timer overdue, or for ever once sysmon sleeps deeply.
+fn poller_rounds(rounds: usize) {
+    let (mut ar, mut aw) = goro::pipe().unwrap();
+    let (mut br, mut bw) = goro::pipe().unwrap();
+    let echo = goro::spawn(move || {
+        let mut b = [0u8; 1];
+        for _ in 0..rounds {
+            br.read_exact(&mut b).unwrap();
+            aw.write_all(&b).unwrap();
+        }
+    });
+    for i in 0..rounds {
+        let t = Instant::now();
+        goro::sleep(MS);
+        let slept = t.elapsed();
+        assert!(
+            slept < Duration::from_secs(2),
+            "a 1 ms sleep took {slept:?}"
+        );
+        bw.write_all(&[i as u8]).unwrap();
+        let mut b = [0u8; 1];
+        ar.read_exact(&mut b).unwrap();
+        assert_eq!(b[0], i as u8);
+    }
+    echo.join().unwrap();
+}
+
+/// Runtimes share the process's poller: one alone blocks in the process's set, nests no set,
+/// and its breaks (timers) and I/O reach it; several at once, joining while others' Ms block
+/// in the poller (which makes the one alone nest) and ending at staggered times, each get
+/// their own; runtimes ending with an M blocked in the poller and a goroutine parked on a
+/// descriptor end (their M leaves the set), and a runtime started after all have ended is
+/// alone again.
+#[test]
+fn runtimes_share_the_poller() {
+    watchdog(120, "runtimes sharing the poller", || {
+        let status = child("shared_poller_child", &[(ROLE, "share".into())])
+            .wait()
+            .unwrap();
+        assert!(status.success(), "the child failed: {status}");
+    });
+}
+
+/// The child of [`runtimes_share_the_poller`].
+#[test]
+#[ignore]
+fn shared_poller_child() {
+    if std::env::var(ROLE).as_deref() != Ok("share") {
+        return;
+    }
+    rt(2).run(|| {
+        poller_rounds(20);
+        assert_eq!(
+            nested_sets(),
+            0,
+            "a runtime alone blocks through a set of its own"
+        );
+    });
+    // Two at once, both past the barrier: each blocks through a set holding the process's.
+    let both = Arc::new(std::sync::Barrier::new(2));
+    let pair: Vec<_> = (0..2)
+        .map(|i| {
+            let both = both.clone();
+            std::thread::spawn(move || {
+                rt(1 + i).run(move || {
+                    poller_rounds(10);
+                    both.wait();
+                    assert_eq!(nested_sets(), 2, "two runtimes, not both nested");
+                    both.wait();
+                    poller_rounds(10);
+                })
+            })
+        })
+        .collect();
+    pair.into_iter().for_each(|h| h.join().unwrap());
+    for round in 0..10u32 {
+        let started: Vec<_> = (0..4u32)
+            .map(|i| {
+                std::thread::spawn(move || {
+                    // Staggered: some join while others idle in the poller.
+                    std::thread::sleep(MS * (3 * i + round % 3));
+                    rt(1 + i as usize % 2).run(move || {
+                        poller_rounds(5 + 5 * i as usize);
+                        if i == 0 {
+                            // Ends with its M in the poller and a goroutine parked there.
+                            let (mut r, w) = goro::pipe().unwrap();
+                            drop(goro::spawn(move || {
+                                let _keep = w;
+                                let _ = r.read(&mut [0u8; 1]);
+                            }));
+                            goro::sleep(5 * MS);
+                        }
+                    })
+                })
+            })
+            .collect();
+        started.into_iter().for_each(|h| h.join().unwrap());
+    }
+    rt(1).run(|| {
+        poller_rounds(20);
+        assert_eq!(nested_sets(), 0, "alone again after the others ended");
+    });
+}
