@@ -237,7 +237,14 @@ fn retake(sched: &Sched, pd: &mut [PData], now: u64) -> usize {
                 d.schedwhen = nanotime();
                 d.sysretake = false;
                 d.cpu_at = 0;
-            } else if s == PRUNNING && others_waiting(sched, p) && (long || off_cpu(p, d, now)) {
+            } else if s == PRUNNING
+                && others_waiting(sched, p)
+                && (long || off_cpu(p, d, now))
+                // Still the slice seen at `t`: a sysmon descheduled since (a loaded machine)
+                // may have read the status of a P just taken and its tick from before the
+                // new slice's bump, and must not end that slice on the old one's time.
+                && p.schedtick.load(Ordering::Relaxed) == t
+            {
                 d.cpu_at = 0;
                 if sched.npidle.load(Ordering::Acquire) > 0 {
                     // An idle P can take the waiting work: wake it rather than preempt.
