@@ -13,7 +13,9 @@
 //! - An M reaches its chunk through its own [`MTrace`] instead (no thread-local, no owner
 //!   check); a goroutine it starts straight after another left takes that leave's clock
 //!   reading ([`go_start`]); a system call back on the fast path is one [`FAST_SYSCALL`]
-//!   event, timed at entry and written at exit ([`syscall_exit`]).
+//!   event, timed at entry and written at exit ([`syscall_exit`]); readying a goroutine
+//!   reads no clock ([`unblock`]): `stop` stamps that event with the M's next reading, no
+//!   later than the start it led to.
 //! - Once a chunk (256 KiB, 10922 events): [`slow`] takes the thread's lock and moves to a
 //!   fresh chunk. Chunks are mapped with `MAP_POPULATE`, and [`start`] prepares a pool of them,
 //!   so no event takes a page fault; a trace's first 16 MiB come from that pool.
@@ -39,6 +41,7 @@ use linux_raw_sys::general::{
     MADV_DONTNEED, MAP_ANONYMOUS, MAP_POPULATE, MAP_PRIVATE, PROT_READ, PROT_WRITE,
 };
 
+use super::g::G;
 use super::m::{M, current_m};
 use super::sched::Sched;
 use super::sys;
@@ -69,13 +72,15 @@ static GEN: AtomicU32 = AtomicU32::new(0);
 pub(crate) enum Kind {
     /// `g`: the new goroutine (`Rec::arg` once collected).
     GoCreate,
+    /// `arg`: the goroutine's how manyth start this is (`G::trace_starts`).
     GoStart,
     /// The goroutine left its M; `arg` a [`Stop`].
     GoStop,
     /// Parked; `arg` its `WaitReason` as a number.
     GoBlock,
     GoEnd,
-    /// `g` was made runnable by this thread.
+    /// `g` was made runnable by this thread; `arg` the number of the start it leads to (see
+    /// `G::trace_starts`).
     GoUnblock,
     /// `arg`: the system-call number.
     SyscallEnter,
@@ -175,6 +180,13 @@ struct Raw {
 /// the ticks the call took above them. `collect` expands it into its `SyscallEnter` and
 /// `SyscallExit`. A call whose number or duration does not fit is recorded as the two.
 const FAST_SYSCALL: u32 = Kind::ALL.len() as u32;
+
+/// The kind of a `GoUnblock` recorded without a clock reading (its `ts` is not one), by
+/// [`unblock`]; `stop` stamps it (see [`bound_unblocks`]).
+const LAZY_UNBLOCK: u32 = FAST_SYSCALL + 1;
+
+/// `Rec::ts` of a `LAZY_UNBLOCK` until `stop` stamps it.
+const UNSTAMPED: u64 = u64::MAX;
 
 /// The bits of a [`FAST_SYSCALL`]'s `arg` that hold its number (x86_64's are under 512);
 /// the 22 above hold durations up to 2^22 ticks (about 1 ms at 4 GHz).
@@ -308,6 +320,11 @@ impl Chunk {
                 let entered = ev.ts.wrapping_sub(u64::from(took));
                 out.push(rec(entered, Kind::SyscallEnter, ev.g, u64::from(nr)));
                 out.push(rec(ev.ts, Kind::SyscallExit, ev.g, Exit::Fast as u64));
+                continue;
+            }
+            if tag == LAZY_UNBLOCK {
+                let r = rec(0, Kind::GoUnblock, ev.g, u64::from(ev.arg));
+                out.push(Rec { ts: UNSTAMPED, ..r });
                 continue;
             }
             let kind = Kind::ALL[tag as usize];
@@ -685,16 +702,46 @@ pub(crate) fn left(m: &M, g: &super::g::G, pending: &super::m::Pending) {
     }
 }
 
+/// Records that this thread made goroutine `g` of runtime `rt` runnable, on `m` if it is an
+/// M. An M reads no clock for it: the event is stamped when the trace stops, with the next
+/// reading the M took (usually within tens of nanoseconds: the park or system call that
+/// follows), kept no later than `g`'s start it led to and no earlier than the M's event
+/// before it ([`bound_unblocks`], [`clamp_unblocks`]), the interval the true time lies in.
+#[inline(never)]
+pub(crate) fn unblock(m: Option<&M>, rt: &Sched, g: &G) {
+    // `g` is parked: its count moves only when it starts again.
+    let start = g.trace_starts.load(Ordering::Relaxed).wrapping_add(1);
+    match m {
+        Some(m) if on_acquire() => {
+            let p_kind = p_id(m) << 8 | LAZY_UNBLOCK;
+            put_m(
+                m,
+                Raw {
+                    ts: 0,
+                    g: g.goid,
+                    arg: start,
+                    p_kind,
+                },
+            );
+        }
+        Some(_) => {}
+        None => record(Some(rt), Kind::GoUnblock, g.goid, u64::from(start)),
+    }
+}
+
 /// Records that goroutine `g` starts on `m`. One that comes `straight` after the goroutine
 /// that left `m` last (from the P's own run queue or resumed at once, with nothing waited for
 /// between), with no event recorded on `m` since, starts at that one's leaving: its clock
 /// reading (a third of a round trip's cost between two goroutines) serves both. The
 /// scheduler's few tens of nanoseconds between the two are then not in the trace.
 #[inline(never)]
-pub(crate) fn go_start(m: &M, g: u64, straight: bool) {
+pub(crate) fn go_start(m: &M, g: &G, straight: bool) {
     if !on_acquire() {
         return;
     }
+    // Only this M touches the count while `g` runs; its wakers read it after it parked.
+    let start = g.trace_starts.load(Ordering::Relaxed).wrapping_add(1);
+    g.trace_starts.store(start, Ordering::Relaxed);
     let (state, at) = m.trace.left.get();
     // SAFETY: as in `put_m`.
     let chunk = unsafe { m.trace.chunk.get().as_ref() };
@@ -703,7 +750,10 @@ pub(crate) fn go_start(m: &M, g: u64, straight: bool) {
     } else {
         ticks()
     };
-    put_m(m, Raw::new(ts, Kind::GoStart, g, 0, p_id(m)));
+    put_m(
+        m,
+        Raw::new(ts, Kind::GoStart, g.goid, u64::from(start), p_id(m)),
+    );
 }
 
 /// Maps the pool of chunks and turns tracing on; `false` if it was on already.
@@ -737,14 +787,18 @@ pub(crate) fn stop() -> Option<Vec<Rec>> {
     if !ON.swap(false, Ordering::AcqRel) {
         return None;
     }
-    let clock = lock(&START).calibrated(Clock::now());
+    let end = Clock::now();
+    let clock = lock(&START).calibrated(end);
     let generation = GEN.load(Ordering::Relaxed);
     let mut all = Vec::new();
+    let mut lazy = Vec::new();
     for t in threads.iter() {
         let mut chunks = lock(&t.chunks);
+        let from = all.len();
         for c in chunks.iter() {
             c.collect(generation, t.tid, &clock, &mut all);
         }
+        bound_unblocks(&mut all, from, (clock.ns, end.ns), &mut lazy);
         // All but the last go; the last, which the thread may still be writing an event into
         // (that nobody will read), stays mapped but gives its memory back.
         let n = chunks.len().saturating_sub(1);
@@ -756,9 +810,58 @@ pub(crate) fn stop() -> Option<Vec<Rec>> {
     // Threads that have ended go with their chunks.
     threads.retain(|t| Arc::strong_count(t) > 1);
     lock(&POOL).clear();
-    // Stable: one thread's events keep their order if the clock reads the same twice.
-    all.sort_by_key(|r| r.ts);
+    clamp_unblocks(&mut all, &lazy);
+    // Stable: one thread's events keep their order if the clock reads the same twice. An
+    // event that readies a goroutine goes before others of its instant, so before the
+    // goroutine's start (which an unblock may be stamped with).
+    all.sort_by_key(|r| (r.ts, !matches!(r.kind, Kind::GoCreate | Kind::GoUnblock)));
     Some(all)
+}
+
+/// Stamps the unstamped unblocks among the events one thread recorded, `all[from..]` in the
+/// order it recorded them, with the thread's next clock reading (its next event's time, or
+/// `bounds.1`, the trace's end, if none), and notes in `lazy` each one's index and lower
+/// bound: the thread's reading before it (or `bounds.0`, the trace's start).
+fn bound_unblocks(all: &mut [Rec], from: usize, bounds: (u64, u64), lazy: &mut Vec<(usize, u64)>) {
+    let mine = &mut all[from..];
+    let mut before = bounds.0;
+    for (i, r) in mine.iter().enumerate() {
+        if r.ts == UNSTAMPED {
+            lazy.push((from + i, before));
+        } else {
+            before = r.ts;
+        }
+    }
+    let mut next = bounds.1;
+    for r in mine.iter_mut().rev() {
+        if r.ts == UNSTAMPED {
+            r.ts = next;
+        } else {
+            next = r.ts;
+        }
+    }
+}
+
+/// Keeps each unblock `bound_unblocks` stamped no later than the start it led to (the arrow
+/// drawn from it must not go back in time), and no earlier than its lower bound.
+fn clamp_unblocks(all: &mut [Rec], lazy: &[(usize, u64)]) {
+    if lazy.is_empty() {
+        return;
+    }
+    let led_to: std::collections::HashMap<(u64, u64), usize> = lazy
+        .iter()
+        .enumerate()
+        .map(|(k, &(i, _))| ((all[i].g, all[i].arg), k))
+        .collect();
+    let mut start = vec![u64::MAX; lazy.len()];
+    for r in all.iter().filter(|r| r.kind == Kind::GoStart) {
+        if let Some(&k) = led_to.get(&(r.g, r.arg)) {
+            start[k] = start[k].min(r.ts);
+        }
+    }
+    for (&(i, lo), start) in lazy.iter().zip(start) {
+        all[i].ts = all[i].ts.min(start).max(lo);
+    }
 }
 
 #[cfg(test)]
