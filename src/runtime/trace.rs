@@ -811,11 +811,15 @@ pub(crate) fn stop() -> Option<Vec<Rec>> {
     threads.retain(|t| Arc::strong_count(t) > 1);
     lock(&POOL).clear();
     clamp_unblocks(&mut all, &lazy);
-    // Stable: one thread's events keep their order if the clock reads the same twice. An
-    // event that readies a goroutine goes before others of its instant, so before the
-    // goroutine's start (which an unblock may be stamped with).
-    all.sort_by_key(|r| (r.ts, !matches!(r.kind, Kind::GoCreate | Kind::GoUnblock)));
+    in_time_order(&mut all);
     Some(all)
+}
+
+/// Sorts events by time. Stable: one thread's events keep their order if the clock reads the
+/// same twice. An event that readies a goroutine goes before others of its instant, so before
+/// the goroutine's start (which an unblock may be stamped with).
+fn in_time_order(all: &mut [Rec]) {
+    all.sort_by_key(|r| (r.ts, !matches!(r.kind, Kind::GoCreate | Kind::GoUnblock)));
 }
 
 /// Stamps the unstamped unblocks among the events one thread recorded, `all[from..]` in the
@@ -913,6 +917,89 @@ mod tests {
             ]
         );
         assert!(v.iter().all(|r| r.m == 3 && r.tid == 7));
+    }
+
+    /// An event as `collect` makes it, on thread `tid`.
+    fn ev(tid: i32, kind: Kind, ts: u64, g: u64, arg: u64) -> Rec {
+        Rec {
+            ts,
+            rt: 0,
+            g,
+            arg,
+            m: tid as u32,
+            tid,
+            p: 0,
+            kind,
+        }
+    }
+
+    #[test]
+    fn an_unblock_reads_back_unstamped() {
+        let v = collected(&[
+            Raw::new(100, Kind::GoStart, 1, 4, 0),
+            Raw {
+                ts: 0,
+                g: 2,
+                arg: 5,
+                p_kind: LAZY_UNBLOCK,
+            },
+        ]);
+        let seen: Vec<_> = v.iter().map(|r| (r.kind, r.ts, r.g, r.arg)).collect();
+        assert_eq!(
+            seen,
+            [
+                (Kind::GoStart, 100, 1, 4),
+                (Kind::GoUnblock, UNSTAMPED, 2, 5)
+            ]
+        );
+    }
+
+    /// An unblock is stamped with its thread's next reading, but no later than the start it
+    /// led to (that start, not another of the goroutine's) and no earlier than the thread's
+    /// reading before it; one with no reading after it, with the trace's end.
+    #[test]
+    fn unblocks_are_stamped_between_their_neighbours_and_before_the_start() {
+        use Kind::{GoBlock, GoStart, GoUnblock};
+        // Collected thread by thread, as `stop` does. Thread 2: G3's first start (before
+        // it blocked), G2's fifth start, G3's second, G5's first by a clock behind thread 1's.
+        let mut all = vec![
+            ev(2, GoStart, 120, 3, 1),
+            ev(2, GoStart, 150, 2, 5),
+            ev(2, GoStart, 400, 3, 2),
+            ev(2, GoStart, 90, 5, 1),
+        ];
+        let mut lazy = Vec::new();
+        bound_unblocks(&mut all, 0, (50, 1000), &mut lazy);
+        assert!(lazy.is_empty(), "thread 2 readied nobody");
+        // Thread 1: G1 readies G5, G2 and G3, blocks, and last readies G4.
+        all.extend([
+            ev(1, GoStart, 100, 1, 1),
+            ev(1, GoUnblock, UNSTAMPED, 5, 1),
+            ev(1, GoUnblock, UNSTAMPED, 2, 5),
+            ev(1, GoUnblock, UNSTAMPED, 3, 2),
+            ev(1, GoBlock, 200, 1, 0),
+            ev(1, GoUnblock, UNSTAMPED, 4, 7),
+        ]);
+        bound_unblocks(&mut all, 4, (50, 1000), &mut lazy);
+        assert_eq!(lazy, [(5, 100), (6, 100), (7, 100), (9, 200)]);
+        clamp_unblocks(&mut all, &lazy);
+        let stamped: Vec<_> = all
+            .iter()
+            .filter(|r| r.kind == GoUnblock)
+            .map(|r| (r.g, r.ts))
+            .collect();
+        assert_eq!(stamped, [(5, 100), (2, 150), (3, 200), (4, 1000)]);
+        in_time_order(&mut all);
+        let at_150: Vec<_> = all
+            .iter()
+            .filter(|r| r.ts == 150)
+            .map(|r| (r.kind, r.g))
+            .collect();
+        assert_eq!(
+            at_150,
+            [(GoUnblock, 2), (GoStart, 2)],
+            "the arrow leaves before it lands"
+        );
     }
 
     #[test]
