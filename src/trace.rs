@@ -16,7 +16,9 @@
 //! system calls (`syscall <nr>`, and how the call came back: `fast`, `idle P`, `slow`) nested
 //! in it; and "Ps", one track per P, with a slice for each stretch a goroutine held it.
 //! An arrow (flow) leads from where a goroutine was made runnable (created or unblocked) to
-//! where it next started. Instants mark retakes, handoffs, preemption signals, steals, stops
+//! where it next started. An unblock by an M takes no clock reading of its own: it is shown at
+//! the M's next event (a few tens of nanoseconds later, as a rule), or at the start it led to
+//! if that came first. Instants mark retakes, handoffs, preemption signals, steals, stops
 //! of the world, and threads starting and ending.
 //!
 //! Events are recorded as 24-byte binary records into per-thread buffers, timed with the CPU's

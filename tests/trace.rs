@@ -356,3 +356,181 @@ fn fast_calls_and_handovers() {
         assert!(f(sleeps[0], "dur") >= 3000.0, "{}", sleeps[0]);
     });
 }
+
+/// Arrows from goroutines a ping-pong readies: each lands on a start of the goroutine its
+/// tail names, and an unblock (stamped when the trace stops, with its M's next clock reading,
+/// kept before that start) lies inside the waker's run.
+#[test]
+fn unblocks_lead_to_their_starts() {
+    const TRIPS: u32 = 2000;
+    let _serial = serial();
+    watchdog(60, "unblocks lead to their starts", || {
+        let dir = TempDir::new();
+        let path = dir.join("pingpong.json");
+        let rt = rt(2);
+        goro::trace::start(&path).unwrap();
+        let echo = rt.run(|| {
+            let (a_tx, a_rx) = goro::chan::<u32>(0);
+            let (b_tx, b_rx) = goro::chan::<u32>(0);
+            let echo = goro::spawn(move || {
+                for v in a_rx {
+                    b_tx.send(v + 1).unwrap();
+                }
+            });
+            let id = echo.id();
+            let mut x = 0;
+            for _ in 0..TRIPS {
+                a_tx.send(x).unwrap();
+                x = b_rx.recv().unwrap();
+            }
+            assert_eq!(x, TRIPS);
+            drop(a_tx);
+            echo.join().unwrap();
+            id
+        });
+        goro::trace::stop().unwrap();
+        let doc = structure(&std::fs::read_to_string(&path).unwrap());
+        let events = doc["traceEvents"].as_array().unwrap();
+        let track = |e: &Value| (e["pid"].as_u64().unwrap(), e["tid"].as_u64().unwrap());
+        // Slices by track and start (a flow's time is written as its slice's, digit for
+        // digit), and each track's goroutine runs in time order.
+        let mut at: HashMap<((u64, u64), u64), Vec<&str>> = HashMap::new();
+        let mut runs: HashMap<(u64, u64), Vec<(f64, f64)>> = HashMap::new();
+        for e in events.iter().filter(|e| s(e, "ph") == "X") {
+            at.entry((track(e), f(e, "ts").to_bits()))
+                .or_default()
+                .push(s(e, "name"));
+            if s(e, "name").starts_with('G') {
+                let run = (f(e, "ts"), f(e, "ts") + f(e, "dur"));
+                runs.entry(track(e)).or_default().push(run);
+            }
+        }
+        runs.values_mut()
+            .for_each(|v| v.sort_by(|a, b| a.0.total_cmp(&b.0)));
+        let names = |e: &Value| {
+            at.get(&(track(e), f(e, "ts").to_bits()))
+                .map_or(&[][..], |v| &v[..])
+        };
+        let flows = |ph: &str| -> HashMap<u64, &Value> {
+            events
+                .iter()
+                .filter(|e| s(e, "ph") == ph)
+                .map(|e| (e["id"].as_u64().unwrap(), e))
+                .collect()
+        };
+        let (tails, heads) = (flows("s"), flows("f"));
+        let mut readied = 0;
+        let mut echo_readied = 0;
+        for (id, tail) in &tails {
+            let name = *names(tail)
+                .iter()
+                .find(|n| n.starts_with("unblock G") || n.starts_with("create G"))
+                .unwrap_or_else(|| panic!("flow {id} leaves from no unblock or create"));
+            let g = name.rsplit(' ').next().unwrap();
+            let Some(head) = heads.get(id) else { continue };
+            assert!(
+                names(head).contains(&g),
+                "{name}'s arrow (flow {id}) lands on no start of {g}"
+            );
+            if !name.starts_with("unblock") {
+                continue;
+            }
+            readied += 1;
+            if g == format!("G{echo}") {
+                echo_readied += 1;
+                let t = f(tail, "ts");
+                let runs = &runs[&track(tail)];
+                let before = runs.partition_point(|r| r.0 <= t);
+                assert!(
+                    before > 0 && t <= runs[before - 1].1 + 1e-6,
+                    "{name} at {t} us lies outside its waker's run"
+                );
+            }
+        }
+        assert!(
+            readied >= TRIPS,
+            "each round trip readies one at least: {readied}"
+        );
+        assert!(echo_readied > 0, "the echo was readied");
+    });
+}
+
+/// A goroutine readied while its waker runs on, and started by another M before the waker
+/// reads the clock again: the unblock, stamped when the trace stops, is kept before that
+/// start, so every start of the readied goroutine is where an arrow lands.
+#[test]
+fn an_unblock_precedes_a_start_on_another_m() {
+    const SENDS: u32 = 20;
+    let _serial = serial();
+    watchdog(60, "an unblock precedes a start on another M", || {
+        let dir = TempDir::new();
+        let path = dir.join("stolen.json");
+        let rt = rt(2);
+        goro::trace::start(&path).unwrap();
+        let reader = rt.run(|| {
+            let (tx, rx) = goro::chan::<u32>(0);
+            let got = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+            let seen = got.clone();
+            let reader = goro::spawn(move || {
+                for v in rx {
+                    seen.store(v, std::sync::atomic::Ordering::Release);
+                }
+            });
+            for i in 1..=SENDS {
+                tx.send(i).unwrap();
+                // Run on, without the runtime, until the reader has run (another M took it
+                // from this P), or a while.
+                let t = std::time::Instant::now();
+                while got.load(std::sync::atomic::Ordering::Acquire) < i
+                    && t.elapsed() < std::time::Duration::from_millis(200)
+                {
+                    std::hint::spin_loop();
+                }
+            }
+            let id = reader.id();
+            drop(tx);
+            reader.join().unwrap();
+            id
+        });
+        goro::trace::stop().unwrap();
+        let doc = structure(&std::fs::read_to_string(&path).unwrap());
+        let events = doc["traceEvents"].as_array().unwrap();
+        let g = format!("G{reader}");
+        let key = |e: &Value| {
+            let track = (e["pid"].as_u64().unwrap(), e["tid"].as_u64().unwrap());
+            (track, f(e, "ts").to_bits())
+        };
+        // The reader's starts on M tracks (each runtime's Ms are the odd pids).
+        let starts: Vec<_> = events
+            .iter()
+            .filter(|e| {
+                s(e, "ph") == "X" && s(e, "name") == g && e["pid"].as_u64().unwrap() % 2 == 1
+            })
+            .map(key)
+            .collect();
+        let heads: std::collections::HashSet<_> = events
+            .iter()
+            .filter(|e| s(e, "ph") == "f")
+            .map(key)
+            .collect();
+        assert!(
+            starts.len() as u32 > SENDS / 2,
+            "the reader ran: {starts:?}"
+        );
+        for start in &starts {
+            assert!(
+                heads.contains(start),
+                "a start of {g} with no arrow: {start:?}"
+            );
+        }
+        let waker_track = events
+            .iter()
+            .find(|e| s(e, "ph") == "X" && s(e, "name") == format!("unblock {g}"))
+            .map(|e| key(e).0)
+            .expect("the reader was readied");
+        assert!(
+            starts.iter().any(|s| s.0 != waker_track),
+            "the reader started on another M at least once"
+        );
+    });
+}

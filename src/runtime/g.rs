@@ -143,6 +143,10 @@ pub(crate) struct G {
     /// Why it is parked (a `WaitReason`), while Gwaiting. Written by the goroutine before it
     /// parks; read by whoever readies it.
     pub(crate) waitreason: AtomicU8,
+    /// How many times the goroutine started while traced (its `GoStart` events, counted by
+    /// the M starting it), so the event that readies it can name the start it leads to.
+    /// Read by whoever readies it, after it parked.
+    pub(crate) trace_starts: AtomicU32,
 }
 
 /// Fields only the G's current owner touches (see the module doc).
@@ -199,6 +203,7 @@ impl G {
             stack_hi: AtomicUsize::new(0),
             handoff: AtomicBool::new(false),
             waitreason: AtomicU8::new(0),
+            trace_starts: AtomicU32::new(0),
         }
     }
 

@@ -155,11 +155,7 @@ pub(crate) unsafe fn goready(gp: *mut G) {
     let rt = enter();
     let m = rt.as_ref().map(|rt| rt.m()).or_else(g0_with_p);
     if super::trace::on() {
-        let unblock = super::trace::Kind::GoUnblock;
-        match m {
-            Some(m) => super::trace::record_m(m, unblock, g.goid, 0),
-            None => super::trace::record(Some(sched), unblock, g.goid, 0),
-        }
+        super::trace::unblock(m, sched, g);
     }
     match m {
         Some(m) if core::ptr::eq(m.sched, g.sched) => {

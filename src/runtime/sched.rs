@@ -1059,7 +1059,7 @@ fn execute(m: &M, gp: *mut G, inherit: bool, straight: bool) -> Next {
     }
     let sp = owned.sp;
     if trace::on() {
-        trace::go_start(m, g.goid, straight);
+        trace::go_start(m, g, straight);
     }
     // SAFETY: `sp` is the goroutine's saved (or prepared) state; g0's is saved in return.
     unsafe { switch(&raw mut m.owned().g0_sp, sp) };

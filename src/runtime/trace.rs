@@ -13,7 +13,9 @@
 //! - An M reaches its chunk through its own [`MTrace`] instead (no thread-local, no owner
 //!   check); a goroutine it starts straight after another left takes that leave's clock
 //!   reading ([`go_start`]); a system call back on the fast path is one [`FAST_SYSCALL`]
-//!   event, timed at entry and written at exit ([`syscall_exit`]).
+//!   event, timed at entry and written at exit ([`syscall_exit`]); readying a goroutine
+//!   reads no clock ([`unblock`]): `stop` stamps that event with the M's next reading, no
+//!   later than the start it led to.
 //! - Once a chunk (256 KiB, 10922 events): [`slow`] takes the thread's lock and moves to a
 //!   fresh chunk. Chunks are mapped with `MAP_POPULATE`, and [`start`] prepares a pool of them,
 //!   so no event takes a page fault; a trace's first 16 MiB come from that pool.
@@ -29,6 +31,7 @@
 //! ready goroutines too) all record; [`record`] never switches goroutines, so no
 //! thread-local address is held across a switch.
 
+use core::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
 use core::cell::{Cell, OnceCell, UnsafeCell};
 use core::ffi::c_void;
 use core::mem::MaybeUninit;
@@ -39,6 +42,7 @@ use linux_raw_sys::general::{
     MADV_DONTNEED, MAP_ANONYMOUS, MAP_POPULATE, MAP_PRIVATE, PROT_READ, PROT_WRITE,
 };
 
+use super::g::G;
 use super::m::{M, current_m};
 use super::sched::Sched;
 use super::sys;
@@ -69,13 +73,15 @@ static GEN: AtomicU32 = AtomicU32::new(0);
 pub(crate) enum Kind {
     /// `g`: the new goroutine (`Rec::arg` once collected).
     GoCreate,
+    /// `arg`: the goroutine's how manyth start this is (`G::trace_starts`).
     GoStart,
     /// The goroutine left its M; `arg` a [`Stop`].
     GoStop,
     /// Parked; `arg` its `WaitReason` as a number.
     GoBlock,
     GoEnd,
-    /// `g` was made runnable by this thread.
+    /// `g` was made runnable by this thread; `arg` the number of the start it leads to (see
+    /// `G::trace_starts`).
     GoUnblock,
     /// `arg`: the system-call number.
     SyscallEnter,
@@ -176,6 +182,13 @@ struct Raw {
 /// `SyscallExit`. A call whose number or duration does not fit is recorded as the two.
 const FAST_SYSCALL: u32 = Kind::ALL.len() as u32;
 
+/// The kind of a `GoUnblock` recorded without a clock reading (its `ts` is not one), by
+/// [`unblock`]; `stop` stamps it (see [`bound_unblocks`]).
+const LAZY_UNBLOCK: u32 = FAST_SYSCALL + 1;
+
+/// `Rec::ts` of a `LAZY_UNBLOCK` until `stop` stamps it.
+const UNSTAMPED: u64 = u64::MAX;
+
 /// The bits of a [`FAST_SYSCALL`]'s `arg` that hold its number (x86_64's are under 512);
 /// the 22 above hold durations up to 2^22 ticks (about 1 ms at 4 GHz).
 const NR_BITS: u32 = 10;
@@ -185,6 +198,10 @@ const CHUNK_BYTES: usize = 256 << 10;
 
 /// Events in a chunk.
 const CHUNK_EVENTS: usize = CHUNK_BYTES / core::mem::size_of::<Raw>();
+
+/// How many events ahead of the one it writes [`Chunk::push`] fetches into the cache (9
+/// lines: far enough for memory to answer before the events between are written).
+const PREFETCH_AHEAD: usize = 24;
 
 /// Chunks a thread may fill in one trace: 2^20 events (24 MiB), so a long trace cannot take
 /// all the memory; later events are dropped and counted.
@@ -264,6 +281,13 @@ impl Chunk {
         }
         // SAFETY: `n` is in bounds, past what was published: only this thread touches it.
         let slot = unsafe { (*self.events.add(n)).get().cast::<Raw>() };
+        // Brings a line a few events on into the cache now, so that writing there later
+        // does not wait for memory (the store would, at the next locked instruction: a
+        // channel round trip has many). Past the chunk's end it fetches nothing useful, and
+        // a prefetch never faults.
+        let ahead = self.events.wrapping_add(n + PREFETCH_AHEAD);
+        // SAFETY: a prefetch only hints; it reads nothing the program sees.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(ahead.cast::<i8>()) };
         // Field by field, straight from registers (a `Raw` built on the stack and copied
         // whole stalls on store forwarding).
         // SAFETY: as above.
@@ -308,6 +332,11 @@ impl Chunk {
                 let entered = ev.ts.wrapping_sub(u64::from(took));
                 out.push(rec(entered, Kind::SyscallEnter, ev.g, u64::from(nr)));
                 out.push(rec(ev.ts, Kind::SyscallExit, ev.g, Exit::Fast as u64));
+                continue;
+            }
+            if tag == LAZY_UNBLOCK {
+                let r = rec(0, Kind::GoUnblock, ev.g, u64::from(ev.arg));
+                out.push(Rec { ts: UNSTAMPED, ..r });
                 continue;
             }
             let kind = Kind::ALL[tag as usize];
@@ -685,16 +714,46 @@ pub(crate) fn left(m: &M, g: &super::g::G, pending: &super::m::Pending) {
     }
 }
 
+/// Records that this thread made goroutine `g` of runtime `rt` runnable, on `m` if it is an
+/// M. An M reads no clock for it: the event is stamped when the trace stops, with the next
+/// reading the M took (usually within tens of nanoseconds: the park or system call that
+/// follows), kept no later than `g`'s start it led to and no earlier than the M's event
+/// before it ([`bound_unblocks`], [`clamp_unblocks`]), the interval the true time lies in.
+#[inline(never)]
+pub(crate) fn unblock(m: Option<&M>, rt: &Sched, g: &G) {
+    // `g` is parked: its count moves only when it starts again.
+    let start = g.trace_starts.load(Ordering::Relaxed).wrapping_add(1);
+    match m {
+        Some(m) if on_acquire() => {
+            let p_kind = p_id(m) << 8 | LAZY_UNBLOCK;
+            put_m(
+                m,
+                Raw {
+                    ts: 0,
+                    g: g.goid,
+                    arg: start,
+                    p_kind,
+                },
+            );
+        }
+        Some(_) => {}
+        None => record(Some(rt), Kind::GoUnblock, g.goid, u64::from(start)),
+    }
+}
+
 /// Records that goroutine `g` starts on `m`. One that comes `straight` after the goroutine
 /// that left `m` last (from the P's own run queue or resumed at once, with nothing waited for
 /// between), with no event recorded on `m` since, starts at that one's leaving: its clock
 /// reading (a third of a round trip's cost between two goroutines) serves both. The
 /// scheduler's few tens of nanoseconds between the two are then not in the trace.
 #[inline(never)]
-pub(crate) fn go_start(m: &M, g: u64, straight: bool) {
+pub(crate) fn go_start(m: &M, g: &G, straight: bool) {
     if !on_acquire() {
         return;
     }
+    // Only this M touches the count while `g` runs; its wakers read it after it parked.
+    let start = g.trace_starts.load(Ordering::Relaxed).wrapping_add(1);
+    g.trace_starts.store(start, Ordering::Relaxed);
     let (state, at) = m.trace.left.get();
     // SAFETY: as in `put_m`.
     let chunk = unsafe { m.trace.chunk.get().as_ref() };
@@ -703,7 +762,10 @@ pub(crate) fn go_start(m: &M, g: u64, straight: bool) {
     } else {
         ticks()
     };
-    put_m(m, Raw::new(ts, Kind::GoStart, g, 0, p_id(m)));
+    put_m(
+        m,
+        Raw::new(ts, Kind::GoStart, g.goid, u64::from(start), p_id(m)),
+    );
 }
 
 /// Maps the pool of chunks and turns tracing on; `false` if it was on already.
@@ -737,14 +799,18 @@ pub(crate) fn stop() -> Option<Vec<Rec>> {
     if !ON.swap(false, Ordering::AcqRel) {
         return None;
     }
-    let clock = lock(&START).calibrated(Clock::now());
+    let end = Clock::now();
+    let clock = lock(&START).calibrated(end);
     let generation = GEN.load(Ordering::Relaxed);
     let mut all = Vec::new();
+    let mut lazy = Vec::new();
     for t in threads.iter() {
         let mut chunks = lock(&t.chunks);
+        let from = all.len();
         for c in chunks.iter() {
             c.collect(generation, t.tid, &clock, &mut all);
         }
+        bound_unblocks(&mut all, from, (clock.ns, end.ns), &mut lazy);
         // All but the last go; the last, which the thread may still be writing an event into
         // (that nobody will read), stays mapped but gives its memory back.
         let n = chunks.len().saturating_sub(1);
@@ -756,9 +822,62 @@ pub(crate) fn stop() -> Option<Vec<Rec>> {
     // Threads that have ended go with their chunks.
     threads.retain(|t| Arc::strong_count(t) > 1);
     lock(&POOL).clear();
-    // Stable: one thread's events keep their order if the clock reads the same twice.
-    all.sort_by_key(|r| r.ts);
+    clamp_unblocks(&mut all, &lazy);
+    in_time_order(&mut all);
     Some(all)
+}
+
+/// Sorts events by time. Stable: one thread's events keep their order if the clock reads the
+/// same twice. An event that readies a goroutine goes before others of its instant, so before
+/// the goroutine's start (which an unblock may be stamped with).
+fn in_time_order(all: &mut [Rec]) {
+    all.sort_by_key(|r| (r.ts, !matches!(r.kind, Kind::GoCreate | Kind::GoUnblock)));
+}
+
+/// Stamps the unstamped unblocks among the events one thread recorded, `all[from..]` in the
+/// order it recorded them, with the thread's next clock reading (its next event's time, or
+/// `bounds.1`, the trace's end, if none), and notes in `lazy` each one's index and lower
+/// bound: the thread's reading before it (or `bounds.0`, the trace's start).
+fn bound_unblocks(all: &mut [Rec], from: usize, bounds: (u64, u64), lazy: &mut Vec<(usize, u64)>) {
+    let mine = &mut all[from..];
+    let mut before = bounds.0;
+    for (i, r) in mine.iter().enumerate() {
+        if r.ts == UNSTAMPED {
+            lazy.push((from + i, before));
+        } else {
+            before = r.ts;
+        }
+    }
+    let mut next = bounds.1;
+    for r in mine.iter_mut().rev() {
+        if r.ts == UNSTAMPED {
+            r.ts = next;
+        } else {
+            next = r.ts;
+        }
+    }
+}
+
+/// Keeps each unblock `bound_unblocks` stamped no later than the start it led to (the arrow
+/// drawn from it must not go back in time), and no earlier than its lower bound.
+fn clamp_unblocks(all: &mut [Rec], lazy: &[(usize, u64)]) {
+    if lazy.is_empty() {
+        return;
+    }
+    let led_to: std::collections::HashMap<(u64, u64), usize> = lazy
+        .iter()
+        .enumerate()
+        .map(|(k, &(i, _))| ((all[i].g, all[i].arg), k))
+        .collect();
+    let mut start = vec![u64::MAX; lazy.len()];
+    for r in all.iter().filter(|r| r.kind == Kind::GoStart) {
+        if let Some(&k) = led_to.get(&(r.g, r.arg)) {
+            start[k] = start[k].min(r.ts);
+        }
+    }
+    for (&(i, lo), start) in lazy.iter().zip(start) {
+        all[i].ts = all[i].ts.min(start).max(lo);
+    }
 }
 
 #[cfg(test)]
@@ -810,6 +929,89 @@ mod tests {
             ]
         );
         assert!(v.iter().all(|r| r.m == 3 && r.tid == 7));
+    }
+
+    /// An event as `collect` makes it, on thread `tid`.
+    fn ev(tid: i32, kind: Kind, ts: u64, g: u64, arg: u64) -> Rec {
+        Rec {
+            ts,
+            rt: 0,
+            g,
+            arg,
+            m: tid as u32,
+            tid,
+            p: 0,
+            kind,
+        }
+    }
+
+    #[test]
+    fn an_unblock_reads_back_unstamped() {
+        let v = collected(&[
+            Raw::new(100, Kind::GoStart, 1, 4, 0),
+            Raw {
+                ts: 0,
+                g: 2,
+                arg: 5,
+                p_kind: LAZY_UNBLOCK,
+            },
+        ]);
+        let seen: Vec<_> = v.iter().map(|r| (r.kind, r.ts, r.g, r.arg)).collect();
+        assert_eq!(
+            seen,
+            [
+                (Kind::GoStart, 100, 1, 4),
+                (Kind::GoUnblock, UNSTAMPED, 2, 5)
+            ]
+        );
+    }
+
+    /// An unblock is stamped with its thread's next reading, but no later than the start it
+    /// led to (that start, not another of the goroutine's) and no earlier than the thread's
+    /// reading before it; one with no reading after it, with the trace's end.
+    #[test]
+    fn unblocks_are_stamped_between_their_neighbours_and_before_the_start() {
+        use Kind::{GoBlock, GoStart, GoUnblock};
+        // Collected thread by thread, as `stop` does. Thread 2: G3's first start (before
+        // it blocked), G2's fifth start, G3's second, G5's first by a clock behind thread 1's.
+        let mut all = vec![
+            ev(2, GoStart, 120, 3, 1),
+            ev(2, GoStart, 150, 2, 5),
+            ev(2, GoStart, 400, 3, 2),
+            ev(2, GoStart, 90, 5, 1),
+        ];
+        let mut lazy = Vec::new();
+        bound_unblocks(&mut all, 0, (50, 1000), &mut lazy);
+        assert!(lazy.is_empty(), "thread 2 readied nobody");
+        // Thread 1: G1 readies G5, G2 and G3, blocks, and last readies G4.
+        all.extend([
+            ev(1, GoStart, 100, 1, 1),
+            ev(1, GoUnblock, UNSTAMPED, 5, 1),
+            ev(1, GoUnblock, UNSTAMPED, 2, 5),
+            ev(1, GoUnblock, UNSTAMPED, 3, 2),
+            ev(1, GoBlock, 200, 1, 0),
+            ev(1, GoUnblock, UNSTAMPED, 4, 7),
+        ]);
+        bound_unblocks(&mut all, 4, (50, 1000), &mut lazy);
+        assert_eq!(lazy, [(5, 100), (6, 100), (7, 100), (9, 200)]);
+        clamp_unblocks(&mut all, &lazy);
+        let stamped: Vec<_> = all
+            .iter()
+            .filter(|r| r.kind == GoUnblock)
+            .map(|r| (r.g, r.ts))
+            .collect();
+        assert_eq!(stamped, [(5, 100), (2, 150), (3, 200), (4, 1000)]);
+        in_time_order(&mut all);
+        let at_150: Vec<_> = all
+            .iter()
+            .filter(|r| r.ts == 150)
+            .map(|r| (r.kind, r.g))
+            .collect();
+        assert_eq!(
+            at_150,
+            [(GoUnblock, 2), (GoStart, 2)],
+            "the arrow leaves before it lands"
+        );
     }
 
     #[test]
