@@ -166,6 +166,18 @@ impl P {
         self.ncached.load(Ordering::Relaxed)
     }
 
+    /// The new owner of a P taken from the call made on it at `tick` (by sysmon, or by an M
+    /// back from another call): the call's M times the call from `since` when it returns
+    /// (`None`: a goroutine preempted by handoff, not timed), and the P's next call is a new
+    /// one.
+    pub(crate) fn call_taken(&self, tick: u32, since: Option<u64>) {
+        if let Some(since) = since {
+            self.retake.stamp(tick, since);
+        }
+        self.syscalltick
+            .store(tick.wrapping_add(1), Ordering::Relaxed);
+    }
+
     /// Owner only: starts a new time slice, which sysmon times from its next look (a new
     /// `schedtick`), and forgets a request to end the last one.
     pub(crate) fn new_slice(&self) {

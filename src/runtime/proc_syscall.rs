@@ -436,8 +436,7 @@ fn exit_without_oldp(m: &M, g: &G, oldp: *mut P, traced: bool) {
 /// system call with the same CAS, so if we won, the P stops at our next scheduling point.
 #[inline(always)]
 fn exitsyscallfast_reacquired(m: &M, p: &P) {
-    p.m.store(m as *const M as *mut M, Ordering::Relaxed);
-    m.p.store(p as *const P as *mut P, Ordering::Relaxed);
+    wirep(m, p);
     let tick = p.syscalltick.load(Ordering::Relaxed);
     if tick != m.syscalltick.load(Ordering::Relaxed) {
         crate::hint::cold_path();
@@ -448,6 +447,14 @@ fn exitsyscallfast_reacquired(m: &M, p: &P) {
     }
     p.syscalltick.store(tick.wrapping_add(1), Ordering::Relaxed);
     P::bump(&p.fast);
+}
+
+/// `m` and the P it has just taken from a call (`Prunning` already) name each other (Go's
+/// `wirep`, less the status `acquirep` stores).
+#[inline(always)]
+fn wirep(m: &M, p: &P) {
+    p.m.store(m as *const M as *mut M, Ordering::Relaxed);
+    m.p.store(p as *const P as *mut P, Ordering::Relaxed);
 }
 
 /// Takes `p` back from `Psyscall` for the M returning from the call whose flag is
@@ -555,12 +562,9 @@ fn exitsyscall_take(m: &M, sched: &Sched) -> bool {
             && p.returning.load(Ordering::Relaxed).addr() & SURE != 0
             && retake_with(p, PRETAKE_M + m.id as u32, PRUNNING, SURE)
         {
-            let tick = p.syscalltick.load(Ordering::Relaxed);
             // Times the call for its M, from now (see `metrics::syscall_blocked`).
-            p.retake.stamp(tick, nanotime());
-            p.syscalltick.store(tick.wrapping_add(1), Ordering::Relaxed);
-            p.m.store(m as *const M as *mut M, Ordering::Relaxed);
-            m.p.store(p as *const P as *mut P, Ordering::Relaxed);
+            p.call_taken(p.syscalltick.load(Ordering::Relaxed), Some(nanotime()));
+            wirep(m, p);
             P::bump(&p.took);
             return true;
         }

@@ -353,25 +353,30 @@ pub(crate) fn eventfd() -> Result<i32, Errno> {
     Errno::check(r).map(|fd| fd as i32)
 }
 
-/// Reads 8 bytes from `fd` (drains an eventfd).
-pub(crate) fn read_u64(fd: i32) -> Result<u64, Errno> {
-    let mut v = 0u64;
-    // SAFETY: the kernel writes at most 8 bytes into `v`.
+/// Reads from `fd` into `buf`: the number of bytes read.
+pub(crate) fn read(fd: i32, buf: &mut [u8]) -> Result<usize, Errno> {
+    // SAFETY: the kernel writes at most `buf.len()` bytes into a live slice.
     let r = unsafe {
         arch::syscall3(
             linux_raw_sys::general::__NR_read as usize,
             fd as usize,
-            &raw mut v as usize,
-            8,
+            buf.as_mut_ptr() as usize,
+            buf.len(),
         )
     };
-    Errno::check(r).map(|_| v)
+    Errno::check(r)
+}
+
+/// Reads 8 bytes from `fd` (drains an eventfd).
+pub(crate) fn read_u64(fd: i32) -> Result<u64, Errno> {
+    let mut v = [0u8; 8];
+    read(fd, &mut v).map(|_| u64::from_ne_bytes(v))
 }
 
 /// Reads the start of the file at `path` (a `/proc` file; NUL-terminated) into `buf`: the
 /// number of bytes read.
 pub(crate) fn read_prefix(path: &core::ffi::CStr, buf: &mut [u8]) -> Result<usize, Errno> {
-    use linux_raw_sys::general::{__NR_openat, __NR_read, AT_FDCWD, O_CLOEXEC, O_RDONLY};
+    use linux_raw_sys::general::{__NR_openat, AT_FDCWD, O_CLOEXEC, O_RDONLY};
     // SAFETY: the kernel reads a live NUL-terminated path; the descriptor is new and ours.
     let fd = Errno::check(unsafe {
         arch::syscall4(
@@ -382,17 +387,9 @@ pub(crate) fn read_prefix(path: &core::ffi::CStr, buf: &mut [u8]) -> Result<usiz
             0,
         )
     })? as i32;
-    // SAFETY: the kernel writes at most `buf.len()` bytes into a live slice.
-    let r = unsafe {
-        arch::syscall3(
-            __NR_read as usize,
-            fd as usize,
-            buf.as_mut_ptr() as usize,
-            buf.len(),
-        )
-    };
+    let r = read(fd, buf);
     close(fd);
-    Errno::check(r)
+    r
 }
 
 /// Closes `fd`, a descriptor the runtime owns.

@@ -303,11 +303,8 @@ fn retake(sched: &Sched, pd: &mut [PData], now: u64) -> usize {
         if retake_syscall(p, PIDLE) {
             // The CAS won: sysmon owns the P until `handoffp` gives it away.
             let preempted = core::mem::take(&mut d.sysretake);
-            if !preempted {
-                // A call that blocked (not a goroutine preempted by handoff): its M times it.
-                p.retake.stamp(t, d.syscallwhen);
-            }
-            p.syscalltick.store(t.wrapping_add(1), Ordering::Relaxed);
+            // A call that blocked (not a goroutine preempted by handoff): its M times it.
+            p.call_taken(t, (!preempted).then_some(d.syscallwhen));
             sched.counters.retaken.fetch_add(1, Ordering::Relaxed);
             if first {
                 sched
