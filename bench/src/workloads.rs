@@ -982,12 +982,13 @@ pub fn treewalk(contender: &str, root: &std::path::Path) -> Outcome {
 
 // ---- 9. sleep: lateness of a 1 ms sleep; the rate of many tasks sleeping 1-10 ms ----
 
-/// This process's user + system CPU time so far.
-fn cpu_time() -> Duration {
-    // SAFETY: getrusage writes the struct it is given.
+/// The CPU time (user and system) of this process (`RUSAGE_SELF`) or of its children waited
+/// for (`RUSAGE_CHILDREN`).
+fn cpu_time(who: i32) -> Duration {
+    // SAFETY: getrusage fills the zeroed struct it is given.
     let ru = unsafe {
         let mut ru = std::mem::zeroed::<libc::rusage>();
-        libc::getrusage(libc::RUSAGE_SELF, &mut ru);
+        libc::getrusage(who, &mut ru);
         ru
     };
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
@@ -1007,13 +1008,17 @@ struct Window(Instant, Duration, u64);
 
 impl Window {
     fn start(sleeps: &AtomicU64) -> Window {
-        Window(Instant::now(), cpu_time(), sleeps.load(Ordering::Relaxed))
+        Window(
+            Instant::now(),
+            cpu_time(libc::RUSAGE_SELF),
+            sleeps.load(Ordering::Relaxed),
+        )
     }
 
     /// (sleeps per second, CPU microseconds per sleep) since `start`.
     fn end(&self, sleeps: &AtomicU64) -> (f64, f64) {
         let n = (sleeps.load(Ordering::Relaxed) - self.2) as f64;
-        let (wall, cpu) = (self.0.elapsed(), cpu_time() - self.1);
+        let (wall, cpu) = (self.0.elapsed(), cpu_time(libc::RUSAGE_SELF) - self.1);
         (n / wall.as_secs_f64(), cpu.as_secs_f64() * 1e6 / n)
     }
 }
@@ -1378,15 +1383,13 @@ pub fn mutex(contender: &str, total: u64) -> Outcome {
 /// Bytes per message of `echo`.
 const ECHO_MSG: usize = 64;
 
-/// The client's process: this binary's `one echo-client CONTENDER CONNS ROUNDS ADDR`.
-fn echo_client_process(
-    contender: &str,
-    conns: u64,
-    rounds: u64,
-    addr: &str,
-) -> std::process::Child {
+/// The client's process: this binary's `one echo-client CONTENDER CONNS ROUNDS ADDR`, of the
+/// server's contender, or of the one `BENCH_ECHO_CLIENT` names (to pair one contender's server
+/// with another's client: `BENCH_ECHO_CLIENT=tokio bench one echo goro 100 100`).
+fn echo_client_process(server: &str, conns: u64, rounds: u64, addr: &str) -> std::process::Child {
+    let contender = std::env::var("BENCH_ECHO_CLIENT").unwrap_or_else(|_| server.to_string());
     std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["one", "echo-client", contender])
+        .args(["one", "echo-client", &contender])
         .args([conns.to_string(), rounds.to_string(), addr.to_string()])
         .stdout(std::process::Stdio::null()) // the server's RESULT line is the one
         .spawn()
@@ -1434,7 +1437,8 @@ impl Accepts {
 /// ([`somaxconn`]). Figures: round trips per second (from the first accept to the last
 /// connection's end: connection set-up included), how long of that the accepts took (the
 /// client connects all at once; each connection starts its round trips when connected), the
-/// server's peak threads and peak RSS.
+/// server's peak threads and peak RSS, and the CPU time per round trip of the server process
+/// and of the client process (each whole process: start-up and connecting included).
 pub fn echo(contender: &str, conns: u64, rounds: u64) -> Outcome {
     let (((d, accepting), bytes), threads) = with_thread_peak(|| match contender {
         "goro" => goro_rt(2).run(move || {
@@ -1561,12 +1565,15 @@ pub fn echo(contender: &str, conns: u64, rounds: u64) -> Outcome {
         }
         _ => unreachable!(),
     });
+    let per_rt = |t: Duration| t.as_secs_f64() * 1e6 / (conns * rounds) as f64;
     Outcome {
         figures: vec![
             ("round trips/s", (conns * rounds) as f64 / d.as_secs_f64()),
             ("accepting s", accepting.as_secs_f64()),
             ("peak threads", threads as f64),
             ("peak RSS MiB", proc_status("VmHWM:") as f64 / 1024.0),
+            ("server CPU us/rt", per_rt(cpu_time(libc::RUSAGE_SELF))),
+            ("client CPU us/rt", per_rt(cpu_time(libc::RUSAGE_CHILDREN))),
         ],
         answer: bytes / ECHO_MSG as u64,
     }
