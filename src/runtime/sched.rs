@@ -165,7 +165,9 @@ impl Sched {
             npidle: AtomicU32::new(0),
             nmspinning: AtomicU32::new(0),
             runqsize: AtomicU32::new(0),
-            stacks: StackPool::new(stack_size, 64 + 16 * nprocs),
+            // Kept with their pages; past that a stack waits in its region for a batched
+            // release (`stack.rs`).
+            stacks: StackPool::new(stack_size, 32 + 8 * nprocs),
             gfree: GlobalFree::new(),
             shutdown: AtomicBool::new(false),
             mlive: AtomicUsize::new(0),

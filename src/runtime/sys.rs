@@ -6,14 +6,14 @@
 //! stack and, where noted, from a signal handler.
 
 use core::ffi::c_void;
-use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use core::time::Duration;
 
 use linux_raw_sys::general::{
     __NR_exit_group, __NR_futex, __NR_gettid, __NR_madvise, __NR_membarrier, __NR_mmap,
     __NR_mprotect, __NR_munmap, __NR_nanosleep, __NR_prctl, __NR_rt_sigaction, __NR_sched_yield,
     __NR_sigaltstack, __NR_tgkill, __NR_write, __kernel_timespec, FUTEX_PRIVATE_FLAG, FUTEX_WAIT,
-    FUTEX_WAKE, kernel_sigaction, membarrier_cmd, stack_t,
+    FUTEX_WAKE, iovec, kernel_sigaction, membarrier_cmd, stack_t,
 };
 
 use crate::linux::arch;
@@ -105,6 +105,49 @@ pub(crate) unsafe fn madvise(addr: *mut c_void, len: usize, advice: u32) -> Resu
     // SAFETY: the caller's contract.
     let r = unsafe { arch::syscall3(__NR_madvise as usize, addr as usize, len, advice as usize) };
     Errno::check(r).map(drop)
+}
+
+/// Frees the pages of every range in `ranges` (`MADV_DONTNEED`), in one `process_madvise` on
+/// the process itself where the kernel takes it (`PIDFD_SELF_THREAD_GROUP`, Linux 6.15): one
+/// TLB shootdown for the batch rather than one per range. Each shootdown interrupts every CPU
+/// running a thread of the process; on a 2-core VM with the other CPU busy, a `madvise` of a
+/// stack slot cost ~18 us, a slot in a batch of 64 ~0.6 us. Falls back to a `madvise` per
+/// range on an older kernel (and from then on).
+///
+/// # Safety
+/// Nothing may need the contents of the ranges.
+pub(crate) unsafe fn release_ranges(ranges: &[iovec]) {
+    use linux_raw_sys::general::{__NR_process_madvise, MADV_DONTNEED, PIDFD_SELF_THREAD_GROUP};
+    static ONE_BY_ONE: AtomicBool = AtomicBool::new(false);
+    if !ONE_BY_ONE.load(Ordering::Relaxed) {
+        let want: usize = ranges.iter().map(|r| r.iov_len as usize).sum();
+        // SAFETY: `ranges` is a live array of `ranges.len()` iovecs (the caller keeps batches
+        // within UIO_MAXIOV); the caller's contract covers the advice.
+        let r = unsafe {
+            arch::syscall6_pair(
+                __NR_process_madvise as usize,
+                PIDFD_SELF_THREAD_GROUP as isize as usize,
+                ranges.as_ptr() as usize,
+                ranges.len(),
+                MADV_DONTNEED as usize,
+                0,
+                0,
+            )
+        };
+        match Errno::check(r.0) {
+            Ok(n) if n == want => return,
+            // No such call, no `PIDFD_SELF`, or no `MADV_DONTNEED` through it: never again.
+            Err(Errno::ENOSYS | Errno::EBADF | Errno::EINVAL | Errno::EPERM) => {
+                ONE_BY_ONE.store(true, Ordering::Relaxed);
+            }
+            // Stopped part way: all of them one by one (twice is harmless).
+            _ => {}
+        }
+    }
+    for r in ranges {
+        // SAFETY: the caller's contract.
+        let _ = unsafe { madvise(r.iov_base, r.iov_len as usize, MADV_DONTNEED) };
+    }
 }
 
 /// Changes the protection of `[addr, addr + len)` (guard pages).
