@@ -177,7 +177,7 @@ fn reentersyscall(m: &M, g: &G, tag: usize) -> Option<(*mut P, bool)> {
     p.status.store(PSYSCALL, Ordering::Release);
     let sched = m.sched();
     if sched.sysmonwait.load(Ordering::Relaxed) {
-        entersyscall_sysmon(sched);
+        entersyscall_sysmon(sched, p, tag & SURE != 0);
     }
     if sched.gcwaiting.load(Ordering::Relaxed) {
         entersyscall_gcwait(sched, p);
@@ -270,9 +270,17 @@ fn entersyscall_handoff(m: &'static M, g: &'static G, traced: bool) -> Handoff {
     })
 }
 
-/// sysmon sleeps deeply when every P is idle; a goroutine in a system call may need it.
+/// sysmon sleeps 1 ms or more (deeply when every P is idle); a goroutine in a system call
+/// may need it. Not a `sure` call (of a number sure to block, which kept `p` because no work
+/// waited): later work gets the P from the next sure call's entry, which hands it off, or at
+/// sysmon's next look (within 10 ms, as in Go). Unless `p` holds timers or goroutines wait for
+/// the network, which no sure call runs. Waking sysmon at every such entry kept it at ~8 k
+/// wake-ups a second in the harness's `handoff` (see ARCHITECTURE.md).
 #[cold]
-fn entersyscall_sysmon(sched: &Sched) {
+fn entersyscall_sysmon(sched: &Sched, p: &P, sure: bool) {
+    if sure && p.timers.next() == u64::MAX && !super::netpoll::any_waiters() {
+        return;
+    }
     let _l = sched.locked();
     sched.wake_sysmon_locked();
 }
@@ -725,6 +733,34 @@ pub(crate) fn exit_handoff(g: &G) {
     if g.status.load(Ordering::Relaxed) == GSYSCALL {
         g.handoff.store(false, Ordering::Relaxed);
         exitsyscall();
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// sysmon, in a sleep `entersyscall` may cut short, is woken by a call that may block,
+    /// but not by a sure call with no timer on its P and nobody waiting for the network.
+    #[test]
+    fn a_sure_call_leaves_sysmon_asleep() {
+        let sched = Sched::new(1, 64 * 1024);
+        let p = &sched.allp[0];
+        let asleep = |sure| {
+            // As sysmon leaves them when it goes to sleep.
+            sched.sysmon_note.clear();
+            sched.sysmonwait.store(true, Ordering::Release);
+            entersyscall_sysmon(&sched, p, sure);
+            sched.sysmonwait.load(Ordering::Acquire)
+        };
+        assert!(!asleep(false), "a call that may block woke no sysmon");
+        assert!(sched.sysmon_syscall_wake.swap(false, Ordering::Relaxed));
+        // Other tests of this process may wait for the network meanwhile, which wakes it.
+        let quiet = !super::super::netpoll::any_waiters();
+        let kept = asleep(true);
+        if quiet && !super::super::netpoll::any_waiters() {
+            assert!(kept, "a sure call woke sysmon");
+        }
     }
 }
 

@@ -83,8 +83,8 @@ pub(crate) struct Sched {
     pub(crate) stopnote: Note,
     /// Serializes stop-the-world callers.
     pub(crate) stw_lock: Mutex<()>,
-    /// sysmon sleeps deeply on `sysmon_note` (every P idle); `entersyscall` and `startm` wake
-    /// it. Written under the lock.
+    /// sysmon sleeps on `sysmon_note` (1 ms or more, or deeply: every P idle); `entersyscall`
+    /// (of a number not sure to block) and `startm` wake it. Written under the lock.
     pub(crate) sysmonwait: AtomicBool,
     /// sysmon's sleep is the deep one (every P idle): a P leaving the idle list wakes it.
     /// Written under the lock.

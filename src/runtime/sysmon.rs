@@ -5,6 +5,8 @@
 //! It sleeps 20 us between rounds, doubling after 1 ms without work up to 10 ms. When it would
 //! sleep longer than [`WAKE_ON_SYSCALL`] it sets `sysmonwait`, so the next `entersyscall` wakes
 //! it: a call that blocks is then retaken within two short ticks instead of up to 10 ms later.
+//! Not a call of a number sure to block (it hands its P off itself when work waits), unless
+//! its P holds timers or goroutines wait for the network (see `entersyscall_sysmon`).
 //! With every P idle it sleeps until woken. Its timer slack is 1 ns: the default 50 us would
 //! turn every 20 us tick into about 100 us on these machines (even at 1 ns a 20 us sleep lasts
 //! ~39 us here: any sleep costs ~18 us more than asked on these VMs).
