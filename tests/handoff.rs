@@ -154,6 +154,41 @@ fn a_call_that_blocked_before_loses_its_p_sooner() {
     });
 }
 
+/// Work that arrives from outside while a call of a number sure to block holds its P (nothing
+/// waited at its entry, so it kept the P, and such a call leaves a dozing sysmon asleep) still
+/// runs long before the call ends: sysmon retakes the P. One P; `nanosleep` is made sure, the
+/// goroutine sleeps long enough for sysmon to back off past 1 ms, then sleeps 2 s, during
+/// which another thread spawns a goroutine (here it ran 20-50 us after the spawn).
+#[test]
+fn work_arriving_during_a_sure_call_runs_before_it_ends() {
+    let _serial = serial();
+    watchdog(60, "work during a sure call", || {
+        let rt = rt(1);
+        let asleep = Arc::new(AtomicBool::new(false));
+        let flag = asleep.clone();
+        let sleeper = rt.spawn(move || {
+            sleep_while_work_waits(3);
+            nanosleep(Duration::from_millis(30));
+            flag.store(true, Ordering::Release);
+            let t = Instant::now();
+            nanosleep(Duration::from_secs(2));
+            t.elapsed()
+        });
+        while !asleep.load(Ordering::Acquire) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        let t = Instant::now();
+        let waited = rt.spawn(move || t.elapsed()).join().unwrap();
+        let slept = sleeper.join().unwrap();
+        assert!(
+            waited < Duration::from_millis(500),
+            "the spawned goroutine waited {waited:?} for the P of a call that slept {slept:?}: {:?}",
+            rt.stats()
+        );
+    });
+}
+
 /// A goroutine that comes back from a blocked call on another P, or an idle one, starts a new
 /// time slice: sysmon must not count the P's slice from before the call (here 30 ms earlier)
 /// and preempt the goroutine at its first sight with work waiting. One P; the call is retaken,
