@@ -479,6 +479,12 @@ fn child(name: &str, env: &[(&str, String)]) -> std::process::Child {
     cmd.spawn().unwrap()
 }
 
+/// Runs the `#[ignore]`d test `name` in a child process with `env`, and asserts it passed.
+fn child_passes(name: &str, env: &[(&str, String)]) {
+    let status = child(name, env).wait().unwrap();
+    assert!(status.success(), "{name} failed: {status}");
+}
+
 /// The process's thread count.
 fn threads() -> usize {
     let s = std::fs::read_to_string("/proc/self/status").unwrap();
@@ -496,13 +502,10 @@ fn thread_names() -> Vec<String> {
 }
 
 fn many_connections(n: usize) {
-    let status = child(
+    child_passes(
         "echo_server_child",
         &[(ROLE, "server".into()), (CONNS, n.to_string())],
-    )
-    .wait()
-    .unwrap();
-    assert!(status.success(), "the server process failed: {status}");
+    );
 }
 
 /// 2,000 concurrent loopback connections, one goroutine each, on GOMAXPROCS + 4 threads at
@@ -642,10 +645,7 @@ const ABANDONED: usize = 520;
 #[test]
 fn dropped_runtimes_leave_the_poller() {
     watchdog(120, "abandoned runtimes", || {
-        let status = child("abandoned_runtimes_child", &[(ROLE, "abandon".into())])
-            .wait()
-            .unwrap();
-        assert!(status.success(), "the child failed: {status}");
+        child_passes("abandoned_runtimes_child", &[(ROLE, "abandon".into())]);
     });
 }
 
@@ -757,10 +757,7 @@ fn poller_rounds(rounds: usize) {
 #[test]
 fn runtimes_share_the_poller() {
     watchdog(120, "runtimes sharing the poller", || {
-        let status = child("shared_poller_child", &[(ROLE, "share".into())])
-            .wait()
-            .unwrap();
-        assert!(status.success(), "the child failed: {status}");
+        child_passes("shared_poller_child", &[(ROLE, "share".into())]);
     });
 }
 

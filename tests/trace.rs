@@ -93,6 +93,23 @@ fn check(text: &str) {
     }
 }
 
+/// Runs `f` on a new two-P runtime with a trace under way: what `f` returned, and the trace
+/// written (its structure checked).
+fn traced<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> (T, Value) {
+    let dir = TempDir::new();
+    let path = dir.join("trace.json");
+    let rt = rt(2);
+    goro::trace::start(&path).unwrap();
+    let v = rt.run(f);
+    goro::trace::stop().unwrap();
+    (v, structure(&std::fs::read_to_string(&path).unwrap()))
+}
+
+/// An event's track: (pid, tid).
+fn track(e: &Value) -> (u64, u64) {
+    (e["pid"].as_u64().unwrap(), e["tid"].as_u64().unwrap())
+}
+
 /// Checks what every trace must be, and returns it: Chrome's format; arrows that land after
 /// they leave; on every track, slices written in the order they end and nested perfectly, every
 /// system call inside a goroutine's run and with its way back.
@@ -307,11 +324,7 @@ fn traces_in_a_row() {
 fn fast_calls_and_handovers() {
     let _serial = serial();
     watchdog(60, "fast calls and handovers", || {
-        let dir = TempDir::new();
-        let path = dir.join("fast.json");
-        let rt = rt(2);
-        goro::trace::start(&path).unwrap();
-        rt.run(|| {
+        let ((), doc) = traced(|| {
             let null = std::fs::File::options()
                 .write(true)
                 .open("/dev/null")
@@ -333,8 +346,6 @@ fn fast_calls_and_handovers() {
             drop(tx);
             assert_eq!(echo.join().unwrap(), 200);
         });
-        goro::trace::stop().unwrap();
-        let doc = structure(&std::fs::read_to_string(&path).unwrap());
         let calls: Vec<&Value> = doc["traceEvents"]
             .as_array()
             .unwrap()
@@ -365,11 +376,7 @@ fn unblocks_lead_to_their_starts() {
     const TRIPS: u32 = 2000;
     let _serial = serial();
     watchdog(60, "unblocks lead to their starts", || {
-        let dir = TempDir::new();
-        let path = dir.join("pingpong.json");
-        let rt = rt(2);
-        goro::trace::start(&path).unwrap();
-        let echo = rt.run(|| {
+        let (echo, doc) = traced(|| {
             let (a_tx, a_rx) = goro::chan::<u32>(0);
             let (b_tx, b_rx) = goro::chan::<u32>(0);
             let echo = goro::spawn(move || {
@@ -388,10 +395,7 @@ fn unblocks_lead_to_their_starts() {
             echo.join().unwrap();
             id
         });
-        goro::trace::stop().unwrap();
-        let doc = structure(&std::fs::read_to_string(&path).unwrap());
         let events = doc["traceEvents"].as_array().unwrap();
-        let track = |e: &Value| (e["pid"].as_u64().unwrap(), e["tid"].as_u64().unwrap());
         // Slices by track and start (a flow's time is written as its slice's, digit for
         // digit), and each track's goroutine runs in time order.
         let mut at: HashMap<((u64, u64), u64), Vec<&str>> = HashMap::new();
@@ -463,11 +467,7 @@ fn an_unblock_precedes_a_start_on_another_m() {
     const SENDS: u32 = 20;
     let _serial = serial();
     watchdog(60, "an unblock precedes a start on another M", || {
-        let dir = TempDir::new();
-        let path = dir.join("stolen.json");
-        let rt = rt(2);
-        goro::trace::start(&path).unwrap();
-        let reader = rt.run(|| {
+        let (reader, doc) = traced(|| {
             let (tx, rx) = goro::chan::<u32>(0);
             let got = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
             let seen = got.clone();
@@ -492,14 +492,9 @@ fn an_unblock_precedes_a_start_on_another_m() {
             reader.join().unwrap();
             id
         });
-        goro::trace::stop().unwrap();
-        let doc = structure(&std::fs::read_to_string(&path).unwrap());
         let events = doc["traceEvents"].as_array().unwrap();
         let g = format!("G{reader}");
-        let key = |e: &Value| {
-            let track = (e["pid"].as_u64().unwrap(), e["tid"].as_u64().unwrap());
-            (track, f(e, "ts").to_bits())
-        };
+        let key = |e: &Value| (track(e), f(e, "ts").to_bits());
         // The reader's starts on M tracks (each runtime's Ms are the odd pids).
         let starts: Vec<_> = events
             .iter()

@@ -200,12 +200,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Ends the alone runtime's blocking in the process set for good: the caller has cleared
-/// `w.alone`, so no M of it blocks there again; this waits until the one that may be blocked
-/// there now has left, writing its eventfd until then (a harvester may take an edge first;
-/// it writes another, but this does not rely on that). The M needs nothing to leave: it holds
-/// no P in the poller. Then takes the eventfd out of the set.
+/// Ends the alone runtime's blocking in the process set for good (under [`MEMBERS`]' lock):
+/// clears `w.alone`, so no M of it blocks there again, then waits until the one that may be
+/// blocked there now has left, writing its eventfd until then (a harvester may take an edge
+/// first; it writes another, but this does not rely on that). The M needs nothing to leave: it
+/// holds no P in the poller. Then takes the eventfd out of the set.
 fn evict(ep: i32, w: &Wake) {
+    w.alone.store(false, Ordering::SeqCst);
     while w.direct.load(Ordering::SeqCst) {
         w.kick();
         let _ = sys::nanosleep(Duration::from_micros(50));
@@ -260,7 +261,6 @@ impl Poller {
         if let Some((fd, w)) = m.alone {
             // Nest first: once `alone` is clear, its Ms block in their own set.
             sys::epoll_ctl(fd, EPOLL_CTL_ADD, ep, EPOLLIN, SHARED)?;
-            w.alone.store(false, Ordering::SeqCst);
             evict(ep, w);
             m.alone = None;
             m.nested += 1;
@@ -289,7 +289,6 @@ impl Poller {
         let mut m = lock(&MEMBERS);
         match m.alone {
             Some((_, w)) if core::ptr::eq(w, self.wake) => {
-                w.alone.store(false, Ordering::SeqCst);
                 evict(ep, w);
                 m.alone = None;
             }
