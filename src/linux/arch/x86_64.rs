@@ -101,11 +101,12 @@ pub unsafe fn syscall4(nr: usize, a1: usize, a2: usize, a3: usize, a4: usize) ->
 
 /// A system call with three arguments, returning `rax` and `rdx` (Go's `r1`, `r2`).
 ///
-/// The code after the instruction starts on a 32-byte boundary (`.p2align 5`: up to 31 bytes
-/// of no-ops, a few of which run on the way back). Where it otherwise fell is up to the
-/// caller's layout, and it showed: a `getpid` loop in a fresh program measured 3-4 ns faster
-/// aligned (`raw_syscall` 83.6 -> 80.6 ns, `syscall` 97.8 -> 93.6 ns in alternating
-/// processes), and unaligned loops moved by as much between builds.
+/// The code after the instruction starts on a 64-byte boundary (`.p2align 6`: up to 63 bytes
+/// of no-ops, a few long ones of which run on the way back). Where it otherwise fell is up to
+/// the caller's layout, and it showed: a `getpid` loop whose code after the instruction began a
+/// cache line ran 3-5 ns faster than one whose code began 32 bytes into it (`raw_syscall` 84.5
+/// -> 80.8 ns in three builds of a fresh program; `examples/pair`'s `syscall` loop 97.5 -> 92.1
+/// ns). Aligned to 32 bytes only, as this was first, half the builds still lost it.
 ///
 /// # Safety
 /// Whatever system call `nr` requires of its arguments.
@@ -114,7 +115,7 @@ pub unsafe fn syscall3_pair(nr: usize, a1: usize, a2: usize, a3: usize) -> (usiz
     let (r1, r2);
     // SAFETY: as for `syscall1`; `rdx` is an input the kernel preserves, read back as `r2`.
     unsafe {
-        asm!("syscall", ".p2align 5", inlateout("rax") nr => r1, in("rdi") a1, in("rsi") a2,
+        asm!("syscall", ".p2align 6", inlateout("rax") nr => r1, in("rdi") a1, in("rsi") a2,
              inlateout("rdx") a3 => r2, lateout("rcx") _, lateout("r11") _,
              options(nostack, preserves_flags));
     }
@@ -140,7 +141,7 @@ pub unsafe fn syscall6_pair(
     let (r1, r2);
     // SAFETY: as for `syscall3_pair`.
     unsafe {
-        asm!("syscall", ".p2align 5", inlateout("rax") nr => r1, in("rdi") a1, in("rsi") a2,
+        asm!("syscall", ".p2align 6", inlateout("rax") nr => r1, in("rdi") a1, in("rsi") a2,
              inlateout("rdx") a3 => r2, in("r10") a4, in("r8") a5, in("r9") a6,
              lateout("rcx") _, lateout("r11") _, options(nostack, preserves_flags));
     }
