@@ -340,12 +340,15 @@ fn peer_reset() {
             let bytes = unsafe {
                 std::slice::from_raw_parts((&raw const linger).cast::<u8>(), size_of_val(&linger))
             };
-            goro::syscall::setsockopt(
-                c.as_fd(),
-                goro::syscall::SOL_SOCKET,
-                goro::syscall::SO_LINGER,
-                bytes,
-            )
+            // SAFETY: a `struct linger` holds no address.
+            unsafe {
+                goro::syscall::setsockopt(
+                    c.as_fd(),
+                    goro::syscall::SOL_SOCKET,
+                    goro::syscall::SO_LINGER,
+                    bytes,
+                )
+            }
             .unwrap();
             drop(c);
             assert_eq!(

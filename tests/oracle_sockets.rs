@@ -168,12 +168,8 @@ fn options() {
     let s = sc::socket(n::AF_INET, n::SOCK_STREAM, 0).unwrap();
     let one = 1i32.to_ne_bytes();
     assert_eq!(
-        ours(sc::setsockopt(
-            s.as_fd(),
-            n::SOL_SOCKET,
-            n::SO_REUSEADDR,
-            &one
-        )),
+        // SAFETY: an integer option holds no address.
+        ours(unsafe { sc::setsockopt(s.as_fd(), n::SOL_SOCKET, n::SO_REUSEADDR, &one) }),
         lc(unsafe {
             libc::setsockopt(
                 s.as_raw_fd(),
@@ -185,7 +181,8 @@ fn options() {
         })
     );
     assert_eq!(
-        ours(sc::setsockopt(s.as_fd(), 9999, n::SO_REUSEADDR, &one)),
+        // SAFETY: as above (no such level).
+        ours(unsafe { sc::setsockopt(s.as_fd(), 9999, n::SO_REUSEADDR, &one) }),
         lc(unsafe {
             libc::setsockopt(
                 s.as_raw_fd(),
@@ -197,19 +194,16 @@ fn options() {
         })
     );
     assert_eq!(
-        ours(sc::setsockopt(
-            s.as_fd(),
-            n::SOL_SOCKET,
-            n::SO_REUSEADDR,
-            &[1]
-        )),
+        // SAFETY: as above.
+        ours(unsafe { sc::setsockopt(s.as_fd(), n::SOL_SOCKET, n::SO_REUSEADDR, &[1]) }),
         Err(Errno::EINVAL)
     );
     let mut v = [0u8; 4];
     let mut cv = [0u8; 4];
     let mut clen = 4u32;
     assert_eq!(
-        ours(sc::getsockopt(s.as_fd(), n::SOL_SOCKET, n::SO_TYPE, &mut v)),
+        // SAFETY: an all-zero value for an integer option.
+        ours(unsafe { sc::getsockopt(s.as_fd(), n::SOL_SOCKET, n::SO_TYPE, &mut v) }),
         Ok(4)
     );
     assert_eq!(
@@ -227,7 +221,8 @@ fn options() {
     assert_eq!(v, cv);
     assert_eq!(i32::from_ne_bytes(v), n::SOCK_STREAM as i32);
     assert_eq!(
-        ours(sc::getsockopt(s.as_fd(), n::SOL_SOCKET, 9999, &mut v)),
+        // SAFETY: no such option.
+        ours(unsafe { sc::getsockopt(s.as_fd(), n::SOL_SOCKET, 9999, &mut v) }),
         lc(unsafe {
             libc::getsockopt(
                 s.as_raw_fd(),

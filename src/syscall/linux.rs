@@ -422,8 +422,21 @@ syscalls! { table SOCKETS;
     /// # Safety
     /// `val` is valid for writing `*len` bytes.
     unsafe sys pub(crate) fn getsockopt_raw(fd: BorrowedFd<'_>, level: u32, opt: u32, val: *mut u8, len: *mut u32) = __NR_getsockopt;
-    /// Sets a socket option from the bytes of `val` (Go's `setsockopt`).
-    sys pub fn setsockopt(fd: BorrowedFd<'_>, level: u32, opt: u32, val: &[u8]) = __NR_setsockopt;
+    /// Sets a socket option from the bytes of `val` (Go's `setsockopt`); the typed
+    /// [`setsockopt_int`](super::setsockopt_int), [`setsockopt_bool`](super::setsockopt_bool)
+    /// and [`setsockopt_timeval`](super::setsockopt_timeval) are safe.
+    ///
+    /// # Safety
+    /// Some options' values hold addresses the kernel reads through (`SO_ATTACH_FILTER`'s
+    /// program) or keeps and writes through later (`XDP_UMEM_REG`'s packet memory): any
+    /// address in `val` is valid for what option `opt` of `level` does with it.
+    ///
+    /// ```compile_fail,E0133
+    /// use std::os::fd::AsFd;
+    /// let s = goro::syscall::socket(2, 1, 0).unwrap();
+    /// let _ = goro::syscall::setsockopt(s.as_fd(), goro::syscall::SOL_SOCKET, 26, &[0; 16]);
+    /// ```
+    unsafe sys pub fn setsockopt(fd: BorrowedFd<'_>, level: u32, opt: u32, val: &[u8]) = __NR_setsockopt;
     /// Sends `buf` to `addr` (Go's `Sendto`).
     sys pub fn sendto(fd: BorrowedFd<'_>, buf: &[u8], flags: u32, addr: Option<&impl Sockaddr>) -> usize = __NR_sendto;
     /// Receives into `buf` with the sender's address; see [`recvfrom`](super::recvfrom).

@@ -109,13 +109,15 @@ pub fn sockaddr_un(path: &[u8]) -> Result<SockaddrUn, Errno> {
 
 /// Sets an integer socket option (Go's `SetsockoptInt`).
 pub fn setsockopt_int(fd: BorrowedFd<'_>, level: u32, opt: u32, v: i32) -> Result<(), Errno> {
-    setsockopt(fd, level, opt, &v.to_ne_bytes())
+    // SAFETY: four bytes hold no address: the options that read one take a larger value.
+    unsafe { setsockopt(fd, level, opt, &v.to_ne_bytes()) }
 }
 
 /// An integer socket option (Go's `GetsockoptInt`).
 pub fn getsockopt_int(fd: BorrowedFd<'_>, level: u32, opt: u32) -> Result<i32, Errno> {
     let mut b = [0u8; 4];
-    getsockopt(fd, level, opt, &mut b)?;
+    // SAFETY: all zero: any address the option reads from its value is null.
+    unsafe { getsockopt(fd, level, opt, &mut b) }?;
     Ok(i32::from_ne_bytes(b))
 }
 
@@ -142,7 +144,11 @@ pub fn setsockopt_timeval(
     let mut tv = [0u8; 16];
     tv[..8].copy_from_slice(&(d.as_secs().min(i64::MAX as u64) as i64).to_ne_bytes());
     tv[8..].copy_from_slice(&i64::from(d.subsec_micros()).to_ne_bytes());
-    setsockopt(fd, level, opt, &tv)
+    // SAFETY: 16 bytes, the second word under 10^6. The options that write through an address
+    // in their value take larger ones (`XDP_UMEM_REG`: 24 bytes); those that take 16 only read
+    // through the second word (`SO_ATTACH_FILTER`'s program): the first MiB of address space,
+    // where nothing is mapped unless the program asked for that address.
+    unsafe { setsockopt(fd, level, opt, &tv) }
 }
 
 /// A `timeval` socket option; zero is `None`.
@@ -152,7 +158,8 @@ pub fn getsockopt_timeval(
     opt: u32,
 ) -> Result<Option<Duration>, Errno> {
     let mut tv = [0u8; 16];
-    getsockopt(fd, level, opt, &mut tv)?;
+    // SAFETY: all zero, as in `getsockopt_int`.
+    unsafe { getsockopt(fd, level, opt, &mut tv) }?;
     let half = |b: &[u8]| i64::from_ne_bytes(b.try_into().unwrap_or_default());
     let (sec, usec) = (half(&tv[..8]), half(&tv[8..]));
     let d = Duration::new(sec.max(0) as u64, (usec.clamp(0, 999_999) * 1000) as u32);

@@ -259,16 +259,33 @@ pub fn getpeername(fd: BorrowedFd<'_>) -> Result<SockaddrStorage, Errno> {
     sockaddr_of(|a, l| unsafe { getpeername_raw(fd, a, l) })
 }
 
-/// A socket option into `val`; returns how many bytes the kernel wrote (Go's `getsockopt`).
+/// A socket option into `val`, which also carries the option's input; returns how many
+/// bytes the kernel wrote (Go's `getsockopt`). The typed
+/// [`getsockopt_int`](super::getsockopt_int), [`getsockopt_bool`](super::getsockopt_bool)
+/// and [`getsockopt_timeval`](super::getsockopt_timeval) are safe.
+///
+/// # Safety
+/// Some options read addresses from `val` and write through them: `TCP_ZEROCOPY_RECEIVE`
+/// copies received bytes to its `copybuf_address` and maps pages at its `address`. Any
+/// address in `val` is valid for what option `opt` of `level` does with it (an all-zero `val`
+/// holds only null ones, which the kernel refuses).
+///
+/// ```compile_fail,E0133
+/// use std::os::fd::AsFd;
+/// let s = goro::syscall::socket(2, 1, 0).unwrap();
+/// let mut zc = [0u8; 64]; // `struct tcp_zerocopy_receive`, addresses and all
+/// let _ = goro::syscall::getsockopt(s.as_fd(), goro::syscall::IPPROTO_TCP, 35, &mut zc);
+/// ```
 #[inline(always)]
-pub fn getsockopt(
+pub unsafe fn getsockopt(
     fd: BorrowedFd<'_>,
     level: u32,
     opt: u32,
     val: &mut [u8],
 ) -> Result<usize, Errno> {
     let mut len = u32::try_from(val.len()).unwrap_or(u32::MAX);
-    // SAFETY: `val` is valid for writing `len` bytes, and the kernel writes at most that.
+    // SAFETY: `val` is valid for writing `len` bytes, and the kernel writes at most that
+    // there; the addresses inside it are the caller's contract.
     unsafe { getsockopt_raw(fd, level, opt, val.as_mut_ptr(), &mut len) }.map(|()| len as usize)
 }
 
@@ -427,6 +444,12 @@ pub(crate) const WRAPPED: &[Wrapper] = {
             public: true,
         }
     }
+    const fn unsafe_w(name: &'static str, on: &'static str, nr: u32) -> Wrapper {
+        Wrapper {
+            unsafe_: true,
+            ..w(name, on, nr)
+        }
+    }
     &[
         w("rename", "renameat", __NR_renameat),
         w("access", "faccessat", __NR_faccessat),
@@ -468,7 +491,7 @@ pub(crate) const WRAPPED: &[Wrapper] = {
         w("accept", "accept4", __NR_accept4),
         w("getsockname", "getsockname", __NR_getsockname),
         w("getpeername", "getpeername", __NR_getpeername),
-        w("getsockopt", "getsockopt", __NR_getsockopt),
+        unsafe_w("getsockopt", "getsockopt", __NR_getsockopt),
         w("recvfrom", "recvfrom", __NR_recvfrom),
         w("send", "sendto", __NR_sendto),
         w("recv", "recvfrom", __NR_recvfrom),
