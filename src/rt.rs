@@ -75,10 +75,11 @@ impl Builder {
     }
 
     /// Usable bytes of each goroutine stack (default 256 KiB, of which only touched pages
-    /// take memory). A goroutine that overflows it ends the process with
-    /// `goroutine N stack overflow`.
+    /// take memory), clamped to between a page and 1 GiB (Go's limit). A goroutine that
+    /// overflows it ends the process with `goroutine N stack overflow`.
     pub fn stack_size(mut self, bytes: usize) -> Builder {
-        self.stack_size = bytes.max(crate::runtime::stack::PAGE);
+        use crate::runtime::stack::{MAX_STACK, PAGE};
+        self.stack_size = bytes.clamp(PAGE, MAX_STACK);
         self
     }
 

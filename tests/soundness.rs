@@ -32,3 +32,50 @@ fn an_option_that_writes_through_an_address_needs_unsafe() {
     c.read_exact(&mut buf[..9]).unwrap();
     assert_eq!(&buf[..9], b"not yours");
 }
+
+/// Runs the `#[ignore]`d test `name` of this file in a child process (it may crash the
+/// process) and asserts it passed.
+fn child_passes(name: &str) {
+    let child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([name, "--exact", "--include-ignored", "--test-threads=1"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = common::output_within(child, 60);
+    assert!(
+        out.status.success(),
+        "{name}: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Any stack size gives a runtime whose goroutines run: a size near `usize::MAX` once
+/// wrapped to a stack of nothing but its guard page when rounded up to pages (the first
+/// goroutine died of SIGSEGV), and smaller huge ones overflowed the size of a region of slots.
+#[test]
+fn any_stack_size_runs() {
+    child_passes("any_stack_size_runs_child");
+}
+
+#[test]
+#[ignore = "run by any_stack_size_runs in a child process"]
+fn any_stack_size_runs_child() {
+    for size in [usize::MAX, usize::MAX - 4096, 1 << 62, 1 << 40] {
+        // SAFETY: no goroutine keeps thread-local state across a switch.
+        let rt = unsafe {
+            goro::Runtime::builder()
+                .max_procs(1)
+                .stack_size(size)
+                .build()
+        };
+        let v = rt.run(|| {
+            // A page and more of stack in use, and a second goroutine beside it.
+            let a = std::hint::black_box([7u8; 6000]);
+            let h = goro::spawn(|| 1u64);
+            a.iter().map(|&b| u64::from(b)).sum::<u64>() + h.join().unwrap()
+        });
+        assert_eq!(v, 42001, "stack_size({size})");
+    }
+}

@@ -38,6 +38,11 @@ pub(crate) const PAGE: usize = 4096;
 /// touched pages take memory.
 pub(crate) const DEFAULT_STACK: usize = 256 * 1024;
 
+/// The largest usable size of a goroutine stack (Go's `maxstacksize` on 64-bit systems). It
+/// keeps the slot and region sizes computed from it far from overflowing: a region holds at
+/// most 16 slots of this size.
+pub(crate) const MAX_STACK: usize = 1 << 30;
+
 /// One stack, a slot of a region: `[base, base + PAGE)` is the guard page, `[base + PAGE, top)`
 /// the usable part.
 #[derive(Debug)]
