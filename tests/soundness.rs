@@ -79,3 +79,31 @@ fn any_stack_size_runs_child() {
         assert_eq!(v, 42001, "stack_size({size})");
     }
 }
+
+/// More buffers than one `writev`/`readv` takes (1024) are a short transfer, as with std's
+/// `File`, not `EINVAL`.
+#[test]
+fn vectored_file_io_takes_any_number_of_buffers() {
+    use std::io::{IoSlice, IoSliceMut, Seek, SeekFrom};
+    let d = common::TempDir::new();
+    let mut f = goro::fs::File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .open(d.join("v"))
+        .unwrap();
+    let byte = [7u8; 1];
+    let bufs: Vec<IoSlice<'_>> = (0..3000).map(|_| IoSlice::new(&byte)).collect();
+    let mut written = 0;
+    while written < bufs.len() {
+        written += f.write_vectored(&bufs[written..]).unwrap();
+    }
+    assert_eq!(f.metadata().unwrap().len(), 3000);
+    f.seek(SeekFrom::Start(0)).unwrap();
+    let mut back = vec![[0u8; 1]; 3000];
+    let mut slices: Vec<IoSliceMut<'_>> = back.iter_mut().map(|b| IoSliceMut::new(b)).collect();
+    let n = f.read_vectored(&mut slices).unwrap();
+    assert!(n > 0 && n <= 1024, "{n}");
+    drop(slices);
+    assert!(back[..n].iter().all(|b| b[0] == 7));
+}

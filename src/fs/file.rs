@@ -101,12 +101,17 @@ impl File {
     }
 }
 
+/// The most buffers one `readv` or `writev` takes (`UIO_MAXIOV`); more is `EINVAL`, so the
+/// vectored calls pass the first this many and report a short transfer, as std's do.
+const IOV_MAX: usize = linux_raw_sys::general::UIO_MAXIOV as usize;
+
 impl Read for &File {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         Ok(syscall::read(self.fd.as_fd(), buf)?)
     }
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        Ok(syscall::readv(self.fd.as_fd(), bufs)?)
+        let n = bufs.len().min(IOV_MAX);
+        Ok(syscall::readv(self.fd.as_fd(), &mut bufs[..n])?)
     }
 }
 
@@ -115,7 +120,10 @@ impl Write for &File {
         Ok(syscall::write(self.fd.as_fd(), buf)?)
     }
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        Ok(syscall::writev(self.fd.as_fd(), bufs)?)
+        Ok(syscall::writev(
+            self.fd.as_fd(),
+            &bufs[..bufs.len().min(IOV_MAX)],
+        )?)
     }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
