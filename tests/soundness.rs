@@ -107,3 +107,39 @@ fn vectored_file_io_takes_any_number_of_buffers() {
     drop(slices);
     assert!(back[..n].iter().all(|b| b[0] == 7));
 }
+
+/// `UnixDatagram::recv_from` names the sender as the kernel reported it: an abstract name (it
+/// was taken for an unnamed sender), a path, or unnamed.
+#[test]
+fn unix_datagram_senders_keep_their_names() {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixDatagram};
+    let d = common::TempDir::new();
+    let rx_path = d.join("rx");
+    let tx_path = d.join("tx");
+    common::watchdog(30, "recv_from", move || {
+        // SAFETY: no goroutine keeps thread-local state across a switch.
+        let rt = unsafe { goro::Runtime::builder().max_procs(2).build() };
+        rt.run(move || {
+            let rx = goro::net::UnixDatagram::bind(&rx_path).unwrap();
+            let name = format!("goro-soundness-{}", std::process::id());
+            let abs = SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+            let senders = [
+                UnixDatagram::bind_addr(&abs).unwrap(),
+                UnixDatagram::bind(&tx_path).unwrap(),
+                UnixDatagram::unbound().unwrap(),
+            ];
+            let mut buf = [0u8; 8];
+            for (i, s) in senders.iter().enumerate() {
+                s.send_to(b"hi", &rx_path).unwrap();
+                let (n, from) = rx.recv_from(&mut buf).unwrap();
+                assert_eq!(n, 2);
+                match i {
+                    0 => assert_eq!(from.as_abstract_name(), Some(name.as_bytes()), "{from:?}"),
+                    1 => assert_eq!(from.as_pathname(), Some(tx_path.as_path()), "{from:?}"),
+                    _ => assert!(from.is_unnamed(), "{from:?}"),
+                }
+            }
+        });
+    });
+}

@@ -93,12 +93,12 @@ impl NetFd {
         self.sendto(buf, None::<&SockaddrStorage>)
     }
 
-    /// Receives with `flags` (`MSG_PEEK`), with the sender's address.
+    /// Receives with `flags` (`MSG_PEEK`), with the sender's address and its length.
     pub(crate) fn recvfrom(
         &self,
         buf: &mut [u8],
         flags: u32,
-    ) -> io::Result<(usize, SockaddrStorage)> {
+    ) -> io::Result<(usize, SockaddrStorage, usize)> {
         let mut sa = SockaddrStorage::zeroed();
         let mut len = size_of::<SockaddrStorage>() as u32;
         let (fd, p, n) = (self.raw(), buf.as_mut_ptr() as usize, buf.len());
@@ -109,7 +109,7 @@ impl NetFd {
             // bytes of address into `sa`, both alive across the call.
             nb(unsafe { raw_syscall6(nr::__NR_recvfrom as usize, fd, p, n, flags, sap, lenp) })
         })?;
-        Ok((n, sa))
+        Ok((n, sa, len as usize))
     }
 
     /// Sends `buf` (to `to`, if given), without `SIGPIPE`.

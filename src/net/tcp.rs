@@ -110,7 +110,7 @@ impl TcpStream {
 
     /// Reads without removing the data from the queue.
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.recvfrom(buf, syscall::MSG_PEEK).map(|(n, _)| n)
+        self.0.recvfrom(buf, syscall::MSG_PEEK).map(|(n, ..)| n)
     }
 
     /// `TCP_NODELAY`: send small segments at once (Nagle's algorithm off).

@@ -39,13 +39,13 @@ impl UdpSocket {
 
     /// Receives a datagram, with its sender's address.
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        let (n, sa) = self.0.recvfrom(buf, 0)?;
+        let (n, sa, _) = self.0.recvfrom(buf, 0)?;
         Ok((n, syscall::socket_addr(&sa)?))
     }
 
     /// [`recv_from`](Self::recv_from) leaving the datagram queued.
     pub fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        let (n, sa) = self.0.recvfrom(buf, syscall::MSG_PEEK)?;
+        let (n, sa, _) = self.0.recvfrom(buf, syscall::MSG_PEEK)?;
         Ok((n, syscall::socket_addr(&sa)?))
     }
 
@@ -56,7 +56,7 @@ impl UdpSocket {
 
     /// Receives from the connected peer.
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.recvfrom(buf, 0).map(|(n, _)| n)
+        self.0.recvfrom(buf, 0).map(|(n, ..)| n)
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {

@@ -4,6 +4,7 @@
 
 use std::io;
 use std::net::Shutdown;
+use std::os::linux::net::SocketAddrExt;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::SocketAddr;
 use std::path::Path;
@@ -135,26 +136,29 @@ impl UnixDatagram {
 
     /// Receives a datagram.
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.recvfrom(buf, 0).map(|(n, _)| n)
+        self.0.recvfrom(buf, 0).map(|(n, ..)| n)
     }
 
     /// Receives a datagram with its sender's address.
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        let (n, sa) = self.0.recvfrom(buf, 0)?;
+        let (n, sa, len) = self.0.recvfrom(buf, 0)?;
         // SAFETY: recvfrom wrote a Unix socket address (or nothing: an unnamed sender) into
         // storage aligned and large enough for one.
         let un = unsafe { &*(&raw const sa).cast::<syscall::SockaddrUn>() };
-        let path: Vec<u8> = un
-            .sun_path
+        // The kernel's length counts the family and the path bytes it wrote (a pathname's
+        // NUL or not; an abstract name's leading NUL and every byte of the name).
+        let at = core::mem::offset_of!(syscall::SockaddrUn, sun_path);
+        let path: Vec<u8> = un.sun_path[..len.saturating_sub(at).min(un.sun_path.len())]
             .iter()
-            .take_while(|&&c| c != 0)
             .map(|&c| c as u8)
             .collect();
-        let addr = if path.is_empty() {
-            // An unnamed sender; std makes such an address only from a socket.
-            std::os::unix::net::UnixDatagram::unbound()?.local_addr()?
-        } else {
-            SocketAddr::from_pathname(std::ffi::OsStr::from_bytes(&path))?
+        let addr = match path.split_first() {
+            Some((0, name)) => SocketAddr::from_abstract_name(name)?,
+            // A pathname up to its NUL; an empty one is std's unnamed address.
+            _ => {
+                let end = path.iter().position(|&c| c == 0).unwrap_or(path.len());
+                SocketAddr::from_pathname(std::ffi::OsStr::from_bytes(&path[..end]))?
+            }
         };
         Ok((n, addr))
     }
