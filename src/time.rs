@@ -116,10 +116,10 @@ pub fn tick(d: Duration) -> Receiver<Instant> {
 /// [`Timer::reset`]. The returned timer has no channel ([`Timer::receiver`] is `None`).
 /// Outside a goroutine, `f` runs on a new thread.
 pub fn after_fn(d: Duration, f: impl Fn() + Send + Sync + 'static) -> Timer {
-    let f = Arc::new(f);
+    let f = AfterFn(Some(Arc::new(f)));
     let sched = crate::runtime::proc::current_sched().map(|s| s.weak());
     let action: Action = Box::new(move |_| {
-        let f = f.clone();
+        let f = f.arc().clone();
         match sched.as_ref().and_then(std::sync::Weak::upgrade) {
             Some(s) => drop(crate::rt::spawn_on(&s, move || f())),
             None => drop(std::thread::spawn(move || f())),
@@ -129,6 +129,33 @@ pub fn after_fn(d: Duration, f: impl Fn() + Send + Sync + 'static) -> Timer {
     let t = RawTimer::new(action);
     t.reset(nanos(d), 0, || {});
     Timer { t, rx: None }
+}
+
+/// The function of an [`after_fn`] timer, in its action; the goroutines it starts hold
+/// clones. The action's last reference can go wherever the runtime drops a timer heap entry:
+/// on the scheduler's stack, when an entry is taken or shed there (after a `stop`, say), or in
+/// whichever goroutine's timer call sheds it. Dropping `F` there would run its captures'
+/// `Drop` in that place: one that waits on goro (a channel send) would block a thread holding
+/// a P (the goroutine it waits for may need that P: a hang) or an unrelated goroutine. So, in
+/// a runtime, the last reference goes to a goroutine of its own, which drops it.
+struct AfterFn<F: Send + Sync + 'static>(Option<Arc<F>>);
+
+impl<F: Send + Sync + 'static> AfterFn<F> {
+    fn arc(&self) -> &Arc<F> {
+        self.0.as_ref().expect("taken only by drop")
+    }
+}
+
+impl<F: Send + Sync + 'static> Drop for AfterFn<F> {
+    fn drop(&mut self) {
+        let Some(f) = self.0.take().and_then(Arc::into_inner) else {
+            return; // a goroutine it started drops the function
+        };
+        match crate::runtime::proc::runtime_of_thread() {
+            Some(s) => drop(crate::rt::spawn_on(s, move || drop(f))),
+            None => drop(f),
+        }
+    }
 }
 
 /// A single event in the future, delivered on a channel (Go's `time.Timer`).

@@ -143,3 +143,45 @@ fn unix_datagram_senders_keep_their_names() {
         });
     });
 }
+
+/// Sends on drop: a `Drop` that waits on goro until someone receives.
+struct SendOnDrop(goro::Sender<u32>);
+
+impl Drop for SendOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.send(1);
+    }
+}
+
+/// A stopped `after_fn` timer's function is dropped by the runtime when its heap entry is
+/// taken or shed, and a capture whose `Drop` waits on goro then waits in a goroutine of its
+/// own. It used to run where the entry went: on the scheduler's stack, blocking the thread
+/// that held the only P (taken when due: the receiver's sleep never ended), or in whichever
+/// goroutine's timer call shed the entry, under the heap's lock (shed by a burst of `after`).
+#[test]
+fn after_fn_captures_are_dropped_in_a_goroutine() {
+    common::watchdog(30, "after_fn's capture dropped", || {
+        // SAFETY: no goroutine keeps thread-local state across a switch.
+        let rt = unsafe { goro::Runtime::builder().max_procs(1).build() };
+        rt.run(|| {
+            for shed in [false, true] {
+                let (tx, rx) = goro::chan::<u32>(0);
+                let s = SendOnDrop(tx);
+                let t = goro::time::after_fn(Duration::from_millis(1), move || {
+                    let _ = &s;
+                });
+                assert!(t.stop());
+                drop(t);
+                if shed {
+                    // Enough timers to double the heap: the stale entry is shed in this call.
+                    let _keep: Vec<_> = (0..200)
+                        .map(|_| goro::time::after(Duration::from_secs(60)))
+                        .collect();
+                } else {
+                    goro::sleep(Duration::from_millis(20));
+                }
+                assert_eq!(rx.recv(), Some(1), "shed: {shed}");
+            }
+        });
+    });
+}

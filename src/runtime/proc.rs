@@ -56,6 +56,13 @@ pub(crate) fn enter() -> Option<InRuntime> {
     Some(InRuntime { g })
 }
 
+/// The runtime whose M the calling thread is, running a goroutine or the scheduler (g0);
+/// `None` on other threads.
+pub(crate) fn runtime_of_thread() -> Option<&'static Sched> {
+    // SAFETY: a non-null current M lives with its runtime.
+    unsafe { current_m().as_ref() }.map(M::sched)
+}
+
 /// Creates a goroutine running `entry` on `sched`: on the caller's P if the caller is one of
 /// `sched`'s goroutines (in `runnext`, as Go does), else on the global queue. `goid` is the
 /// id `next_goid` gave it.

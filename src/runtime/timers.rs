@@ -189,8 +189,11 @@ impl Heap {
         Some(e)
     }
 
-    /// Keeps the entries for which `keep(when, fire)` holds, in place.
-    fn retain(&mut self, mut keep: impl FnMut(u64, &Fire) -> bool) {
+    /// Keeps the entries for which `keep(when, fire)` holds, in place; returns the others, for
+    /// the caller to drop once it has released the heap's lock (a timer's last reference may
+    /// be among them, and with it a user's `after_fn` closure and whatever its `Drop` does).
+    #[must_use = "dropped entries may run user code: drop them outside the lock"]
+    fn retain(&mut self, mut keep: impl FnMut(u64, &Fire) -> bool) -> Vec<Fire> {
         let mut kept = 0;
         for i in 0..self.len() {
             if keep(self.when[i], &self.fire[i]) {
@@ -200,10 +203,11 @@ impl Heap {
             }
         }
         self.when.truncate(kept);
-        self.fire.truncate(kept);
+        let shed = self.fire.split_off(kept);
         for i in (0..kept.div_ceil(4)).rev() {
             self.sift_down(i);
         }
+        shed
     }
 
     /// Empties the heap, returning its entries (in no order).
@@ -296,11 +300,14 @@ impl TimerHeap {
         // shed them whenever the heap has doubled since the last shedding, so they cost
         // amortized O(1) and a timeout reset on every message does not grow the heap without
         // bound.
+        let mut shed = Vec::new();
         if h.len() >= h.shed_at.max(SHED_MIN) {
-            h.retain(|when, fire| !fire.stale(when));
+            shed = h.retain(|when, fire| !fire.stale(when));
             h.shed_at = 2 * h.len();
         }
         self.publish(&h);
+        drop(h);
+        drop(shed);
     }
 
     fn publish(&self, h: &Heap) {
@@ -585,7 +592,7 @@ mod tests {
         }
         whens.sort_unstable();
         assert_eq!(h.earliest(), whens[0]);
-        h.retain(|when, _| when % 3 != 0);
+        drop(h.retain(|when, _| when % 3 != 0));
         let kept: Vec<u64> = whens.iter().copied().filter(|w| w % 3 != 0).collect();
         let popped: Vec<u64> =
             core::iter::from_fn(|| h.pop_due(u64::MAX).map(|e| e.when)).collect();
