@@ -4,7 +4,7 @@
 //! goroutine ends. On a thread that is not a goroutine, each thread has its own.
 
 use core::any::Any;
-use core::cell::UnsafeCell;
+use core::cell::Cell;
 
 use crate::runtime::proc::enter;
 
@@ -71,8 +71,16 @@ impl<T: Send + 'static> LocalKey<T> {
                 // call, before the initializer or `f` runs.
                 Locals::get_or_init(|| unsafe { &mut g.owned().locals }, key, make)
             }
-            // SAFETY: this thread's list; each borrow ends within the call, as above.
-            None => THREAD.with(|t| Locals::get_or_init(|| unsafe { &mut *t.get() }, key, make)),
+            None => {
+                let list = thread_list();
+                if list.is_null() {
+                    // The thread has dropped its values (this is another thread-local's
+                    // destructor, run after): a value for this call alone.
+                    return f(&(self.init)());
+                }
+                // SAFETY: this thread's list; each borrow ends within the call, as above.
+                Locals::get_or_init(|| unsafe { &mut *list }, key, make)
+            }
         };
         // SAFETY: `value` was made from a `T` for this key, and lives until the goroutine (or
         // thread) ends, which it cannot while it runs `f`; only shared references are made.
@@ -81,10 +89,46 @@ impl<T: Send + 'static> LocalKey<T> {
 }
 
 thread_local! {
-    /// The values of a thread that is not a goroutine. A plain thread never changes threads,
-    /// so a thread-local is sound here.
-    static THREAD: UnsafeCell<Locals> = UnsafeCell::new(Locals::default());
+    /// The values of a thread that is not a goroutine, made at its first `with` (null before,
+    /// and after [`ThreadExit`] dropped them). A plain thread never changes threads, so a
+    /// thread-local is sound here. It has no destructor, so the destructors of the values (and
+    /// of other thread-locals) still reach it while the thread ends.
+    static THREAD: Cell<*mut Locals> = const { Cell::new(core::ptr::null_mut()) };
+    /// Drops the thread's values when it ends.
+    static EXIT: ThreadExit = const { ThreadExit };
 }
+
+/// Drops a plain thread's values as it ends; values their destructors make meanwhile go to
+/// the same list and are dropped in turn (see [`Locals::clear`]).
+struct ThreadExit;
+
+impl Drop for ThreadExit {
+    fn drop(&mut self) {
+        let list = THREAD.with(Cell::get);
+        Locals::clear(|| list);
+        THREAD.with(|t| t.set(core::ptr::null_mut()));
+        // SAFETY: made by `thread_list` and emptied above; no `with` refers to it any more.
+        drop(unsafe { Box::from_raw(list) });
+    }
+}
+
+/// The calling thread's list, made at the first call (with [`EXIT`] registered to drop it);
+/// null once [`ThreadExit`] has run.
+fn thread_list() -> *mut Locals {
+    THREAD.with(|t| {
+        if t.get().is_null() && EXIT.try_with(|_| ()).is_ok() {
+            t.set(Box::into_raw(Box::default()));
+        }
+        t.get()
+    })
+}
+
+/// How many times [`Locals::clear`] drops what the list holds: values the destructors of
+/// earlier ones made (using a key again) are dropped in the next round. After the last,
+/// what is left is leaked, as POSIX leaves thread-specific data after
+/// `PTHREAD_DESTRUCTOR_ITERATIONS` (4) rounds: a destructor that uses its own key would
+/// otherwise make and drop values for ever.
+const DROP_ROUNDS: usize = 4;
 
 /// One goroutine's (or thread's) values: key address and value. Raw pointers rather than
 /// boxes, so that growing the list moves no box while `with` lends out a value.
@@ -117,10 +161,10 @@ impl Locals {
         fresh
     }
 
-    /// Drops every value, including those destructors make anew (as std does for
-    /// thread-locals, within reason: a destructor that keeps making values runs for ever).
+    /// Drops every value, including those destructors make anew, for [`DROP_ROUNDS`]
+    /// rounds; leaks what the last round's destructors made.
     pub(crate) fn clear(mut list: impl FnMut() -> *mut Locals) {
-        loop {
+        for _ in 0..DROP_ROUNDS {
             // SAFETY: the caller's list, borrowed only for the take.
             let taken = core::mem::take(unsafe { &mut (*list()).0 });
             if taken.is_empty() {
@@ -131,6 +175,9 @@ impl Locals {
                 drop(unsafe { Box::from_raw(v) });
             }
         }
+        // Values made in the last round are leaked (the list forgets their pointers).
+        // SAFETY: as above.
+        drop(core::mem::take(unsafe { &mut (*list()).0 }));
     }
 }
 

@@ -185,3 +185,48 @@ fn after_fn_captures_are_dropped_in_a_goroutine() {
         });
     });
 }
+
+/// Counts the `Touchy` values dropped.
+static TOUCHY_DROPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A goroutine-local value whose `Drop` uses goro: its own key and another one.
+struct Touchy;
+
+impl Drop for Touchy {
+    fn drop(&mut self) {
+        TOUCHY_DROPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        COUNT.with(|c| c.set(c.get() + 1));
+        TOUCHY.with(|_| ());
+    }
+}
+
+goro::local! {
+    static TOUCHY: Touchy = Touchy;
+    static COUNT: std::cell::Cell<u32> = std::cell::Cell::new(0);
+}
+
+/// A `local!` value's `Drop` may use keys again, its own included, in a goroutine and on a
+/// plain thread, as the values are dropped when either ends. It used to make and drop its own
+/// key's value for ever in a goroutine (a hang), and to abort a plain thread ("cannot access
+/// a Thread Local Storage value during or after destruction"): all of a thread's values live
+/// in one thread-local, destroyed as a whole. Now the values are dropped in up to four
+/// rounds, as POSIX does for thread-specific data, and a plain thread's list stays reachable
+/// while it is dropped.
+#[test]
+fn local_destructors_may_use_keys() {
+    child_passes("local_destructors_may_use_keys_child");
+}
+
+#[test]
+#[ignore = "run by local_destructors_may_use_keys in a child process"]
+fn local_destructors_may_use_keys_child() {
+    use std::sync::atomic::Ordering::Relaxed;
+    common::watchdog(30, "local destructors", || {
+        // SAFETY: no goroutine keeps thread-local state across a switch.
+        let rt = unsafe { goro::Runtime::builder().max_procs(1).build() };
+        rt.run(|| goro::spawn(|| TOUCHY.with(|_| ())).join().unwrap());
+        assert_eq!(TOUCHY_DROPS.load(Relaxed), 4, "one value per round");
+        std::thread::spawn(|| TOUCHY.with(|_| ())).join().unwrap();
+        assert_eq!(TOUCHY_DROPS.load(Relaxed), 8);
+    });
+}
