@@ -171,12 +171,21 @@ impl<T> JoinHandle<T> {
 
     /// Waits for the goroutine and returns its result, or the payload of its panic, as
     /// `std::thread::JoinHandle::join` does. In a goroutine, parks only the goroutine.
+    ///
+    /// # Panics
+    /// If the goroutine joins itself, which would wait for ever (std's `join` panics with
+    /// `EDEADLK` there).
     pub fn join(self) -> Result<T, Box<dyn Any + Send + 'static>> {
         let this = ManuallyDrop::new(self); // the task is freed here, not by `drop`
         let state = &this.header().state;
         // Acquire: pairs with the goroutine's swap; the result is visible.
         let mut s = state.load(Ordering::Acquire);
         if s & DONE == 0 {
+            if crate::current() == Some(this.id()) {
+                // Dropped on unwinding as the handle would be: the goroutine frees the task.
+                drop(ManuallyDrop::into_inner(this));
+                panic!("goro: a goroutine joined itself (deadlock)");
+            }
             let node = WaitNode::new();
             let addr = node.as_ref().addr();
             // Published by a CAS from 0: fails if the goroutine ended meanwhile (it swapped in

@@ -230,3 +230,27 @@ fn local_destructors_may_use_keys_child() {
         assert_eq!(TOUCHY_DROPS.load(Relaxed), 8);
     });
 }
+
+/// A goroutine that joins its own handle panics (std's `join` fails with `EDEADLK`) rather
+/// than waiting for ever, and still ends normally once it catches that.
+#[test]
+fn a_goroutine_joining_itself_panics() {
+    common::watchdog(30, "self join", || {
+        // SAFETY: no goroutine keeps thread-local state across a switch.
+        let rt = unsafe { goro::Runtime::builder().max_procs(2).build() };
+        let (tx, rx) = goro::chan::<goro::JoinHandle<&'static str>>(1);
+        let (done_tx, done_rx) = goro::chan::<String>(1);
+        let h = rt.spawn(move || {
+            let me = rx.recv().unwrap();
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| me.join()));
+            let msg = r
+                .err()
+                .and_then(|p| p.downcast_ref::<&str>().map(|s| s.to_string()));
+            done_tx.send(msg.unwrap_or_default()).unwrap();
+            "ended"
+        });
+        tx.send(h).unwrap();
+        let msg = done_rx.recv().unwrap();
+        assert!(msg.contains("joined itself"), "{msg:?}");
+    });
+}
