@@ -74,13 +74,17 @@ fn instant_at(ns: u64) -> Instant {
 /// Go's `sendTime` does: a value never says later than the deadline because the firing was).
 fn channel_timer(period: u64) -> (Arc<RawTimer>, Receiver<Instant>) {
     let (tx, rx): (Sender<Instant>, Receiver<Instant>) = chan(1);
+    // The channel's handles are this sender, kept by the action, and the receivers: with one
+    // left, every receiver is gone, and none can be made again.
+    let chan = Arc::downgrade(&tx.c);
+    let unseen = move || chan.strong_count() <= 1;
     let action: Action = Box::new(move |when| match tx.try_send(instant_at(when)) {
         // Full: a tick the receiver has not taken yet; this one is dropped, as Go does.
         Ok(()) | Err(TrySendError::Full(_)) => true,
         // Nobody can receive any more: a ticker stops.
         Err(TrySendError::Closed(_)) => period == 0,
     });
-    (RawTimer::new(action), rx)
+    (RawTimer::watched(action, unseen), rx)
 }
 
 /// A channel that receives the time once, `d` from now (Go's `time.After`).

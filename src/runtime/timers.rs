@@ -46,6 +46,11 @@ pub(crate) struct Timer {
     /// When it is due (nanotime), or 0 if inactive. Written only under `state`'s lock; read
     /// without it when a heap sheds its stale entries (see [`Entry`]).
     when: AtomicU64,
+    /// Whether nobody can see the timer fire any more (a `time::after` channel whose receiver
+    /// was dropped): then its entries are stale too, and shed with the others. Without it, a
+    /// `select` on `after(d)` in a loop kept every iteration's timer until `d` had passed.
+    /// Must stay true once true, and be cheap: it runs under a heap's lock.
+    unseen: Option<Box<dyn Fn() -> bool + Send + Sync>>,
 }
 
 struct TimerState {
@@ -119,13 +124,15 @@ impl Entry {
 }
 
 impl Fire {
-    /// Whether an entry due at `when` can only be skipped (a stopped or reset timer's). Racy:
-    /// a timer's `when` read after the entry was pushed is that entry's or a later one's, so a
-    /// live entry is never taken for stale.
+    /// Whether an entry due at `when` can only be skipped (a stopped or reset timer's, or one
+    /// nobody can see fire). Racy: a timer's `when` read after the entry was pushed is that
+    /// entry's or a later one's, so a live entry is never taken for stale.
     fn stale(&self, when: u64) -> bool {
         match self {
             Fire::Ready { .. } => false,
-            Fire::Timer(t) => t.when.load(Ordering::Relaxed) != when,
+            Fire::Timer(t) => {
+                t.when.load(Ordering::Relaxed) != when || t.unseen.as_ref().is_some_and(|f| f())
+            }
         }
     }
 
@@ -372,9 +379,23 @@ impl TimerHeap {
 impl Timer {
     /// An inactive timer that will run `action` when it fires.
     pub(crate) fn new(action: Action) -> Arc<Timer> {
+        Timer::make(action, None)
+    }
+
+    /// [`new`](Timer::new), with `unseen` saying when nobody can see it fire any more (it
+    /// must stay true once true): its heap entries are then shed like stale ones.
+    pub(crate) fn watched(
+        action: Action,
+        unseen: impl Fn() -> bool + Send + Sync + 'static,
+    ) -> Arc<Timer> {
+        Timer::make(action, Some(Box::new(unseen)))
+    }
+
+    fn make(action: Action, unseen: Option<Box<dyn Fn() -> bool + Send + Sync>>) -> Arc<Timer> {
         Arc::new(Timer {
             state: Mutex::new(TimerState { period: 0, action }),
             when: AtomicU64::new(0),
+            unseen,
         })
     }
 
@@ -572,6 +593,25 @@ mod tests {
         assert_eq!(heap.run(u64::MAX - 1), 1);
         assert_eq!(heap.lock().len(), 0);
         assert_eq!(t.when.load(Ordering::Relaxed), 0, "fired: inactive");
+    }
+
+    /// Live timers nobody can see fire any more (`after` in a `select` loop, its receiver
+    /// dropped) are shed as the heap grows, like stopped ones; those still seen stay.
+    #[test]
+    fn unseen_timers_are_shed() {
+        let heap = TimerHeap::new();
+        const BASE: u64 = 1_000_000_000_000;
+        let seen = Timer::watched(Box::new(|_| true), || false);
+        seen.when.store(BASE, Ordering::Relaxed);
+        heap.push(at(BASE, &seen));
+        for i in 1..=100_000u64 {
+            let t = Timer::watched(Box::new(|_| true), || true);
+            t.when.store(BASE + i, Ordering::Relaxed);
+            heap.push(at(BASE + i, &t));
+        }
+        let n = heap.lock().len();
+        assert!(n < 128, "{n} entries for one timer still seen");
+        assert_eq!(heap.next(), BASE, "the seen timer stays");
     }
 
     /// The 4-ary heap gives its entries back in `when` order, whatever the order of pushes,
