@@ -141,7 +141,9 @@ pub fn after_fn(d: Duration, f: impl Fn() + Send + Sync + 'static) -> Timer {
 /// whichever goroutine's timer call sheds it. Dropping `F` there would run its captures'
 /// `Drop` in that place: one that waits on goro (a channel send) would block a thread holding
 /// a P (the goroutine it waits for may need that P: a hang) or an unrelated goroutine. So, in
-/// a runtime, the last reference goes to a goroutine of its own, which drops it.
+/// a runtime, the last reference goes to a goroutine of its own, which drops it; on the thread
+/// that runs the timers made outside any runtime (whose blocking would delay them all), to a
+/// thread of its own.
 struct AfterFn<F: Send + Sync + 'static>(Option<Arc<F>>);
 
 impl<F: Send + Sync + 'static> AfterFn<F> {
@@ -157,6 +159,8 @@ impl<F: Send + Sync + 'static> Drop for AfterFn<F> {
         };
         match crate::runtime::proc::runtime_of_thread() {
             Some(s) => drop(crate::rt::spawn_on(s, move || drop(f))),
+            // Where plain-thread timers fire: a thread of its own, as `f` itself runs.
+            None if timers::on_timer_thread() => drop(std::thread::spawn(move || drop(f))),
             None => drop(f),
         }
     }

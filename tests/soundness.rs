@@ -254,3 +254,26 @@ fn a_goroutine_joining_itself_panics() {
         assert!(msg.contains("joined itself"), "{msg:?}");
     });
 }
+
+/// Outside any runtime, a stopped `after_fn` timer's function is dropped by the thread that
+/// runs plain-thread timers when its entry comes due; a capture whose `Drop` waits there used
+/// to stall every such timer, here the `recv_timeout` that must end before anyone receives.
+#[test]
+fn after_fn_captures_do_not_stall_plain_thread_timers() {
+    common::watchdog(30, "plain-thread timers", || {
+        let (tx, rx) = goro::chan::<u32>(0);
+        let s = SendOnDrop(tx);
+        let t = goro::time::after_fn(Duration::from_millis(1), move || {
+            let _ = &s;
+        });
+        assert!(t.stop());
+        drop(t);
+        std::thread::sleep(Duration::from_millis(20)); // the stale entry comes due
+        let (_keep, never) = goro::chan::<u32>(0);
+        assert_eq!(
+            never.recv_timeout(Duration::from_millis(20)),
+            Err(goro::RecvTimeoutError::Timeout)
+        );
+        assert_eq!(rx.recv(), Some(1));
+    });
+}

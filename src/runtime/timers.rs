@@ -514,6 +514,17 @@ impl Sched {
     }
 }
 
+std::thread_local! {
+    /// Set on the plain-thread timer thread.
+    static ON_TIMER_THREAD: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
+}
+
+/// Whether the caller is the thread that runs the timers made outside any runtime: what
+/// blocks it delays them all (a plain thread's `recv_timeout` included).
+pub(crate) fn on_timer_thread() -> bool {
+    ON_TIMER_THREAD.with(core::cell::Cell::get)
+}
+
 /// The heap of timers made outside any runtime, and the thread that runs it.
 struct ThreadTimers {
     heap: TimerHeap,
@@ -546,6 +557,7 @@ impl ThreadTimers {
     }
 
     fn run(&self) -> ! {
+        ON_TIMER_THREAD.with(|on| on.set(true));
         let mut g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         loop {
             drop(g);
