@@ -153,6 +153,17 @@ impl Drop for SendOnDrop {
     }
 }
 
+/// An `after_fn` timer, stopped and dropped, whose function captures a [`SendOnDrop`] on `tx`:
+/// the runtime still holds its heap entry, and with it the last reference to the function.
+fn stopped_after_fn_sending_on_drop(tx: goro::Sender<u32>) {
+    let s = SendOnDrop(tx);
+    let t = goro::time::after_fn(Duration::from_millis(1), move || {
+        let _ = &s;
+    });
+    assert!(t.stop());
+    drop(t);
+}
+
 /// A stopped `after_fn` timer's function is dropped by the runtime when its heap entry is
 /// taken or shed, and a capture whose `Drop` waits on goro then waits in a goroutine of its
 /// own. It used to run where the entry went: on the scheduler's stack, blocking the thread
@@ -166,12 +177,7 @@ fn after_fn_captures_are_dropped_in_a_goroutine() {
         rt.run(|| {
             for shed in [false, true] {
                 let (tx, rx) = goro::chan::<u32>(0);
-                let s = SendOnDrop(tx);
-                let t = goro::time::after_fn(Duration::from_millis(1), move || {
-                    let _ = &s;
-                });
-                assert!(t.stop());
-                drop(t);
+                stopped_after_fn_sending_on_drop(tx);
                 if shed {
                     // Enough timers to double the heap: the stale entry is shed in this call.
                     let _keep: Vec<_> = (0..200)
@@ -262,12 +268,7 @@ fn a_goroutine_joining_itself_panics() {
 fn after_fn_captures_do_not_stall_plain_thread_timers() {
     common::watchdog(30, "plain-thread timers", || {
         let (tx, rx) = goro::chan::<u32>(0);
-        let s = SendOnDrop(tx);
-        let t = goro::time::after_fn(Duration::from_millis(1), move || {
-            let _ = &s;
-        });
-        assert!(t.stop());
-        drop(t);
+        stopped_after_fn_sending_on_drop(tx);
         std::thread::sleep(Duration::from_millis(20)); // the stale entry comes due
         let (_keep, never) = goro::chan::<u32>(0);
         assert_eq!(
