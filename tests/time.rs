@@ -338,6 +338,40 @@ fn a_timer_fires_while_every_p_is_in_a_system_call() {
     });
 }
 
+/// sysmon's duty: a timer fires while every P is held by a goroutine that computes without
+/// entering the runtime and nothing else waits in a run queue. Only work in a run queue made
+/// sysmon end a long slice, so the sleeper's due timer waited for ever (the computing
+/// goroutines never reach the scheduler that runs it).
+#[test]
+fn a_timer_fires_while_every_p_runs_a_long_goroutine() {
+    for procs in [1, 2] {
+        watchdog(30, "timer during long-running goroutines", move || {
+            rt(procs).run(move || {
+                let stop = Arc::new(AtomicBool::new(false));
+                let spinners: Vec<_> = (0..procs)
+                    .map(|_| {
+                        let stop = stop.clone();
+                        goro::spawn(move || {
+                            while !stop.load(Ordering::Relaxed) {
+                                std::hint::spin_loop();
+                            }
+                        })
+                    })
+                    .collect();
+                let start = Instant::now();
+                sleep(MS);
+                let late = start.elapsed();
+                stop.store(true, Ordering::Relaxed);
+                spinners.into_iter().for_each(|h| h.join().unwrap());
+                assert!(
+                    late < Duration::from_secs(1),
+                    "{procs} P(s): the timer fired after {late:?}"
+                );
+            });
+        });
+    }
+}
+
 /// Timers made on a plain thread fire too (on the process's timer thread), and `sleep`
 /// sleeps the thread.
 #[test]
