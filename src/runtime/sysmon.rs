@@ -240,7 +240,7 @@ fn retake(sched: &Sched, pd: &mut [PData], now: u64) -> usize {
                 d.sysretake = false;
                 d.cpu_at = 0;
             } else if s == PRUNNING
-                && others_waiting(sched, p)
+                && others_waiting(sched, p, now)
                 && (long || off_cpu(p, d, now))
                 // Still the slice seen at `t`: a sysmon descheduled since (a loaded machine)
                 // may have read the status of a P just taken and its tick from before the
@@ -286,7 +286,7 @@ fn retake(sched: &Sched, pd: &mut [PData], now: u64) -> usize {
             // A first sighting: Go waits a whole tick for the second look. A call of a number
             // that blocked last time, with work waiting for its P, is watched for
             // `SHORT_CALL` instead.
-            if !(others_waiting(sched, p) && watch(sched, p, t, now)) {
+            if !(others_waiting(sched, p, now) && watch(sched, p, t, now)) {
                 continue;
             }
         }
@@ -301,7 +301,7 @@ fn retake(sched: &Sched, pd: &mut [PData], now: u64) -> usize {
         }
         // Whether the retake gives the P to work (a preempted goroutine's, or waiting): only
         // those keep sysmon on its shortest tick.
-        let for_work = d.sysretake || others_waiting(sched, p);
+        let for_work = d.sysretake || others_waiting(sched, p, now);
         if retake_syscall(p, PIDLE) {
             // The CAS won: sysmon owns the P until `handoffp` gives it away.
             let preempted = core::mem::take(&mut d.sysretake);
@@ -393,9 +393,12 @@ fn call_of(sched: &Sched, p: &P, t: u32) -> Option<(usize, i32)> {
     call
 }
 
-/// Runnable goroutines are waiting for a P: on `p`'s queue or the global one.
-fn others_waiting(sched: &Sched, p: &P) -> bool {
-    !p.runq.is_empty() || sched.runqsize.load(Ordering::Acquire) > 0
+/// Work waits for `p`: runnable goroutines on its queue or the global one, or a timer of its
+/// heap due at `now`. The timer counts: only the M holding `p` (or one looking for work) runs
+/// it, so a goroutine computing without entering the runtime, on every P, kept a sleeper's
+/// due timer waiting for ever (Go preempts every slice past 10 ms, work waiting or not).
+fn others_waiting(sched: &Sched, p: &P, now: u64) -> bool {
+    !p.runq.is_empty() || sched.runqsize.load(Ordering::Acquire) > 0 || p.timers.next() <= now
 }
 
 /// Whether the goroutine holding `p` (others waiting) is blocked in the kernel outside goro's
