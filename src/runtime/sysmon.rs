@@ -1,6 +1,6 @@
 //! sysmon: the monitor thread, with no P (Go's `sysmon`). It retakes Ps that sit in system
-//! calls, and preempts goroutines that hold a P too long while others wait (preemption by
-//! handoff; see `proc_syscall.rs`).
+//! calls, and preempts goroutines that hold a P too long while others wait, or a timer of
+//! that P is due (preemption by handoff; see `proc_syscall.rs`).
 //!
 //! It sleeps 20 us between rounds, doubling after 1 ms without work up to 10 ms. When it would
 //! sleep longer than [`WAKE_ON_SYSCALL`] it sets `sysmonwait`, so the next `entersyscall` wakes
