@@ -338,10 +338,10 @@ fn a_timer_fires_while_every_p_is_in_a_system_call() {
     });
 }
 
-/// sysmon's duty: a timer fires while every P is held by a goroutine that computes without
-/// entering the runtime and nothing else waits in a run queue. Only work in a run queue made
-/// sysmon end a long slice, so the sleeper's due timer waited for ever (the computing
-/// goroutines never reach the scheduler that runs it).
+/// sysmon's duty: a timer (a sleep's, a read deadline's) fires while every P is held by a
+/// goroutine that computes without entering the runtime and nothing else waits in a run
+/// queue. Only work in a run queue made sysmon end a long slice, so a due timer waited for
+/// ever (the computing goroutines never reach the scheduler that runs it).
 #[test]
 fn a_timer_fires_while_every_p_runs_a_long_goroutine() {
     for procs in [1, 2] {
@@ -360,12 +360,23 @@ fn a_timer_fires_while_every_p_runs_a_long_goroutine() {
                     .collect();
                 let start = Instant::now();
                 sleep(MS);
-                let late = start.elapsed();
+                let slept = start.elapsed();
+                // A deadline's timer too: the read fails with a timeout.
+                let (mut r, _w) = goro::pipe().unwrap();
+                r.poll_fd().set_read_deadline(Some(Instant::now() + MS));
+                let start = Instant::now();
+                let read = std::io::Read::read(&mut r, &mut [0u8; 1]);
+                let waited = start.elapsed();
                 stop.store(true, Ordering::Relaxed);
                 spinners.into_iter().for_each(|h| h.join().unwrap());
                 assert!(
-                    late < Duration::from_secs(1),
-                    "{procs} P(s): the timer fired after {late:?}"
+                    slept < Duration::from_secs(1),
+                    "{procs} P(s): the timer fired after {slept:?}"
+                );
+                assert_eq!(read.unwrap_err().kind(), std::io::ErrorKind::TimedOut);
+                assert!(
+                    waited < Duration::from_secs(1),
+                    "{procs} P(s): the deadline passed after {waited:?}"
                 );
             });
         });
