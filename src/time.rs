@@ -124,15 +124,23 @@ pub fn after_fn(d: Duration, f: impl Fn() + Send + Sync + 'static) -> Timer {
     let sched = crate::runtime::proc::current_sched().map(|s| s.weak());
     let action: Action = Box::new(move |_| {
         let f = f.arc().clone();
-        match sched.as_ref().and_then(std::sync::Weak::upgrade) {
-            Some(s) => drop(crate::rt::spawn_on(&s, move || f())),
-            None => drop(std::thread::spawn(move || f())),
-        }
+        run_apart(
+            sched.as_ref().and_then(std::sync::Weak::upgrade).as_deref(),
+            move || f(),
+        );
         true
     });
     let t = RawTimer::new(action);
     t.reset(nanos(d), 0, || {});
     Timer { t, rx: None }
+}
+
+/// Runs `f` in a goroutine of `sched`'s, or on a thread of its own without one.
+fn run_apart(sched: Option<&crate::runtime::sched::Sched>, f: impl FnOnce() + Send + 'static) {
+    match sched {
+        Some(s) => drop(crate::rt::spawn_on(s, f)),
+        None => drop(std::thread::spawn(f)),
+    }
 }
 
 /// The function of an [`after_fn`] timer, in its action; the goroutines it starts hold
@@ -158,10 +166,10 @@ impl<F: Send + Sync + 'static> Drop for AfterFn<F> {
             return; // a goroutine it started drops the function
         };
         match crate::runtime::proc::runtime_of_thread() {
-            Some(s) => drop(crate::rt::spawn_on(s, move || drop(f))),
-            // Where plain-thread timers fire: a thread of its own, as `f` itself runs.
-            None if timers::on_timer_thread() => drop(std::thread::spawn(move || drop(f))),
-            None => drop(f),
+            // A plain thread other than the one where plain-thread timers fire (there it goes
+            // to a thread of its own, as `f` itself runs) drops it in place.
+            None if !timers::on_timer_thread() => drop(f),
+            s => run_apart(s, move || drop(f)),
         }
     }
 }
