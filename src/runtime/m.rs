@@ -12,7 +12,7 @@
 //! Fields written only by the M's own thread are in [`MOwned`]; the rest are atomics other
 //! threads read (sysmon, `startm`, stop-the-world).
 
-use core::cell::{Cell, UnsafeCell};
+use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
 use super::g::G;
@@ -168,22 +168,67 @@ impl M {
     }
 }
 
-thread_local! {
-    /// The M this thread is, or null on threads that are not a runtime's.
-    static CURRENT: Cell<*mut M> = const { Cell::new(core::ptr::null_mut()) };
-}
+// The M this thread is, or null on threads that are not a runtime's: an 8-byte slot of static
+// (initial-exec) TLS, zero in every new thread. It is defined here in assembly, not with
+// `thread_local!`, so every read can be an `asm!` block that computes the slot's address from
+// `%fs` afresh: LLVM takes a thread-local's address to be fixed for a whole function and may
+// keep it in a register across a call that switches goroutines, after which the goroutine may
+// run on another thread. An `asm!` block without `pure` is never merged, hoisted or cached, so
+// [`current_m`] can be inlined into the system-call fast path (two loads; the linker turns the
+// first into an immediate in an executable) where a never-inlined accessor cost a call, a
+// return and a GOT load. As glibc's own `errno`, a shared object holding goro that is
+// `dlopen`ed takes the slot from the static TLS glibc reserves for that.
+//
+// The slot's symbol is named after [`CURRENT_ANCHOR`]'s mangled name, which holds this
+// crate's hash, so two versions of goro in one program have two slots.
+core::arch::global_asm!(
+    ".pushsection .tbss,\"awT\",@nobits",
+    ".p2align 3",
+    ".globl {anchor}_m",
+    ".type {anchor}_m,@object",
+    ".size {anchor}_m,8",
+    "{anchor}_m:",
+    ".zero 8",
+    ".popsection",
+    anchor = sym CURRENT_ANCHOR,
+);
+
+/// Names the thread-local slot above; its value is never read.
+#[used]
+static CURRENT_ANCHOR: u8 = 0;
 
 /// The M of the calling thread, or null.
 ///
-/// Never inlined, and never to be cached across a goroutine switch: LLVM may keep a
-/// thread-local's address in a register across a call, and after a switch the goroutine may be
-/// on another thread. Every runtime path that can switch calls this again afterwards.
-#[inline(never)]
+/// Read afresh at every call (see the slot above), so it may be called on either side of a
+/// goroutine switch; a value it returned goes stale when the goroutine switches.
+#[inline(always)]
 pub(crate) fn current_m() -> *mut M {
-    CURRENT.with(|c| c.get())
+    let m: *mut M;
+    // SAFETY: reads this thread's own 8-byte slot, which every thread has (static TLS) and
+    // only `set_current_m` on the same thread writes.
+    unsafe {
+        core::arch::asm!(
+            "mov {m}, qword ptr [rip + {anchor}_m@GOTTPOFF]",
+            "mov {m}, qword ptr fs:[{m}]",
+            anchor = sym CURRENT_ANCHOR,
+            m = out(reg) m,
+            options(nostack, readonly, preserves_flags),
+        );
+    }
+    m
 }
 
 /// Marks the calling thread as `m` (at its start) or as no M (null, at its end).
 pub(crate) fn set_current_m(m: *mut M) {
-    CURRENT.with(|c| c.set(m));
+    // SAFETY: writes this thread's own slot (see `current_m`).
+    unsafe {
+        core::arch::asm!(
+            "mov {slot}, qword ptr [rip + {anchor}_m@GOTTPOFF]",
+            "mov qword ptr fs:[{slot}], {m}",
+            anchor = sym CURRENT_ANCHOR,
+            m = in(reg) m,
+            slot = out(reg) _,
+            options(nostack, preserves_flags),
+        );
+    }
 }
