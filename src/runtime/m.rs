@@ -232,3 +232,30 @@ pub(crate) fn set_current_m(m: *mut M) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_m_slot_is_the_threads_own_and_starts_null() {
+        assert!(current_m().is_null());
+        // Never dereferenced: nothing on this thread enters the runtime while it is set.
+        let fake = core::ptr::dangling_mut::<M>();
+        set_current_m(fake);
+        assert_eq!(current_m(), fake);
+        std::thread::spawn(|| {
+            assert!(current_m().is_null(), "a new thread's slot is null");
+            set_current_m(core::ptr::dangling_mut::<M>().wrapping_add(1));
+        })
+        .join()
+        .unwrap();
+        assert_eq!(
+            current_m(),
+            fake,
+            "another thread's write left this one's slot alone"
+        );
+        set_current_m(core::ptr::null_mut());
+        assert!(current_m().is_null());
+    }
+}
