@@ -716,6 +716,70 @@ fn semaphore_limits_concurrency() {
     });
 }
 
+/// The panic of an `add_permits` past the maximum, as text; the call must panic.
+fn add_permits_panic(sem: &Semaphore, n: usize) -> String {
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sem.add_permits(n)));
+    let p = r.expect_err("add_permits past the maximum panics");
+    p.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
+}
+
+/// Permits past `u32::MAX`, counting held ones, make `add_permits` panic before it changes
+/// anything, so the count never wraps. It used to check the free permits alone: with one
+/// permit held, adding one passed, and the held permit's return wrapped the count to 0.
+/// Concurrent adds that together pass the maximum: exactly one panics. A forgotten permit
+/// makes room for one; a huge add is one step, not one release per permit.
+#[test]
+fn semaphore_permits_never_wrap() {
+    watchdog(30, "semaphore permits", || {
+        let max = u32::MAX as usize;
+        let sem = Semaphore::new(max);
+        let held = sem.try_acquire().unwrap();
+        let msg = add_permits_panic(&sem, 1);
+        assert!(msg.contains("may not have more than"), "{msg:?}");
+        assert_eq!(sem.available_permits(), max - 1, "nothing added");
+        drop(held);
+        assert_eq!(sem.available_permits(), max);
+        sem.try_acquire().unwrap().forget();
+        sem.add_permits(1);
+        assert_eq!(sem.available_permits(), max);
+        add_permits_panic(&sem, usize::MAX);
+
+        let sem = Arc::new(Semaphore::new(0));
+        let adders: Vec<_> = (0..2)
+            .map(|_| {
+                let sem = sem.clone();
+                std::thread::spawn(move || {
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        sem.add_permits(max / 2 + 1)
+                    }))
+                    .is_ok()
+                })
+            })
+            .collect();
+        let added: Vec<bool> = adders.into_iter().map(|t| t.join().unwrap()).collect();
+        assert_eq!(added.iter().filter(|&&ok| ok).count(), 1, "{added:?}");
+        assert_eq!(sem.available_permits(), max / 2 + 1);
+
+        // Waiters are woken by a many-permit add, each taking one.
+        rt(2).run(move || {
+            let sem = Arc::new(Semaphore::new(0));
+            let waiters: Vec<_> = (0..4)
+                .map(|_| {
+                    let sem = sem.clone();
+                    goro::spawn(move || sem.acquire().forget())
+                })
+                .collect();
+            goro::sleep(Duration::from_millis(5));
+            sem.add_permits(max - 1);
+            waiters.into_iter().for_each(|w| w.join().unwrap());
+            assert_eq!(sem.available_permits(), max - 5);
+        });
+    });
+}
+
 /// A condition variable between a plain thread and goroutines, both ways: a thread waits and
 /// a goroutine notifies; goroutines wait and a thread notifies them all.
 #[test]

@@ -167,6 +167,39 @@ pub(crate) fn semrelease(sema: &AtomicU32, handoff: bool) {
     }
 }
 
+/// Adds `n` tokens to `sema` at once and wakes up to `n` of its waiters, in FIFO order, each
+/// to compete for a token as after [`semrelease`] without handoff. The caller keeps the count
+/// from overflowing.
+pub(crate) fn semrelease_n(sema: &AtomicU32, n: u32) {
+    if n == 0 {
+        return;
+    }
+    let addr = sema as *const AtomicU32 as usize;
+    let b = bucket(addr);
+    sema.fetch_add(n, Ordering::SeqCst);
+    // After the add, as in `semrelease`.
+    if b.nwait.load(Ordering::SeqCst) == 0 {
+        return;
+    }
+    let mut queues = b.queues.lock();
+    let mut woken = Vec::new();
+    if let Some(i) = queues.iter().position(|q| q.addr == addr) {
+        let q = &mut queues[i].waiters;
+        let k = q.len().min(n as usize);
+        woken.extend(q.drain(..k));
+        if q.is_empty() {
+            queues.swap_remove(i);
+        }
+    }
+    b.nwait.fetch_sub(woken.len() as u32, Ordering::SeqCst);
+    drop(queues);
+    for w in woken {
+        // SAFETY: taken out of its queue under the bucket lock, so we alone wake it, and it
+        // stays parked (alive on its stack) until we do; nothing touches it after this.
+        unsafe { WaitNode::wake((*w.0).node.as_ref()) };
+    }
+}
+
 /// Whether a lock's waiter should spin a little more before parking (Go's
 /// `sync_runtime_canSpin`): only a few times, only on a multi-core machine, and, for a
 /// goroutine, only while another P is running (the holder may be on it) and ours has nothing

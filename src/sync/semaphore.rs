@@ -4,7 +4,7 @@ use core::fmt;
 use core::sync::atomic::{AtomicU32, Ordering};
 
 use crate::runtime::g::WaitReason;
-use crate::runtime::sema::{cansemacquire, semacquire, semrelease};
+use crate::runtime::sema::{cansemacquire, semacquire, semrelease, semrelease_n};
 
 /// A counting semaphore: at most `n` holders of a permit at once (Go's runtime semaphore,
 /// `semacquire` / `semrelease`, made public).
@@ -39,7 +39,14 @@ use crate::runtime::sema::{cansemacquire, semacquire, semrelease};
 /// });
 /// ```
 pub struct Semaphore {
+    /// The free permits: the runtime semaphore's tokens.
     permits: AtomicU32,
+    /// The permits free or held, forgotten ones not counted: at most [`MAX_PERMITS`]
+    /// (checked by `add_permits`), and never below `permits`, so a permit coming back can
+    /// never overflow the count. Changed only by `add_permits` and `forget`.
+    ///
+    /// [`MAX_PERMITS`]: Semaphore::MAX_PERMITS
+    total: AtomicU32,
 }
 
 /// A permit of a [`Semaphore`]; released when dropped.
@@ -51,14 +58,22 @@ pub struct SemaphorePermit<'a> {
 }
 
 impl Semaphore {
+    /// The most permits a semaphore can have, free and held together (`u32::MAX`: the
+    /// runtime's semaphores count in 32 bits, as Go's do).
+    pub const MAX_PERMITS: usize = u32::MAX as usize;
+
     /// A semaphore with `permits` permits.
     ///
     /// # Panics
-    /// If `permits` exceeds `u32::MAX`.
+    /// If `permits` exceeds [`MAX_PERMITS`](Semaphore::MAX_PERMITS).
     pub const fn new(permits: usize) -> Semaphore {
-        assert!(permits <= u32::MAX as usize, "goro: too many permits");
+        assert!(
+            permits <= Self::MAX_PERMITS,
+            "goro: a semaphore may not have more than Semaphore::MAX_PERMITS permits"
+        );
         Semaphore {
             permits: AtomicU32::new(permits as u32),
+            total: AtomicU32::new(permits as u32),
         }
     }
 
@@ -76,16 +91,39 @@ impl Semaphore {
     /// Adds `n` permits, waking up to `n` waiters.
     ///
     /// # Panics
-    /// If the count would exceed `u32::MAX`.
+    /// If the semaphore would have more than [`MAX_PERMITS`](Semaphore::MAX_PERMITS)
+    /// permits, counting those held now (they come back when their [`SemaphorePermit`]s drop,
+    /// and the count must have room for them then) but not forgotten ones. Nothing is added
+    /// then: the count never wraps, and a permit's drop never panics.
+    ///
+    /// ```
+    /// use goro::sync::Semaphore;
+    /// let sem = Semaphore::new(Semaphore::MAX_PERMITS);
+    /// let held = sem.try_acquire().unwrap();
+    /// // One permit is free now, but the held one needs its place back.
+    /// let r = std::panic::catch_unwind(|| sem.add_permits(1));
+    /// assert!(r.is_err());
+    /// drop(held);
+    /// assert_eq!(sem.available_permits(), Semaphore::MAX_PERMITS);
+    /// ```
     pub fn add_permits(&self, n: usize) {
-        let now = self.permits.load(Ordering::Relaxed) as usize;
-        assert!(
-            now.checked_add(n).is_some_and(|t| t <= u32::MAX as usize),
-            "goro: too many permits"
-        );
-        for _ in 0..n {
-            semrelease(&self.permits, false);
+        // First the total, atomically, so concurrent calls cannot both pass the check.
+        let fits = self
+            .total
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| {
+                (t as usize)
+                    .checked_add(n)
+                    .filter(|&t| t <= Self::MAX_PERMITS)
+                    .map(|t| t as u32)
+            });
+        if fits.is_err() {
+            panic!(
+                "goro: a semaphore may not have more than Semaphore::MAX_PERMITS ({}) permits",
+                Self::MAX_PERMITS
+            );
         }
+        // At most `MAX_PERMITS`, checked above.
+        semrelease_n(&self.permits, n as u32);
     }
 
     /// The permits free now (racy: for reports).
@@ -95,8 +133,11 @@ impl Semaphore {
 }
 
 impl SemaphorePermit<'_> {
-    /// Keeps the permit taken for good: the semaphore has one permit fewer.
+    /// Keeps the permit taken for good: the semaphore has one permit fewer (and room for
+    /// one more in [`add_permits`](Semaphore::add_permits)).
     pub fn forget(self) {
+        // Held, so counted in the total, which is at least 1.
+        self.sem.total.fetch_sub(1, Ordering::AcqRel);
         core::mem::forget(self);
     }
 }
