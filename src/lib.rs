@@ -81,8 +81,8 @@ pub use chan::{Iter, Receiver, SendError, Sender, TryRecvError, TrySendError, ch
 pub use io::pipe;
 pub use local::LocalKey;
 pub use rt::{
-    Builder, JoinHandle, Runtime, blocking, current, lock_os_thread, max_procs, run, set_max_procs,
-    set_max_threads, spawn, stats, unlock_os_thread, yield_now,
+    Builder, JoinHandle, MAX_PROCS, Runtime, blocking, current, lock_os_thread, max_procs, run,
+    set_max_procs, set_max_threads, spawn, stats, unlock_os_thread, yield_now,
 };
 pub use select::{RecvTimeoutError, SendTimeoutError};
 pub use stats::{GoroutineStates, ProcStates, Stats, StatsHandle, SyscallHistogram, ThreadStates};

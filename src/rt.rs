@@ -68,9 +68,17 @@ impl Default for Builder {
 
 impl Builder {
     /// The number of Ps: how many goroutines run at once. Default: `GOMAXPROCS` from the
-    /// environment, else the number of CPUs the process may use. Clamped to at least 1.
+    /// environment, else the number of CPUs the process may use. `0` leaves the default, as
+    /// Go's `GOMAXPROCS(0)` leaves the setting; a number above [`MAX_PROCS`] is clamped to it
+    /// (each P is allocated when the runtime is made, so `usize::MAX` cannot be).
+    ///
+    /// ```
+    /// // SAFETY: no goroutine keeps thread-local state across a switch.
+    /// let rt = unsafe { goro::Runtime::builder().max_procs(usize::MAX).build() };
+    /// assert_eq!(rt.max_procs(), goro::MAX_PROCS);
+    /// ```
     pub fn max_procs(mut self, n: usize) -> Builder {
-        self.max_procs = Some(n.max(1));
+        self.max_procs = (n > 0).then_some(n.min(MAX_PROCS));
         self
     }
 
@@ -97,13 +105,21 @@ impl Builder {
     }
 }
 
-/// `GOMAXPROCS` if set to a positive number, else the CPUs available to the process.
+/// The most Ps a runtime has: [`Builder::max_procs`], a `GOMAXPROCS` environment variable and
+/// the CPU count are clamped to it. Go had the same limit, `_MaxGomaxprocs`, until Go 1.10
+/// made its list of Ps grow on demand; goro allocates a runtime's Ps when it is made (at
+/// least 64 of them, for [`set_max_procs`] to raise the number to), a few KiB each.
+pub const MAX_PROCS: usize = 1024;
+
+/// `GOMAXPROCS` if set to a positive number, else the CPUs available to the process; at most
+/// [`MAX_PROCS`].
 fn default_procs() -> usize {
     std::env::var("GOMAXPROCS")
         .ok()
         .and_then(|v| v.trim().parse::<usize>().ok())
         .filter(|&n| n > 0)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .min(MAX_PROCS)
 }
 
 impl Runtime {
@@ -144,7 +160,8 @@ impl Runtime {
         self.sched.nprocs.load(Ordering::Relaxed)
     }
 
-    /// Sets the number of Ps, returning the previous one; see [`set_max_procs`].
+    /// Sets the number of Ps, returning the previous one; `0` changes nothing. See
+    /// [`set_max_procs`] for the limits.
     pub fn set_max_procs(&self, n: usize) -> usize {
         crate::runtime::stw::set_max_procs(&self.sched, n)
     }
@@ -225,8 +242,9 @@ pub fn max_procs() -> usize {
 
 /// Sets the number of Ps of the caller's runtime to `n` and returns the previous number (Go's
 /// `runtime.GOMAXPROCS(n)`). The change goes through a stop-the-world, which goroutines
-/// blocked in system calls do not hold up. `n` is clamped to at least 1 and at most the Ps the
-/// runtime allocated (64, or the initial number if larger).
+/// blocked in system calls do not hold up. As in Go, `0` changes nothing and just returns the
+/// number. A larger `n` than the Ps the runtime allocated (64, or the initial number if
+/// larger; never more than [`MAX_PROCS`]) is clamped to that, `usize::MAX` included.
 ///
 /// # Panics
 /// Outside a goroutine: use [`Runtime::set_max_procs`] there.

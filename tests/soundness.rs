@@ -278,3 +278,38 @@ fn after_fn_captures_do_not_stall_plain_thread_timers() {
         assert_eq!(rx.recv(), Some(1));
     });
 }
+
+/// `max_procs(usize::MAX)` used to panic with "capacity overflow" (a runtime allocates its Ps
+/// when it is made): it is clamped to `MAX_PROCS`. The setters clamp to the Ps allocated, and
+/// `0` changes nothing anywhere (Go's `GOMAXPROCS(0)`); it used to set 1.
+#[test]
+fn any_number_of_procs_is_clamped() {
+    common::watchdog(60, "max_procs", || {
+        // SAFETY: no goroutine keeps thread-local state across a switch.
+        let rt = unsafe { goro::Runtime::builder().max_procs(usize::MAX).build() };
+        assert_eq!(rt.max_procs(), 1024);
+        assert_eq!(
+            rt.run(|| goro::spawn(goro::max_procs).join().unwrap()),
+            1024
+        );
+        assert_eq!(rt.set_max_procs(usize::MAX), 1024);
+        drop(rt);
+        // SAFETY: as above.
+        let rt = unsafe { goro::Runtime::builder().max_procs(0).build() };
+        assert_eq!(rt.max_procs(), goro::max_procs(), "0: the default");
+        drop(rt);
+        // SAFETY: as above.
+        let rt = unsafe { goro::Runtime::builder().max_procs(3).build() };
+        assert_eq!(rt.set_max_procs(0), 3);
+        assert_eq!(rt.max_procs(), 3, "0 changes nothing");
+        assert_eq!(rt.set_max_procs(usize::MAX), 3);
+        assert_eq!(rt.max_procs(), 64, "clamped to the Ps allocated");
+        rt.run(|| {
+            assert_eq!(goro::set_max_procs(0), 64);
+            assert_eq!(goro::set_max_procs(2), 64);
+            assert_eq!(goro::set_max_procs(usize::MAX), 2);
+            assert_eq!(goro::set_max_procs(0), 64);
+            assert_eq!(goro::spawn(|| 9).join().unwrap(), 9);
+        });
+    });
+}

@@ -144,9 +144,12 @@ pub(crate) fn gcstopm(m: &M) -> bool {
     sched.stopm(m)
 }
 
-/// Changes the number of Ps to `n` (clamped to 1 ..= the Ps allocated), through a
-/// stop-the-world; returns the previous number (Go's `GOMAXPROCS`).
+/// Changes the number of Ps to `n` (at most the Ps allocated), through a stop-the-world;
+/// returns the previous number (Go's `GOMAXPROCS`). `0` changes nothing, with no stop.
 pub(crate) fn set_max_procs(sched: &Sched, n: usize) -> usize {
+    if n == 0 {
+        return sched.nprocs.load(Ordering::Acquire);
+    }
     let w = stop_the_world(sched);
     let old = sched.nprocs.load(Ordering::Acquire);
     let n = n.clamp(1, sched.allp.len());
