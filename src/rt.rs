@@ -35,8 +35,16 @@ pub unsafe fn run<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 
 /// A goroutine runtime: Ps, the threads (Ms) that run them, and the goroutines.
 ///
-/// Several runtimes may exist in one process; each has its own threads. Dropping a runtime
-/// stops its idle threads; see [`run`] for goroutines still running then.
+/// Several runtimes may exist in one process; each has its own threads.
+///
+/// # Dropping
+/// Dropping a runtime shuts it down: its threads exit as soon as they come back to the
+/// scheduler (the drop waits up to 200 ms for them), and goroutines still unfinished then
+/// never run again. They are abandoned, as Go's are when `main` returns: their memory stays
+/// (a wait queue elsewhere may still reach them), and once the runtime's last thread has
+/// exited, its two descriptors are closed. A goroutine still running on its thread when the
+/// drop returns (in a long system call) may still finish, or reach its next wait and be
+/// abandoned there.
 pub struct Runtime {
     sched: Arc<Sched>,
     /// This runtime started the trace `GORO_TRACE` asks for, and ends it when dropped.
@@ -192,6 +200,8 @@ impl Drop for Runtime {
         while self.sched.mlive.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(1));
         }
+        // If every M has gone, the runtime has ended here (else the last M's exit ends it).
+        self.sched.end_if_done();
         // A goroutine that never finished may be parked in a wait queue another runtime or
         // thread still reaches, and that would ready it through this runtime: keep the runtime's
         // memory alive for good rather than free it under them.

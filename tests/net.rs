@@ -661,7 +661,7 @@ fn abandoned_runtimes_child() {
     if std::env::var(ROLE).as_deref() != Ok("abandon") {
         return;
     }
-    // Each abandoned runtime keeps its two descriptors.
+    // Each abandoned runtime kept its two descriptors (now closed once its Ms have exited).
     let mut lim = goro::syscall::getrlimit(RLIMIT_NOFILE).unwrap();
     if (lim.rlim_cur as usize) < 4 * ABANDONED {
         lim.rlim_cur = lim.rlim_max;

@@ -313,3 +313,49 @@ fn any_number_of_procs_is_clamped() {
         });
     });
 }
+
+/// Runtimes abandoned with goroutines parked give their descriptors up once their threads
+/// have exited: each used to keep two (the poller's eventfd and its own epoll set), so a
+/// few hundred of them, under a low descriptor limit, made `Runtime::new` fail with
+/// `EMFILE`.
+#[test]
+fn abandoned_runtimes_close_their_descriptors() {
+    child_passes("abandoned_runtimes_close_their_descriptors_child");
+}
+
+#[test]
+#[ignore = "run by abandoned_runtimes_close_their_descriptors in a child process"]
+fn abandoned_runtimes_close_their_descriptors_child() {
+    use linux_raw_sys::general::RLIMIT_NOFILE;
+    let open = || std::fs::read_dir("/proc/self/fd").unwrap().count();
+    let before = open();
+    let mut lim = sc::getrlimit(RLIMIT_NOFILE).unwrap();
+    lim.rlim_cur = (before as u64 + 64).min(lim.rlim_max);
+    sc::setrlimit(RLIMIT_NOFILE, &lim).unwrap();
+    let mut keep = Vec::new();
+    for i in 0..100 {
+        // SAFETY: no goroutine keeps thread-local state across a switch.
+        let rt = unsafe { goro::Runtime::builder().max_procs(1).build() };
+        let (tx, rx) = goro::chan::<()>(0);
+        drop(rt.spawn(move || rx.recv()));
+        rt.run(goro::yield_now); // the goroutine has parked
+        drop(rt);
+        keep.push(tx);
+        assert!(
+            open() < before + 16,
+            "{} descriptors after {i} runtimes",
+            open()
+        );
+    }
+    // SAFETY: as above.
+    let rt = unsafe { goro::Runtime::builder().max_procs(1).build() };
+    rt.run(|| {
+        let (mut r, mut w) = goro::pipe().unwrap();
+        let reader = goro::spawn(move || {
+            let mut b = [0u8; 2];
+            r.read_exact(&mut b).map(|()| b)
+        });
+        w.write_all(b"ok").unwrap();
+        assert_eq!(&reader.join().unwrap().unwrap(), b"ok");
+    });
+}

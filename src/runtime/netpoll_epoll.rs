@@ -28,8 +28,9 @@
 //! The kernel counts each nested set as a wakeup path of every descriptor in the process set,
 //! checked on each `EPOLL_CTL_ADD` to it (and on nesting it in a new runtime's), and past 500
 //! refuses the add with `EINVAL`: at most 500 runtimes can use the poller at once. A runtime
-//! shutting down leaves ([`Poller::leave`]), as it may stay allocated, its descriptors open,
-//! for good.
+//! shutting down leaves ([`Poller::leave`]), as it may stay allocated for good (goroutines
+//! left parked), and once its last M has exited it gives its descriptors up
+//! ([`Poller::release`]): its own set is closed, its eventfd goes to later runtimes.
 
 use core::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use core::time::Duration;
@@ -220,6 +221,8 @@ pub(crate) struct Poller {
     wake: &'static Wake,
     /// [`leave`](Self::leave) has run.
     left: AtomicBool,
+    /// [`release`](Self::release) has run: `wait_fd` is closed, `wake` no longer ours.
+    released: AtomicBool,
 }
 
 impl Poller {
@@ -244,6 +247,7 @@ impl Poller {
             wait_fd,
             wake,
             left: AtomicBool::new(false),
+            released: AtomicBool::new(false),
         })
     }
 
@@ -280,7 +284,8 @@ impl Poller {
 
     /// Leaves the poller's users, for good: called at shutdown, after which no M blocks here
     /// for I/O (a break still wakes one, through the runtime's own set). The descriptors stay
-    /// open, so a late [`netpoll_break`](Self::netpoll_break) writes to our own eventfd.
+    /// open until [`release`](Self::release), so a late
+    /// [`netpoll_break`](Self::netpoll_break) writes to our own eventfd.
     pub(crate) fn leave(&self) {
         if self.left.swap(true, Ordering::AcqRel) {
             return;
@@ -336,11 +341,33 @@ impl Poller {
     }
 }
 
-impl Drop for Poller {
-    fn drop(&mut self) {
+impl Poller {
+    /// Gives the runtime's descriptors up: closes its own set and puts its wake back in
+    /// [`WAKES`] for later runtimes, having left the poller's users. Called when the runtime
+    /// has ended (its last M has exited at shutdown), or when it is freed, whichever comes
+    /// first; once only.
+    ///
+    /// Sound because nobody uses them any more: only the runtime's Ms block in `wait` (so
+    /// touch `wait_fd`, `direct` and drain the eventfd), `leave` has taken the runtime out of
+    /// [`MEMBERS`] (so no other runtime's `join` or `evict` names them), and the only other
+    /// writer, [`netpoll_break`](Self::netpoll_break), is called by the runtime's own Ms and
+    /// goroutines and by its shutdown, all done by then. A break that came late anyway would
+    /// write the eventfd, which stays open with its next owner: at worst a spurious wake-up
+    /// there, as for any reused wake. A parked goroutine readied later by another thread
+    /// only goes on a run queue nobody runs (`startm` starts no M at shutdown).
+    pub(crate) fn release(&self) {
+        if self.released.swap(true, Ordering::AcqRel) {
+            return;
+        }
         self.leave();
         sys::close(self.wait_fd);
         self.wake.put();
+    }
+}
+
+impl Drop for Poller {
+    fn drop(&mut self) {
+        self.release();
     }
 }
 

@@ -68,10 +68,12 @@ pub(crate) struct Sched {
     pub(crate) stacks: StackPool,
     /// Dead goroutines beyond what the Ps keep (see `gfree.rs`).
     pub(crate) gfree: GlobalFree,
-    /// Set when the runtime ends: Ms exit instead of looking for work.
+    /// Set when the runtime is shut down: Ms exit instead of looking for work.
     pub(crate) shutdown: AtomicBool,
     /// Ms whose threads have not exited yet.
     pub(crate) mlive: AtomicUsize,
+    /// [`end_if_done`](Sched::end_if_done) has run.
+    ended: AtomicBool,
     /// Goroutines spawned from outside the runtime (inside, each P counts its own).
     pub(crate) spawned_outside: AtomicU64,
     /// Goroutines readied from outside the runtime, by `WaitReason` (see `P::waits`).
@@ -171,6 +173,7 @@ impl Sched {
             gfree: GlobalFree::new(),
             shutdown: AtomicBool::new(false),
             mlive: AtomicUsize::new(0),
+            ended: AtomicBool::new(false),
             spawned_outside: AtomicU64::new(0),
             waits_outside: Default::default(),
             counters: Counters::default(),
@@ -497,7 +500,8 @@ impl Sched {
 
     /// Ends the runtime: Ms exit when they next look for work.
     pub(crate) fn begin_shutdown(&self) {
-        self.shutdown.store(true, Ordering::Release);
+        // SeqCst: against an exiting M's decrement of `mlive` (see `end_if_done`).
+        self.shutdown.store(true, Ordering::SeqCst);
         let mut l = self.locked();
         self.wake_sysmon_locked();
         let mut idle = core::mem::take(&mut l.midle);
@@ -514,6 +518,24 @@ impl Sched {
 }
 
 impl Sched {
+    /// After shutdown, once the last M has exited, the runtime has ended: none of its
+    /// goroutines runs again (they run only on its Ms, and `startm` starts none at shutdown),
+    /// and no M blocks in its poller again. Then closes the poller's descriptors (an
+    /// abandoned runtime is never freed and would keep them for good). Called by each exiting
+    /// M and by `Runtime`'s drop; runs once, in whichever sees both conditions.
+    ///
+    /// `shutdown` is stored and `mlive` decremented before each side loads the other, all
+    /// `SeqCst`: of the last M's exit and the shutdown, the later one sees the earlier.
+    pub(crate) fn end_if_done(&self) {
+        if !self.shutdown.load(Ordering::SeqCst)
+            || self.mlive.load(Ordering::SeqCst) != 0
+            || self.ended.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        self.poller.release();
+    }
+
     /// A handle that does not keep the runtime alive.
     pub(crate) fn weak(&self) -> std::sync::Weak<Sched> {
         self.this.clone()
@@ -747,7 +769,9 @@ fn mstart(sched: Arc<Sched>, m: *mut M) {
     mr.tid.store(0, Ordering::Relaxed);
     set_current_m(core::ptr::null_mut());
     super::threads::remove_thread();
-    sched.mlive.fetch_sub(1, Ordering::AcqRel);
+    // SeqCst: see `end_if_done`.
+    sched.mlive.fetch_sub(1, Ordering::SeqCst);
+    sched.end_if_done();
 }
 
 /// What `execute` tells the scheduler loop after the goroutine switched back.
