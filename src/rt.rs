@@ -5,7 +5,7 @@ use std::panic::resume_unwind;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::runtime::proc::{current_sched, goid, gosched};
+use crate::runtime::proc::{current_sched, goid, gosched, runtime_of_thread};
 use crate::runtime::sched::Sched;
 use crate::runtime::stack::DEFAULT_STACK;
 use crate::stats::{Stats, StatsHandle};
@@ -42,9 +42,17 @@ pub unsafe fn run<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 /// scheduler (the drop waits up to 200 ms for them), and goroutines still unfinished then
 /// never run again. They are abandoned, as Go's are when `main` returns: their memory stays
 /// (a wait queue elsewhere may still reach them), and once the runtime's last thread has
-/// exited, its two descriptors are closed. A goroutine still running on its thread when the
-/// drop returns (in a long system call) may still finish, or reach its next wait and be
-/// abandoned there.
+/// exited, its two descriptors are closed and [`JoinHandle::join`] of such a goroutine returns
+/// an error (`"goro: the goroutine's runtime was dropped before it finished"`) instead of
+/// waiting for ever, for a join already waiting and for any later one.
+/// [`JoinHandle::is_finished`] stays `false` for them. A goroutine still running on its
+/// thread when the drop returns (in a long system call) may still finish, or reach its next
+/// wait and be abandoned there.
+///
+/// The last `Arc<Runtime>` may be dropped inside one of the runtime's own goroutines: the
+/// drop then shuts the runtime down the same way without waiting for its threads (the
+/// caller's cannot exit under it), and the goroutine runs on until it ends, or until it next
+/// yields or waits, where it is abandoned like the others; then its thread exits too.
 pub struct Runtime {
     sched: Arc<Sched>,
     /// This runtime started the trace `GORO_TRACE` asks for, and ends it when dropped.
@@ -194,10 +202,13 @@ impl Drop for Runtime {
                 Err(e) => eprintln!("goro: GORO_TRACE: {e}"),
             }
         }
+        // On a thread of our own (in a goroutine), whose M cannot exit while we run on it.
+        // Read without entering the runtime, which could park us once it is shut down.
+        let inside = runtime_of_thread().is_some_and(|s| core::ptr::eq(s, &*self.sched));
         self.sched.begin_shutdown();
         // Idle Ms exit at once; give busy ones a moment to come back to the scheduler.
         let deadline = Instant::now() + Duration::from_millis(200);
-        while self.sched.mlive.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
+        while !inside && self.sched.mlive.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(1));
         }
         // If every M has gone, the runtime has ended here (else the last M's exit ends it).

@@ -4,17 +4,25 @@
 //! A spawn costs this allocation and the G. A million goroutines pending or finished but not
 //! yet joined cost a million tasks, so the task is kept small: for a closure and a result of
 //! one word each it is 24 bytes (a 32-byte heap block; a task behind an `Arc` with a locked
-//! result slot was 72, an 80-byte block), and the handle two words.
+//! result slot was 72, an 80-byte block), and the handle three words (the third names the
+//! goroutine's runtime; it is in the handle, not the task, whose block would grow a class).
 //!
 //! ```text
 //!                  goroutine ends (swap)
 //!   0 ───────────────────────────────────────────────────> DONE [| PANICKED]
 //!   │ └──── join parks (CAS 0 -> node) ──> node ─ goroutine ends (swap), wakes ──^
+//!   │ ^──── runtime ended (CAS node -> 0), wakes ───────────┘
 //!   └────── handle dropped (CAS 0 -> HANDLE_GONE) ──> HANDLE_GONE ── goroutine ends: frees
 //! ```
 //! The side that moves the state last frees the task: the goroutine if the handle was dropped
 //! first; else the handle (in `join`, or its drop). After its swap the goroutine touches the
 //! task no more.
+//!
+//! A goroutine abandoned with its runtime (see `runtime/ended.rs`) never swaps. A join that
+//! finds its runtime ended, or is woken by the end (which takes the node back, 0), gives the
+//! task up as a dropped handle does (CAS 0 -> HANDLE_GONE) and returns an error: the task then
+//! stays with the abandoned goroutine, which frees it if it ever ends (it cannot: it never
+//! runs again), so nobody frees it twice or reads it after it is freed.
 
 use core::cell::UnsafeCell;
 use core::mem::ManuallyDrop;
@@ -23,9 +31,10 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use crate::runtime::ended;
 use crate::runtime::g::{Entry, WaitReason};
 use crate::runtime::park::{NodeRef, WaitNode};
-use crate::runtime::proc::newproc;
+use crate::runtime::proc::{newproc, runtime_of_thread};
 use crate::runtime::sched::{Sched, next_goid};
 
 /// The goroutine has ended: the slot holds its result, and it touches the task no more.
@@ -144,8 +153,16 @@ pub(crate) fn spawn_on<T: Send + 'static>(
     let id = next_goid();
     let (task, entry, finish) = erase(f, id);
     newproc(sched, id, entry);
-    JoinHandle { task, finish }
+    JoinHandle {
+        task,
+        finish,
+        rt: sched.id,
+    }
 }
+
+/// The payload of the error [`JoinHandle::join`] returns for a goroutine abandoned with its
+/// runtime.
+pub(crate) const ABANDONED: &str = "goro: the goroutine's runtime was dropped before it finished";
 
 /// [`Task::finish`] for the handle's task, whose closure type the handle does not know.
 type Finish<T> = unsafe fn(NonNull<Header>, usize) -> std::thread::Result<T>;
@@ -154,6 +171,8 @@ type Finish<T> = unsafe fn(NonNull<Header>, usize) -> std::thread::Result<T>;
 pub struct JoinHandle<T> {
     task: NonNull<Header>,
     finish: Finish<T>,
+    /// The goroutine's runtime (`Sched::id`), named, not kept alive: for `join` to see it end.
+    rt: u64,
 }
 
 // SAFETY: the handle moves the task's result (a `T`, or a `Send` panic payload) to whichever
@@ -172,6 +191,29 @@ impl<T> JoinHandle<T> {
     /// Waits for the goroutine and returns its result, or the payload of its panic, as
     /// `std::thread::JoinHandle::join` does. In a goroutine, parks only the goroutine.
     ///
+    /// # Errors
+    /// The payload of the goroutine's panic, or, for a goroutine its runtime abandoned (the
+    /// [`Runtime`](crate::Runtime) was dropped before the goroutine finished, and it will
+    /// never run again), the `&'static str`
+    /// `"goro: the goroutine's runtime was dropped before it finished"` (tokio's
+    /// `JoinError::Cancelled`). That error comes once the runtime's threads have all exited,
+    /// whether the join began before the drop or after it; a goroutine still running then (in
+    /// a long system call) may still finish, and its join then returns its result. A goroutine
+    /// of the same runtime joining an abandoned one is abandoned itself, and never returns.
+    ///
+    /// ```
+    /// // SAFETY: no goroutine keeps thread-local state across a switch.
+    /// let rt = unsafe { goro::Runtime::new() };
+    /// let (_keep, rx) = goro::chan::<()>(0);
+    /// let h = rt.spawn(move || rx.recv()); // waits for ever
+    /// drop(rt);
+    /// let err = h.join().unwrap_err();
+    /// assert_eq!(
+    ///     err.downcast_ref::<&str>(),
+    ///     Some(&"goro: the goroutine's runtime was dropped before it finished")
+    /// );
+    /// ```
+    ///
     /// # Panics
     /// If the goroutine joins itself, which would wait for ever (std's `join` panics with
     /// `EDEADLK` there).
@@ -188,14 +230,35 @@ impl<T> JoinHandle<T> {
             }
             let node = WaitNode::new();
             let addr = node.as_ref().addr();
+            // A goroutine of the same runtime ends with it: no need to see it end.
+            let inside = runtime_of_thread().is_some_and(|s| s.id == this.rt);
+            let rt = this.rt;
             // Published by a CAS from 0: fails if the goroutine ended meanwhile (it swapped in
-            // `DONE`), and then the wait returns at once.
+            // `DONE`), and then the wait returns at once. From outside the runtime, also
+            // recorded for its end, and not published if it has ended (`ended.rs`).
             node.park_if(WaitReason::Join, move || {
-                state
-                    .compare_exchange(0, addr, Ordering::AcqRel, Ordering::Acquire)
-                    .is_ok()
+                if inside {
+                    state
+                        .compare_exchange(0, addr, Ordering::AcqRel, Ordering::Acquire)
+                        .is_ok()
+                } else {
+                    ended::publish(rt, state, addr)
+                }
             });
+            if !inside {
+                ended::withdraw(addr);
+            }
             s = state.load(Ordering::Acquire);
+            if s & DONE == 0 {
+                // The runtime has ended (the state is 0, our node not in it): the goroutine
+                // never runs again. Give the task up as a dropped handle does; if it finished
+                // after all (`DONE`), the result is ours.
+                debug_assert_eq!(s, 0, "an unfinished join finds its own state");
+                match state.compare_exchange(0, HANDLE_GONE, Ordering::AcqRel, Ordering::Acquire) {
+                    Ok(_) => return Err(Box::new(ABANDONED)),
+                    Err(now) => s = now,
+                }
+            }
         }
         debug_assert!(s & DONE != 0, "a woken join finds the result");
         // SAFETY: `DONE`, and the handle, consumed here, is the last owner.
@@ -207,7 +270,8 @@ impl<T> JoinHandle<T> {
         self.header().id
     }
 
-    /// Whether the goroutine has finished.
+    /// Whether the goroutine has finished. A goroutine its runtime abandoned never does (see
+    /// [`join`](Self::join)): this stays `false` for it.
     pub fn is_finished(&self) -> bool {
         self.header().state.load(Ordering::Acquire) & DONE != 0
     }
@@ -242,6 +306,6 @@ mod tests {
             size_of::<Task<F, T>>()
         }
         assert_eq!(size(&f), 24);
-        assert_eq!(size_of::<JoinHandle<u64>>(), 16);
+        assert_eq!(size_of::<JoinHandle<u64>>(), 24);
     }
 }

@@ -279,38 +279,78 @@ fn after_fn_captures_do_not_stall_plain_thread_timers() {
     });
 }
 
-/// `max_procs(usize::MAX)` used to panic with "capacity overflow" (a runtime allocates its Ps
-/// when it is made): it is clamped to `MAX_PROCS`. The setters clamp to the Ps allocated, and
-/// `0` changes nothing anywhere (Go's `GOMAXPROCS(0)`); it used to set 1.
+/// What a join of a goroutine abandoned with its runtime returns.
+const ABANDONED: &str = "goro: the goroutine's runtime was dropped before it finished";
+
+/// `join`'s error payload as text.
+fn abandoned(r: Result<impl std::fmt::Debug, Box<dyn std::any::Any + Send>>) -> String {
+    match r {
+        Ok(v) => panic!("joined an abandoned goroutine: {v:?}"),
+        Err(p) => p.downcast_ref::<&str>().map_or("?", |s| s).to_string(),
+    }
+}
+
+/// Joining a goroutine whose runtime was dropped before it finished returns an error, for a
+/// join already waiting at the drop (a plain thread's, another runtime's goroutine's) and for
+/// a join after it; the goroutine stays unfinished, and one that finished before the drop is
+/// still joined. Every such join used to wait for ever: nothing would ever wake it.
 #[test]
-fn any_number_of_procs_is_clamped() {
-    common::watchdog(60, "max_procs", || {
+fn joining_a_goroutine_of_a_dropped_runtime_fails() {
+    common::watchdog(60, "joins of abandoned goroutines", || {
         // SAFETY: no goroutine keeps thread-local state across a switch.
-        let rt = unsafe { goro::Runtime::builder().max_procs(usize::MAX).build() };
-        assert_eq!(rt.max_procs(), 1024);
+        let rt = unsafe { goro::Runtime::builder().max_procs(2).build() };
+        // SAFETY: as above.
+        let other = unsafe { goro::Runtime::builder().max_procs(1).build() };
+        let (keep, rx) = goro::chan::<()>(0);
+        let parked = |rt: &goro::Runtime| {
+            let rx = rx.clone();
+            rt.spawn(move || rx.recv())
+        };
+        let (h_thread, h_goroutine, h_later) = (parked(&rt), parked(&rt), parked(&rt));
+        let finished = rt.spawn(|| 7u32);
+        while !finished.is_finished() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let thread = std::thread::spawn(move || abandoned(h_thread.join()));
+        let goroutine = other.spawn(move || abandoned(h_goroutine.join()));
+        std::thread::sleep(Duration::from_millis(50)); // both park in `join`
+        drop(rt);
+        assert_eq!(thread.join().unwrap(), ABANDONED, "a thread's join");
+        assert_eq!(goroutine.join().unwrap(), ABANDONED, "a goroutine's join");
+        assert!(!h_later.is_finished());
         assert_eq!(
-            rt.run(|| goro::spawn(goro::max_procs).join().unwrap()),
-            1024
+            abandoned(h_later.join()),
+            ABANDONED,
+            "a join after the drop"
         );
-        assert_eq!(rt.set_max_procs(usize::MAX), 1024);
-        drop(rt);
-        // SAFETY: as above.
-        let rt = unsafe { goro::Runtime::builder().max_procs(0).build() };
-        assert_eq!(rt.max_procs(), goro::max_procs(), "0: the default");
-        drop(rt);
-        // SAFETY: as above.
-        let rt = unsafe { goro::Runtime::builder().max_procs(3).build() };
-        assert_eq!(rt.set_max_procs(0), 3);
-        assert_eq!(rt.max_procs(), 3, "0 changes nothing");
-        assert_eq!(rt.set_max_procs(usize::MAX), 3);
-        assert_eq!(rt.max_procs(), 64, "clamped to the Ps allocated");
-        rt.run(|| {
-            assert_eq!(goro::set_max_procs(0), 64);
-            assert_eq!(goro::set_max_procs(2), 64);
-            assert_eq!(goro::set_max_procs(usize::MAX), 2);
-            assert_eq!(goro::set_max_procs(0), 64);
-            assert_eq!(goro::spawn(|| 9).join().unwrap(), 9);
+        assert_eq!(finished.join().unwrap(), 7);
+        drop(keep);
+    });
+}
+
+/// The last `Arc<Runtime>` dropped inside one of its goroutines shuts the runtime down from
+/// there: that goroutine runs on to its end (it would be abandoned at its next yield or wait)
+/// and is joined, and a goroutine parked for ever is abandoned, its join failing once the
+/// runtime's threads have exited (it used to wait for ever).
+#[test]
+fn dropping_the_last_runtime_inside_its_goroutine() {
+    common::watchdog(60, "a runtime dropped inside", || {
+        // SAFETY: no goroutine keeps thread-local state across a switch.
+        let rt = std::sync::Arc::new(unsafe { goro::Runtime::builder().max_procs(2).build() });
+        let (keep, rx) = goro::chan::<()>(0);
+        let parked = rt.spawn(move || rx.recv());
+        let (go_tx, go_rx) = goro::chan::<()>(0);
+        let last = rt.clone();
+        let dropper = rt.spawn(move || {
+            go_rx.recv();
+            drop(last); // the last one: see below
+            5
         });
+        drop(rt);
+        go_tx.send(()).unwrap();
+        assert_eq!(dropper.join().unwrap(), 5);
+        assert_eq!(abandoned(parked.join()), ABANDONED);
+        drop(keep);
     });
 }
 
@@ -357,5 +397,40 @@ fn abandoned_runtimes_close_their_descriptors_child() {
         });
         w.write_all(b"ok").unwrap();
         assert_eq!(&reader.join().unwrap().unwrap(), b"ok");
+    });
+}
+
+/// `max_procs(usize::MAX)` used to panic with "capacity overflow" (a runtime allocates its Ps
+/// when it is made): it is clamped to `MAX_PROCS`. The setters clamp to the Ps allocated, and
+/// `0` changes nothing anywhere (Go's `GOMAXPROCS(0)`); it used to set 1.
+#[test]
+fn any_number_of_procs_is_clamped() {
+    common::watchdog(60, "max_procs", || {
+        // SAFETY: no goroutine keeps thread-local state across a switch.
+        let rt = unsafe { goro::Runtime::builder().max_procs(usize::MAX).build() };
+        assert_eq!(rt.max_procs(), 1024);
+        assert_eq!(
+            rt.run(|| goro::spawn(goro::max_procs).join().unwrap()),
+            1024
+        );
+        assert_eq!(rt.set_max_procs(usize::MAX), 1024);
+        drop(rt);
+        // SAFETY: as above.
+        let rt = unsafe { goro::Runtime::builder().max_procs(0).build() };
+        assert_eq!(rt.max_procs(), goro::max_procs(), "0: the default");
+        drop(rt);
+        // SAFETY: as above.
+        let rt = unsafe { goro::Runtime::builder().max_procs(3).build() };
+        assert_eq!(rt.set_max_procs(0), 3);
+        assert_eq!(rt.max_procs(), 3, "0 changes nothing");
+        assert_eq!(rt.set_max_procs(usize::MAX), 3);
+        assert_eq!(rt.max_procs(), 64, "clamped to the Ps allocated");
+        rt.run(|| {
+            assert_eq!(goro::set_max_procs(0), 64);
+            assert_eq!(goro::set_max_procs(2), 64);
+            assert_eq!(goro::set_max_procs(usize::MAX), 2);
+            assert_eq!(goro::set_max_procs(0), 64);
+            assert_eq!(goro::spawn(|| 9).join().unwrap(), 9);
+        });
     });
 }

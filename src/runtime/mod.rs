@@ -5,6 +5,7 @@ pub(crate) mod atomic;
 pub(crate) mod checkdead;
 mod context;
 pub(crate) mod debug;
+pub(crate) mod ended;
 pub(crate) mod g;
 pub(crate) mod gfree;
 pub(crate) mod lockosthread;

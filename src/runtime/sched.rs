@@ -55,6 +55,9 @@ pub(crate) struct Counters {
 }
 
 pub(crate) struct Sched {
+    /// Unique in the process, never reused: how a `JoinHandle` names its goroutine's runtime
+    /// without keeping it alive (see `ended.rs`).
+    pub(crate) id: u64,
     lock: Mutex<Locked>,
     /// Every P; the first `nprocs` are in use.
     pub(crate) allp: Box<[P]>,
@@ -144,6 +147,9 @@ unsafe impl Send for MList {}
 /// Goroutine ids are unique across runtimes.
 static GOIDGEN: AtomicU64 = AtomicU64::new(0);
 
+/// Runtime ids, likewise.
+static RTIDGEN: AtomicU64 = AtomicU64::new(0);
+
 pub(crate) fn next_goid() -> u64 {
     GOIDGEN.fetch_add(1, Ordering::Relaxed) + 1
 }
@@ -154,6 +160,7 @@ impl Sched {
         sys::init_user_slack();
         let debug = super::schedtrace::Debug::from_env();
         let sched = Arc::new_cyclic(|this| Sched {
+            id: RTIDGEN.fetch_add(1, Ordering::Relaxed) + 1,
             lock: Mutex::new(Locked {
                 runq_head: core::ptr::null_mut(),
                 runq_tail: core::ptr::null_mut(),
@@ -521,8 +528,9 @@ impl Sched {
     /// After shutdown, once the last M has exited, the runtime has ended: none of its
     /// goroutines runs again (they run only on its Ms, and `startm` starts none at shutdown),
     /// and no M blocks in its poller again. Then closes the poller's descriptors (an
-    /// abandoned runtime is never freed and would keep them for good). Called by each exiting
-    /// M and by `Runtime`'s drop; runs once, in whichever sees both conditions.
+    /// abandoned runtime is never freed and would keep them for good) and has the joins of
+    /// any goroutines left stop waiting (`ended.rs`). Called by each exiting M and by
+    /// `Runtime`'s drop; runs once, in whichever sees both conditions.
     ///
     /// `shutdown` is stored and `mlive` decremented before each side loads the other, all
     /// `SeqCst`: of the last M's exit and the shutdown, the later one sees the earlier.
@@ -534,6 +542,10 @@ impl Sched {
             return;
         }
         self.poller.release();
+        // Every M has gone, so every goroutine that finished has been counted.
+        if self.live_goroutines() > 0 {
+            super::ended::runtime_ended(self.id);
+        }
     }
 
     /// A handle that does not keep the runtime alive.
