@@ -328,6 +328,71 @@ fn joining_a_goroutine_of_a_dropped_runtime_fails() {
     });
 }
 
+/// Joins that start just before, during and after the drop, from threads and from another
+/// runtime's goroutines, against goroutines parked for ever and goroutines that finish: each
+/// join of a parked one fails, each of a finished one returns its value, none waits for ever
+/// (a join that published its node just as the runtime ended must still be woken).
+#[test]
+fn joins_racing_a_runtime_drop() {
+    common::watchdog(120, "joins racing a drop", || {
+        // SAFETY: no goroutine keeps thread-local state across a switch.
+        let other = unsafe { goro::Runtime::builder().max_procs(2).build() };
+        for round in 0..20u64 {
+            // SAFETY: as above.
+            let rt = unsafe { goro::Runtime::builder().max_procs(2).build() };
+            let (keep, rx) = goro::chan::<()>(0);
+            let finished = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let mut joins = Vec::new();
+            for i in 0..8u64 {
+                let delay = Duration::from_micros((round * 7 + i * 131) % 400);
+                let h = if i % 2 == 0 {
+                    let rx = rx.clone();
+                    rt.spawn(move || rx.recv().map_or(0, |()| 1))
+                } else {
+                    let finished = finished.clone();
+                    rt.spawn(move || {
+                        finished.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        i
+                    })
+                };
+                let check = move |r: std::thread::Result<u64>| match r {
+                    Ok(v) => {
+                        assert_eq!(v, i, "round {round}");
+                        true
+                    }
+                    Err(p) => {
+                        assert_eq!(p.downcast_ref::<&str>(), Some(&ABANDONED));
+                        assert_eq!(i % 2, 0, "a finished goroutine's join failed");
+                        false
+                    }
+                };
+                if i % 4 < 2 {
+                    joins.push(std::thread::spawn(move || {
+                        std::thread::sleep(delay);
+                        check(h.join())
+                    }));
+                } else {
+                    let g = other.spawn(move || {
+                        goro::sleep(delay);
+                        check(h.join())
+                    });
+                    joins.push(std::thread::spawn(move || g.join().unwrap()));
+                }
+            }
+            // The finishing ones have finished (but perhaps not all swapped their result in).
+            while finished.load(std::sync::atomic::Ordering::SeqCst) < 4 {
+                std::thread::yield_now();
+            }
+            std::thread::sleep(Duration::from_micros(200));
+            drop(rt);
+            for j in joins {
+                j.join().unwrap();
+            }
+            drop(keep);
+        }
+    });
+}
+
 /// The last `Arc<Runtime>` dropped inside one of its goroutines shuts the runtime down from
 /// there: that goroutine runs on to its end (it would be abandoned at its next yield or wait)
 /// and is joined, and a goroutine parked for ever is abandoned, its join failing once the
