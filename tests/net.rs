@@ -824,3 +824,57 @@ fn shared_poller_child() {
         assert_eq!(nested_sets(), 0, "alone again after the others ended");
     });
 }
+
+/// The runtime serves goroutines the poller readied newest first, but none waits past the
+/// network queue's age bound (300 ms, `runtime/netq.rs`) while newer ones are served: on one
+/// P, a goroutine's socket becomes readable, then 32 pairs of goroutines start bouncing a
+/// byte over Unix socket pairs, each bounce readying a fresh goroutine. Served newest first
+/// without the bound, the first goroutine (and most of the pairs) waited until the bouncing
+/// stopped, 3 s later.
+#[test]
+fn fresh_readiness_does_not_starve_older() {
+    use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+    watchdog(60, "network queue age bound", || {
+        rt(1).run(|| {
+            let (mut v, mut w) = UnixStream::pair().unwrap();
+            let waited = Arc::new(std::sync::Mutex::new(None));
+            let start = Arc::new(std::sync::Mutex::new(None::<Instant>));
+            let wg = WaitGroup::new();
+            let (waited2, start2) = (waited.clone(), start.clone());
+            wg.go(move || {
+                let mut x = [0u8; 1];
+                v.read_exact(&mut x).unwrap();
+                *waited2.lock().unwrap() = Some(start2.lock().unwrap().unwrap().elapsed());
+            });
+            goro::time::sleep(20 * MS); // until it waits
+            *start.lock().unwrap() = Some(Instant::now());
+            w.write_all(&[1]).unwrap();
+            let stop = Arc::new(AtomicBool::new(false));
+            for _ in 0..32 {
+                let (mut a, mut b) = UnixStream::pair().unwrap();
+                let stop = stop.clone();
+                wg.go(move || {
+                    let mut x = [0u8; 1];
+                    while !stop.load(Relaxed) {
+                        a.write_all(&x).unwrap();
+                        a.read_exact(&mut x).unwrap();
+                    }
+                    // Dropping `a` ends the peer's loop.
+                });
+                wg.go(move || {
+                    let mut x = [0u8; 1];
+                    while b.read_exact(&mut x).is_ok() && b.write_all(&x).is_ok() {}
+                });
+            }
+            // The bouncing stops on its own, so the test ends with or without the bound.
+            goro::time::sleep(3000 * MS);
+            stop.store(true, Relaxed);
+            wg.wait();
+            let waited = waited.lock().unwrap().unwrap();
+            assert!(
+                waited < 1500 * MS,
+                "a goroutine readied by the poller waited {waited:?} while newer ones ran"
+            );
+        })
+    });
+}

@@ -73,6 +73,7 @@ impl Sched {
 
     fn has_runnable(&self) -> bool {
         self.runqsize.load(Ordering::Acquire) > 0
+            || self.netq.len() > 0
             || self.allp[..self.nprocs.load(Ordering::Acquire)]
                 .iter()
                 .any(|p| !p.runq.is_empty())

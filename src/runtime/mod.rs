@@ -14,6 +14,7 @@ mod membarrier;
 pub(crate) mod metrics;
 pub(crate) mod netpoll;
 mod netpoll_epoll;
+pub(crate) mod netq;
 pub(crate) mod note;
 pub(crate) mod p;
 pub(crate) mod park;

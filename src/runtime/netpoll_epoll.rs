@@ -48,7 +48,7 @@ use crate::linux::errno::Errno;
 /// What every descriptor is registered for: both directions, peer shutdown, edge-triggered.
 const EVENTS: u32 = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
 /// Events one poll harvests at most (Go's 128).
-const BATCH: usize = 128;
+pub(crate) const BATCH: usize = 128;
 /// The user words of a runtime's own set (nested blocking).
 const BREAK: u64 = 0;
 const SHARED: u64 = 1;

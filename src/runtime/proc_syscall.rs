@@ -244,6 +244,7 @@ fn entersyscall_handoff(m: &'static M, g: &'static G, traced: bool) -> Handoff {
         let timer = p.timers.next();
         !p.runq.is_empty()
             || sched.runqsize.load(Ordering::Relaxed) != 0
+            || sched.netq.len() != 0
             || (timer != u64::MAX && timer <= nanotime())
     };
     if g.status.load(Ordering::Relaxed) == GSYSCALL || !work_waits() {
@@ -628,7 +629,7 @@ pub(crate) fn exitsyscall0(m: &M, gp: *mut G) -> Next {
 pub(crate) fn handoffp(sched: &Sched, pp: *mut P) {
     // SAFETY: Ps live as long as the runtime; the caller owns `pp`.
     let p = unsafe { &*pp };
-    if !p.runq.is_empty() || sched.runqsize.load(Ordering::Acquire) != 0 {
+    if !p.runq.is_empty() || sched.runqsize.load(Ordering::Acquire) != 0 || sched.netq.len() != 0 {
         sched.startm(Some(pp), false);
         return;
     }
@@ -642,7 +643,9 @@ pub(crate) fn handoffp(sched: &Sched, pp: *mut P) {
         return;
     }
     let mut l = sched.locked();
-    if sched.runqsize.load(Ordering::Acquire) != 0 && !sched.gcwaiting.load(Ordering::Acquire) {
+    if (sched.runqsize.load(Ordering::Acquire) != 0 || sched.netq.len() != 0)
+        && !sched.gcwaiting.load(Ordering::Acquire)
+    {
         drop(l);
         sched.startm(Some(pp), false);
         return;

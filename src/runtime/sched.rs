@@ -14,7 +14,8 @@ use super::g::{G, GDEAD, GRUNNABLE, GRUNNING, GWAITING, WaitReason};
 use super::gfree::GlobalFree;
 use super::m::{M, Pending, set_current_m};
 use super::netpoll::{self, GList};
-use super::netpoll_epoll::{Poller, netpoll_now};
+use super::netpoll_epoll::{BATCH, Poller, netpoll_now};
+use super::netq::{AGE_BOUND, NetQueue};
 use super::note::Note;
 use super::p::{P, PGCSTOP, PIDLE, PRUNNING};
 use super::proc_syscall::handoffp;
@@ -27,6 +28,18 @@ use core::time::Duration;
 /// Every 61st scheduling round on a P looks at the global queue first, so it cannot starve
 /// (Go's `schedtick % 61`).
 const GLOBAL_CHECK: u32 = 61;
+
+/// A P taking goroutines from the network queue (`netq.rs`) polls again first every this
+/// many scheduling rounds, so the newest readiness is served first, once the queue's oldest
+/// entry has waited `DRAIN_AFTER` (ns): before that, first come first served is quick enough
+/// for TCP's 40 ms ACK timeout, and polling sooner only costs system calls (1,000
+/// connections: 4.3x the `epoll_pwait2` calls, 2x the context switches, 1.15x the CPU per
+/// round trip).
+const DRAIN_EVERY: u32 = 8;
+const DRAIN_AFTER: u64 = 10_000_000;
+/// Polls of `BATCH` events one drain makes at most: the kernel's ready list is FIFO, so only
+/// a drain that empties it sees the newest readiness.
+const DRAIN_POLLS: usize = 8;
 
 /// Counters a user can read through `Runtime::stats`.
 #[derive(Default)]
@@ -68,6 +81,9 @@ pub(crate) struct Sched {
     pub(crate) nmspinning: AtomicU32,
     /// Goroutines on the global run queue.
     pub(crate) runqsize: AtomicU32,
+    /// Goroutines readied by polls of Ms looking for work, served newest first within a
+    /// bound (see `netq.rs`).
+    pub(crate) netq: NetQueue<G>,
     pub(crate) stacks: StackPool,
     /// Dead goroutines beyond what the Ps keep (see `gfree.rs`).
     pub(crate) gfree: GlobalFree,
@@ -174,6 +190,7 @@ impl Sched {
             npidle: AtomicU32::new(0),
             nmspinning: AtomicU32::new(0),
             runqsize: AtomicU32::new(0),
+            netq: NetQueue::new(),
             // Kept with their pages; past that a stack waits in its region for a batched
             // release (`stack.rs`).
             stacks: StackPool::new(stack_size, 32 + 8 * nprocs),
@@ -611,25 +628,51 @@ impl Sched {
         }
     }
 
-    /// Polls the network without blocking if nobody else is and someone waits, queueing what
-    /// it readies (`mine`: the caller's P, see `injectglist`). Returns one readied goroutine
-    /// for the caller to run when it has a P.
-    pub(crate) fn netpoll_nonblocking(&self, mine: Option<&P>) -> Option<*mut G> {
-        if !netpoll::any_waiters() {
-            return None;
+    /// Polls the network without blocking, if someone waits and no M blocks in the poller,
+    /// until the kernel's ready list is empty or `DRAIN_POLLS` polls have been made, and
+    /// queues what it readies on the network queue, newest last (`netq.rs`); goroutines of
+    /// other runtimes go home. The caller holds `p`. Wakes an M to share the work if it
+    /// queued any.
+    fn netpoll_drain(&self, p: &P) {
+        if !netpoll::any_waiters() || self.lastpoll.load(Ordering::Acquire) == 0 {
+            return;
         }
-        let last = self.lastpoll.load(Ordering::Acquire);
-        if last == 0 {
-            return None;
+        let now = nanotime();
+        let mut queued = false;
+        for _ in 0..DRAIN_POLLS {
+            let mut list = GList::new();
+            let n = netpoll_now(&mut list);
+            if n == 0 {
+                break;
+            }
+            self.polled(now);
+            // An event readies a reader and a writer at most. The list pops the last
+            // readied first: fill from the end, so the batch runs oldest to newest.
+            let mut batch = [core::ptr::null_mut(); 2 * BATCH];
+            let mut k = batch.len();
+            let mut others = GList::new();
+            while let Some(gp) = list.pop() {
+                // SAFETY: a parked G just taken from its semaphore: ours to ready.
+                let g = unsafe { &*gp };
+                if !core::ptr::eq(g.sched, self) {
+                    others.push(gp);
+                    continue;
+                }
+                g.casstatus(GWAITING, GRUNNABLE);
+                p.count_wait(g.waitreason(), -1);
+                k -= 1;
+                batch[k] = gp;
+            }
+            self.injectglist(None, &mut others);
+            self.netq.put(&batch[k..], now);
+            queued |= k < batch.len();
+            if n < BATCH {
+                break;
+            }
         }
-        let mut list = GList::new();
-        if netpoll_now(&mut list) == 0 {
-            return None;
+        if queued {
+            self.wakep();
         }
-        self.polled(nanotime());
-        let first = self.take_own(mine, &mut list);
-        self.injectglist(mine, &mut list);
-        first
     }
 
     /// A poll that did not block happened at `now`: moves `lastpoll` forward unless an M
@@ -875,6 +918,13 @@ fn findrunnable(m: &M) -> Option<(*mut G, bool, bool)> {
         {
             return Some((found(m, gp), false, false));
         }
+        // The same for the network queue's entries past its age bound.
+        if tick % GLOBAL_CHECK == 1
+            && sched.netq.len() > 0
+            && let Some(gp) = sched.netq.get_aged(nanotime(), AGE_BOUND)
+        {
+            return Some((found(m, gp), false, false));
+        }
         if let Some((gp, inherit)) = p.runq.runqget() {
             return Some((found(m, gp), inherit, straight));
         }
@@ -883,8 +933,15 @@ fn findrunnable(m: &M) -> Option<(*mut G, bool, bool)> {
         {
             return Some((found(m, gp), false, false));
         }
-        // The network, without blocking, before stealing (Go's findRunnable does the same).
-        if let Some(gp) = sched.netpoll_nonblocking(Some(p)) {
+        // The network, without blocking, before stealing (Go's findRunnable polls there too):
+        // the newest readiness first, within the network queue's bound.
+        let now = nanotime();
+        if sched.netq.len() == 0
+            || (tick % DRAIN_EVERY == 0 && sched.netq.oldest_wait(now) > DRAIN_AFTER)
+        {
+            sched.netpoll_drain(p);
+        }
+        if let Some(gp) = sched.netq.get(now, AGE_BOUND) {
             return Some((found(m, gp), false, false));
         }
         // Steal, if spinning is worth it: at most half the busy Ps' worth of spinning Ms.
@@ -922,6 +979,7 @@ fn findrunnable(m: &M) -> Option<(*mut G, bool, bool)> {
         if was_spinning {
             sched.nmspinning.fetch_sub(1, Ordering::AcqRel);
             let work = sched.runqsize.load(Ordering::Acquire) > 0
+                || sched.netq.len() > 0
                 || sched.allp[..nprocs].iter().any(|p| !p.runq.is_empty());
             if work && let Some(p) = sched.pidleget() {
                 acquirep(m, p);

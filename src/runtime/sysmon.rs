@@ -393,12 +393,16 @@ fn call_of(sched: &Sched, p: &P, t: u32) -> Option<(usize, i32)> {
     call
 }
 
-/// Work waits for `p`: runnable goroutines on its queue or the global one, or a timer of its
-/// heap due at `now`. The timer counts: only the M holding `p` (or one looking for work) runs
-/// it, so a goroutine computing without entering the runtime, on every P, kept a sleeper's
-/// due timer waiting for ever (Go preempts every slice past 10 ms, work waiting or not).
+/// Work waits for `p`: runnable goroutines on its queue, the global one or the network queue,
+/// or a timer of its heap due at `now`. The timer counts: only the M holding `p` (or one
+/// looking for work) runs it, so a goroutine computing without entering the runtime, on every
+/// P, kept a sleeper's due timer waiting for ever (Go preempts every slice past 10 ms, work
+/// waiting or not).
 fn others_waiting(sched: &Sched, p: &P, now: u64) -> bool {
-    !p.runq.is_empty() || sched.runqsize.load(Ordering::Acquire) > 0 || p.timers.next() <= now
+    !p.runq.is_empty()
+        || sched.runqsize.load(Ordering::Acquire) > 0
+        || sched.netq.len() > 0
+        || p.timers.next() <= now
 }
 
 /// Whether the goroutine holding `p` (others waiting) is blocked in the kernel outside goro's
