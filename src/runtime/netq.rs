@@ -90,21 +90,17 @@ impl<T> NetQueue<T> {
 
     /// The oldest entry if it has waited longer than `bound` at `now`, else the newest.
     pub(crate) fn get(&self, now: u64, bound: u64) -> Option<*mut T> {
-        if self.len() == 0 {
-            return None;
-        }
-        let mut q = self.lock();
-        let aged = q
-            .front()
-            .is_some_and(|e| now.saturating_sub(e.since) > bound);
-        let e = if aged { q.pop_front() } else { q.pop_back() };
-        self.publish(&q);
-        e.map(|e| e.gp)
+        self.take(now, bound, true)
     }
 
     /// The oldest entry, only if it has waited longer than `bound` at `now`: the fairness
     /// check of a P that has work of its own.
     pub(crate) fn get_aged(&self, now: u64, bound: u64) -> Option<*mut T> {
+        self.take(now, bound, false)
+    }
+
+    /// The oldest entry if it is past `bound` at `now`, else the newest if `newest`.
+    fn take(&self, now: u64, bound: u64, newest: bool) -> Option<*mut T> {
         if self.len() == 0 {
             return None;
         }
@@ -112,10 +108,11 @@ impl<T> NetQueue<T> {
         let aged = q
             .front()
             .is_some_and(|e| now.saturating_sub(e.since) > bound);
-        if !aged {
-            return None;
-        }
-        let e = q.pop_front();
+        let e = match (aged, newest) {
+            (true, _) => q.pop_front(),
+            (false, true) => q.pop_back(),
+            (false, false) => return None,
+        };
         self.publish(&q);
         e.map(|e| e.gp)
     }
