@@ -91,6 +91,25 @@ fn scenario(name: &str) {
             drop(tx);
             assert_eq!(h.join().unwrap(), 499_500);
         }),
+        "abandoned_runtime_then_thread_sends_later" => {
+            // A runtime dropped with a goroutine parked for ever has abandoned it: not a
+            // deadlock of the program, which a plain thread goes on to wake later.
+            let (keep, never) = chan::<u32>(0);
+            let abandoned = rt(1);
+            abandoned.spawn(move || never.recv());
+            std::thread::sleep(Duration::from_millis(50));
+            drop(abandoned);
+            // Until the runtime's threads (its M and sysmon) have exited.
+            std::thread::sleep(Duration::from_millis(300));
+            let (tx, rx) = chan::<u32>(0);
+            let t = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(300));
+                tx.send(7).unwrap();
+            });
+            assert_eq!(rx.recv(), Some(7));
+            t.join().unwrap();
+            drop(keep);
+        }
         other => panic!("unknown scenario {other}"),
     }
 }
@@ -125,7 +144,7 @@ fn main() {
         scenario(&args[2]);
         return;
     }
-    let cases: [(&str, Option<&[&str]>); 8] = [
+    let cases: [(&str, Option<&[&str]>); 9] = [
         ("self_receive", Some(&["1 [chan receive]"])),
         (
             "select_forever",
@@ -140,6 +159,7 @@ fn main() {
         ("thread_sends_later", None),
         ("syscall_wakes", None),
         ("goroutines_ping_then_finish", None),
+        ("abandoned_runtime_then_thread_sends_later", None),
     ];
     let mut failed = 0;
     for (name, want) in cases {

@@ -51,6 +51,11 @@ pub(crate) fn runtimes() -> Vec<std::sync::Arc<Sched>> {
 impl Sched {
     /// Called under the lock as an M goes idle. Cheap unless every M of the runtime is idle.
     pub(crate) fn checkdead_locked(&self, l: &Locked) {
+        // A runtime shut down has abandoned what it left (none of it runs again): that is not
+        // the program's deadlock, and its threads, gone or going, count for nothing here.
+        if self.shutdown.load(Ordering::Acquire) {
+            return;
+        }
         let mlive = self.mlive.load(Ordering::Acquire);
         if l.idle_ms() < mlive
             || self.live_goroutines() == 0
