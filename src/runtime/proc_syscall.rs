@@ -32,7 +32,7 @@ use core::sync::atomic::{Ordering, compiler_fence};
 
 use super::atomic::AtomicU32 as Flag;
 use super::g::{G, GRUNNABLE, GRUNNING, GSYSCALL};
-use super::m::{M, Pending, current_m};
+use super::m::{M, Pending, current_m, current_m_inline};
 use super::membarrier;
 use super::p::{
     P, PGCSTOP, PIDLE, PRETAKE_M, PRETAKE_STW, PRETAKE_SYSMON, PRUNNING, PSYSCALL, retaking,
@@ -44,7 +44,7 @@ use super::trace::{self, Exit, Kind};
 /// The running goroutine of this thread's M, or `None` on any other thread (or on g0).
 #[inline(always)]
 fn this_goroutine() -> Option<(&'static M, &'static G)> {
-    let m = current_m();
+    let m = current_m_inline();
     // SAFETY: a non-null current M lives with its runtime, beyond this call.
     let m = unsafe { m.as_ref() }?;
     let gp = m.curg.load(Ordering::Relaxed);
