@@ -936,14 +936,16 @@ fn findrunnable(m: &M) -> Option<(*mut G, bool, bool)> {
             return Some((found(m, gp), false, false));
         }
         // The network, without blocking, before stealing (Go's findRunnable polls there too):
-        // the newest readiness first, within the network queue's bound.
-        let now = nanotime();
+        // the newest readiness first, within the network queue's bound. The clock is read
+        // only when the queue holds something (a P with nothing to do passes here often).
         if sched.netq.len() == 0
-            || (tick % DRAIN_EVERY == 0 && sched.netq.oldest_wait(now) > DRAIN_AFTER)
+            || (tick % DRAIN_EVERY == 0 && sched.netq.oldest_wait(nanotime()) > DRAIN_AFTER)
         {
             sched.netpoll_drain(p);
         }
-        if let Some(gp) = sched.netq.get(now, AGE_BOUND) {
+        if sched.netq.len() > 0
+            && let Some(gp) = sched.netq.get(nanotime(), AGE_BOUND)
+        {
             return Some((found(m, gp), false, false));
         }
         // Steal, if spinning is worth it: at most half the busy Ps' worth of spinning Ms.
