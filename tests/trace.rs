@@ -316,6 +316,43 @@ fn traces_in_a_row() {
     });
 }
 
+/// A runtime made while a trace runs records its system calls like one made before (each
+/// runtime keeps a copy of whether tracing is on, for the system call's entry), and one that
+/// outlives the trace records none into the next.
+#[test]
+fn a_runtime_made_during_a_trace() {
+    let _serial = serial();
+    watchdog(60, "a runtime made during a trace", || {
+        let dir = TempDir::new();
+        let writes = |rt: &Runtime, calls: usize| {
+            rt.run(move || {
+                let null = std::fs::File::options()
+                    .write(true)
+                    .open("/dev/null")
+                    .unwrap();
+                for _ in 0..calls {
+                    sc::write(null.as_fd(), b"x").unwrap();
+                }
+            })
+        };
+        let first = dir.join("first.json");
+        goro::trace::start(&first).unwrap();
+        let rt = rt(1);
+        writes(&rt, 300);
+        goro::trace::stop().unwrap();
+        // Untraced: none of these may show up anywhere.
+        writes(&rt, 50);
+        let second = dir.join("second.json");
+        goro::trace::start(&second).unwrap();
+        writes(&rt, 200);
+        goro::trace::stop().unwrap();
+        for (path, calls) in [(first, 300), (second, 200)] {
+            let (_, n) = runs_and_calls(&std::fs::read_to_string(&path).unwrap());
+            assert_eq!(n, calls, "{}: each traced write once", path.display());
+        }
+    });
+}
+
 /// System calls back on the fast path are one record each, read back as their slice: short
 /// writes, a sleep too long for that record (a call sysmon leaves alone while no work waits),
 /// between goroutines that hand each other the P (each start shares its clock reading with

@@ -13,8 +13,9 @@
 //! later, so the check stays silent: it never reports a deadlock that is not one.
 
 use core::sync::atomic::Ordering;
-use std::sync::{Mutex, Weak};
+use std::sync::{Arc, Mutex, Weak};
 
+use super::enterflags::TRACING;
 use super::g::WaitReason;
 use super::park::PARKED_THREADS;
 use super::sched::{Locked, Sched};
@@ -22,11 +23,16 @@ use super::sched::{Locked, Sched};
 /// Every runtime of the process, for [`checkdead_all`].
 static RUNTIMES: Mutex<Vec<Weak<Sched>>> = Mutex::new(Vec::new());
 
-/// Makes `sched` known to [`checkdead_all`].
-pub(crate) fn register(sched: Weak<Sched>) {
+/// Makes `sched` known to [`checkdead_all`] and to the tracer, which mirrors whether it is on
+/// into every runtime's `enter_flags` (read here under the lock that `trace::start` and `stop`
+/// take to list the runtimes, after they switch: a runtime made meanwhile misses neither).
+pub(crate) fn register(sched: &Arc<Sched>) {
     let mut all = RUNTIMES.lock().unwrap_or_else(|e| e.into_inner());
     all.retain(|w| w.strong_count() > 0);
-    all.push(sched);
+    all.push(Arc::downgrade(sched));
+    if super::trace::on() {
+        sched.enter_flags.set(TRACING, true);
+    }
 }
 
 /// Checks every runtime, from a plain thread that has just parked on a goro wait: it may be
@@ -39,7 +45,7 @@ pub(crate) fn checkdead_all() {
 }
 
 /// The runtimes alive now.
-pub(crate) fn runtimes() -> Vec<std::sync::Arc<Sched>> {
+pub(crate) fn runtimes() -> Vec<Arc<Sched>> {
     RUNTIMES
         .lock()
         .unwrap_or_else(|e| e.into_inner())

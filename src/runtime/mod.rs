@@ -6,6 +6,7 @@ pub(crate) mod checkdead;
 mod context;
 pub(crate) mod debug;
 pub(crate) mod ended;
+pub(crate) mod enterflags;
 pub(crate) mod g;
 pub(crate) mod gfree;
 pub(crate) mod lockosthread;

@@ -31,6 +31,7 @@
 use core::sync::atomic::{Ordering, compiler_fence};
 
 use super::atomic::AtomicU32 as Flag;
+use super::enterflags::{GCWAITING, SYSMONWAIT, TRACING};
 use super::g::{G, GRUNNABLE, GRUNNING, GSYSCALL};
 use super::m::{M, Pending, current_m, current_m_inline};
 use super::membarrier;
@@ -99,7 +100,9 @@ pub(crate) struct InSyscall {
 }
 
 /// The goroutine is about to enter the kernel for system call `nr` (Go's `entersyscall`).
-/// `None` on threads that are not goroutines, for which the pair does nothing.
+/// `None` on threads that are not goroutines, for which the pair does nothing. Tracing, sysmon
+/// and a stop-the-world are looked at in the runtime's
+/// [`EnterFlags`](super::enterflags::EnterFlags), almost always clear.
 #[inline(always)]
 pub(crate) fn entersyscall(nr: usize) -> Option<InSyscall> {
     let (m, g) = this_goroutine()?;
@@ -109,7 +112,7 @@ pub(crate) fn entersyscall(nr: usize) -> Option<InSyscall> {
     // call back on the fast path). Not for a call inside a `blocking` region (or after a
     // preemption by handoff): the goroutine is in the system-call state already, and its
     // region's slice holds the call.
-    let traced = trace::on();
+    let traced = m.sched().enter_flags.all() & TRACING != 0;
     if traced {
         crate::hint::cold_path();
         trace::syscall_entry(m, g.status.load(Ordering::Relaxed) != GSYSCALL);
@@ -154,6 +157,7 @@ pub(crate) fn interrupted_by_runtime() -> bool {
 fn reentersyscall(m: &M, g: &G, tag: usize) -> Option<(*mut P, bool)> {
     lock_preemption(g);
     if g.status.load(Ordering::Relaxed) == GSYSCALL {
+        crate::hint::cold_path();
         // Already in the system-call state, without a P: put there by the preemption signal
         // (which did all of what follows on our behalf; this call's return takes the P
         // back), or inside `blocking` (whose end does).
@@ -176,11 +180,8 @@ fn reentersyscall(m: &M, g: &G, tag: usize) -> Option<(*mut P, bool)> {
     // above.
     p.status.store(PSYSCALL, Ordering::Release);
     let sched = m.sched();
-    if sched.sysmonwait.load(Ordering::Relaxed) {
-        entersyscall_sysmon(sched, p, tag & SURE != 0);
-    }
-    if sched.gcwaiting.load(Ordering::Relaxed) {
-        entersyscall_gcwait(sched, p);
+    if sched.enter_flags.all() & (SYSMONWAIT | GCWAITING) != 0 {
+        entersyscall_looks(sched, p, tag & SURE != 0);
     }
     unlock_preemption(g);
     Some((pp, tag & FENCED != 0))
@@ -284,6 +285,20 @@ fn entersyscall_sysmon(sched: &Sched, p: &P, sure: bool) {
     }
     let _l = sched.locked();
     sched.wake_sysmon_locked();
+}
+
+/// sysmon sleeps or a stop-the-world waits, as the call's entry read once its P was published:
+/// wake the one, give the other our P now rather than when the call returns.
+#[cold]
+#[inline(never)]
+fn entersyscall_looks(sched: &Sched, p: &P, sure: bool) {
+    let flags = sched.enter_flags.all();
+    if flags & SYSMONWAIT != 0 {
+        entersyscall_sysmon(sched, p, sure);
+    }
+    if flags & GCWAITING != 0 {
+        entersyscall_gcwait(sched, p);
+    }
 }
 
 /// A stop-the-world is waiting: give it our P now rather than when the call returns.
@@ -558,7 +573,7 @@ fn exitsyscallfast_pidle(m: &M, sched: &Sched) -> bool {
 /// its due timers included (`entersyscall_handoff`).
 #[cold]
 fn exitsyscall_take(m: &M, sched: &Sched) -> bool {
-    if sched.gcwaiting.load(Ordering::Acquire) {
+    if sched.gcwaiting() {
         // The stop-the-world takes those Ps.
         return false;
     }
@@ -595,7 +610,7 @@ pub(crate) fn exitsyscall0(m: &M, gp: *mut G) -> Next {
     // it to its end and free it (Go reads `lockedm` under the lock for the same reason).
     let locked = core::ptr::eq(g.lockedm.load(Ordering::Relaxed), m);
     let mut l = sched.locked();
-    let p = if sched.gcwaiting.load(Ordering::Relaxed) {
+    let p = if sched.gcwaiting() {
         None
     } else {
         sched.pidleget_locked(&mut l)
@@ -643,8 +658,7 @@ pub(crate) fn handoffp(sched: &Sched, pp: *mut P) {
         return;
     }
     let mut l = sched.locked();
-    if (sched.runqsize.load(Ordering::Acquire) != 0 || sched.netq.len() != 0)
-        && !sched.gcwaiting.load(Ordering::Acquire)
+    if (sched.runqsize.load(Ordering::Acquire) != 0 || sched.netq.len() != 0) && !sched.gcwaiting()
     {
         drop(l);
         sched.startm(Some(pp), false);
@@ -752,9 +766,9 @@ mod tests {
         let asleep = |sure| {
             // As sysmon leaves them when it goes to sleep.
             sched.sysmon_note.clear();
-            sched.sysmonwait.store(true, Ordering::Release);
+            sched.enter_flags.set(SYSMONWAIT, true);
             entersyscall_sysmon(&sched, p, sure);
-            sched.sysmonwait.load(Ordering::Acquire)
+            sched.sysmonwait()
         };
         assert!(!asleep(false), "a call that may block woke no sysmon");
         assert!(sched.sysmon_syscall_wake.swap(false, Ordering::Relaxed));

@@ -10,6 +10,7 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::context::{prepare, switch};
+use super::enterflags::{EnterFlags, GCWAITING, SYSMONWAIT};
 use super::g::{G, GDEAD, GRUNNABLE, GRUNNING, GWAITING, WaitReason};
 use super::gfree::GlobalFree;
 use super::m::{M, Pending, set_current_m};
@@ -98,15 +99,16 @@ pub(crate) struct Sched {
     /// Goroutines readied from outside the runtime, by `WaitReason` (see `P::waits`).
     pub(crate) waits_outside: [core::sync::atomic::AtomicI64; WaitReason::COUNT],
     pub(crate) counters: Counters,
-    /// A stop-the-world is under way or pending: Ps go to Pgcstop instead of running.
-    pub(crate) gcwaiting: AtomicBool,
+    /// `gcwaiting`, `sysmonwait` and tracing's mirror, in one word for `entersyscall`.
+    /// `gcwaiting`: a stop-the-world is under way or pending, Ps go to Pgcstop instead of
+    /// running. `sysmonwait`: sysmon sleeps on `sysmon_note` (1 ms or more, or deeply: every P
+    /// idle), and `entersyscall` (of a number not sure to block) and `startm` wake it; written
+    /// under the lock.
+    pub(crate) enter_flags: EnterFlags,
     /// Woken when the last P of a stop-the-world stops.
     pub(crate) stopnote: Note,
     /// Serializes stop-the-world callers.
     pub(crate) stw_lock: Mutex<()>,
-    /// sysmon sleeps on `sysmon_note` (1 ms or more, or deeply: every P idle); `entersyscall`
-    /// (of a number not sure to block) and `startm` wake it. Written under the lock.
-    pub(crate) sysmonwait: AtomicBool,
     /// sysmon's sleep is the deep one (every P idle): a P leaving the idle list wakes it.
     /// Written under the lock.
     pub(crate) sysmon_deep: AtomicBool,
@@ -201,10 +203,9 @@ impl Sched {
             spawned_outside: AtomicU64::new(0),
             waits_outside: Default::default(),
             counters: Counters::default(),
-            gcwaiting: AtomicBool::new(false),
+            enter_flags: EnterFlags::new(),
             stopnote: Note::new(),
             stw_lock: Mutex::new(()),
-            sysmonwait: AtomicBool::new(false),
             sysmon_deep: AtomicBool::new(false),
             sysmon_syscall_wake: AtomicBool::new(false),
             sysmon_note: Note::new(),
@@ -230,7 +231,7 @@ impl Sched {
             may_block: Default::default(),
         });
         sched.idle_all_ps();
-        super::checkdead::register(Arc::downgrade(&sched));
+        super::checkdead::register(&sched);
         sched
     }
 
@@ -348,7 +349,7 @@ impl Sched {
     /// begins: a P idled after that would never be collected and the stop would wait for ever
     /// (Go re-checks `gcwaiting` under `sched.lock` before `pidleput` for the same reason).
     pub(crate) fn pidleput_locked(&self, l: &mut Locked, p: *mut P) {
-        if self.gcwaiting.load(Ordering::Acquire) {
+        if self.gcwaiting() {
             // SAFETY: Ps live as long as the runtime.
             unsafe { (*p).status.store(PGCSTOP, Ordering::Release) };
             self.stopwait_done_locked(l);
@@ -737,6 +738,17 @@ impl Sched {
         }
     }
 
+    /// A stop-the-world is under way or pending (Go's `sched.gcwaiting`).
+    #[inline]
+    pub(crate) fn gcwaiting(&self) -> bool {
+        self.enter_flags.get(GCWAITING)
+    }
+
+    /// sysmon sleeps where `entersyscall` or `startm` should wake it (Go's `sched.sysmonwait`).
+    pub(crate) fn sysmonwait(&self) -> bool {
+        self.enter_flags.get(SYSMONWAIT)
+    }
+
     /// Wakes sysmon from any sleep `entersyscall` may cut short, and has it tick fast again
     /// for a while, in case the call blocks (Go's `entersyscall_sysmon` body).
     pub(crate) fn wake_sysmon_locked(&self) {
@@ -748,8 +760,7 @@ impl Sched {
     /// Wakes sysmon if it sleeps on its note; true if this call woke it. Under the lock, so a
     /// wake-up is never doubled.
     fn wake_sysmon_note_locked(&self) -> bool {
-        let wake = self.sysmonwait.load(Ordering::Relaxed)
-            && self.sysmonwait.swap(false, Ordering::AcqRel);
+        let wake = self.enter_flags.take(SYSMONWAIT);
         if wake {
             self.sysmon_note.wakeup();
         }
@@ -903,7 +914,7 @@ fn findrunnable(m: &M) -> Option<(*mut G, bool, bool)> {
         if sched.shutdown.load(Ordering::Acquire) {
             return None;
         }
-        if sched.gcwaiting.load(Ordering::Acquire) {
+        if sched.gcwaiting() {
             if !super::stw::gcstopm(m) {
                 return None;
             }

@@ -221,10 +221,10 @@ pub(crate) fn schedtrace(sched: &Sched, detailed: bool, ms: u64) -> String {
     let _ = writeln!(
         out,
         " gcwaiting={} nmidlelocked={} stopwait={} sysmonwait={}",
-        sched.gcwaiting.load(Ordering::Relaxed),
+        sched.gcwaiting(),
         l.mlocked.len(),
         l.stopwait,
-        sched.sysmonwait.load(Ordering::Relaxed),
+        sched.sysmonwait(),
     );
     for (i, p) in allp.iter().enumerate() {
         let _ = writeln!(

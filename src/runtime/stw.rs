@@ -10,6 +10,7 @@ use core::sync::atomic::Ordering;
 use std::sync::MutexGuard;
 use std::time::Duration;
 
+use super::enterflags::GCWAITING;
 use super::m::M;
 use super::p::{P, PDEAD, PGCSTOP, PRUNNING};
 use super::proc::{InRuntime, enter};
@@ -39,7 +40,7 @@ pub(crate) fn stop_the_world(sched: &Sched) -> Stopped<'_> {
     let mut from_syscalls = 0;
     {
         let mut l = sched.locked();
-        sched.gcwaiting.store(true, Ordering::Release);
+        sched.enter_flags.set(GCWAITING, true);
         l.stopwait = nprocs;
         if let Some(rt) = &caller {
             rt.p().status.store(PGCSTOP, Ordering::Release);
@@ -98,7 +99,7 @@ pub(crate) fn start_the_world(w: Stopped<'_>) {
     let mut start = Vec::new();
     {
         let mut l = sched.locked();
-        sched.gcwaiting.store(false, Ordering::Release);
+        sched.enter_flags.set(GCWAITING, false);
         // sysmon sleeps deeply through a stop-the-world; the world runs again.
         sched.wake_sysmon_locked();
         let nprocs = sched.nprocs.load(Ordering::Acquire);
@@ -133,7 +134,7 @@ pub(crate) fn gcstopm(m: &M) -> bool {
     }
     {
         let mut l = sched.locked();
-        if !sched.gcwaiting.load(Ordering::Acquire) {
+        if !sched.gcwaiting() {
             return true; // over already; keep the P
         }
         let p = releasep(m);

@@ -24,6 +24,7 @@ use core::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::enterflags::SYSMONWAIT;
 use super::m::M;
 use super::p::{P, PIDLE, PRUNNING, PSYSCALL};
 use super::proc_syscall::{handoffp, retake_syscall};
@@ -133,7 +134,7 @@ fn sysmon(sched: &Sched) {
         // goes to sleep just after the last reason for it went away. The short ticks take no
         // lock.
         let all_idle = || {
-            sched.gcwaiting.load(Ordering::Acquire)
+            sched.gcwaiting()
                 || sched.npidle.load(Ordering::Acquire) as usize
                     == sched.nprocs.load(Ordering::Acquire)
         };
@@ -145,7 +146,7 @@ fn sysmon(sched: &Sched) {
             let all_idle = all_idle();
             let long = all_idle || delay >= WAKE_ON_SYSCALL;
             // Sleep on the note, so `entersyscall` (or a P starting) can cut it short.
-            sched.sysmonwait.store(long, Ordering::Release);
+            sched.enter_flags.set(SYSMONWAIT, long);
             sched.sysmon_deep.store(all_idle, Ordering::Release);
             long.then_some(all_idle)
         } else {
@@ -164,7 +165,7 @@ fn sysmon(sched: &Sched) {
             let woken = sched.sysmon_note.sleep_for(long.min(due));
             let syscall = {
                 let _l = sched.locked();
-                sched.sysmonwait.store(false, Ordering::Release);
+                sched.enter_flags.set(SYSMONWAIT, false);
                 sched.sysmon_deep.store(false, Ordering::Release);
                 sched.sysmon_note.clear();
                 sched.sysmon_syscall_wake.swap(false, Ordering::Relaxed)

@@ -42,6 +42,7 @@ use linux_raw_sys::general::{
     MADV_DONTNEED, MAP_ANONYMOUS, MAP_POPULATE, MAP_PRIVATE, PROT_READ, PROT_WRITE,
 };
 
+use super::enterflags::TRACING;
 use super::g::G;
 use super::m::{M, current_m};
 use super::sched::Sched;
@@ -770,6 +771,8 @@ pub(crate) fn go_start(m: &M, g: &G, straight: bool) {
 
 /// Maps the pool of chunks and turns tracing on; `false` if it was on already.
 pub(crate) fn start() -> bool {
+    // Dropped after the lock: a runtime's last reference may go with it.
+    let _live;
     let _threads = lock(&THREADS);
     if ON.load(Ordering::Acquire) {
         return false;
@@ -789,16 +792,31 @@ pub(crate) fn start() -> bool {
     GEN.fetch_add(1, Ordering::Relaxed);
     // Release: a thread that sees tracing on sees the new generation.
     ON.store(true, Ordering::Release);
+    _live = mirror(true);
     true
+}
+
+/// Sets every runtime's copy of [`ON`] (see `enterflags`), which the system-call entry reads
+/// with the other flags it looks at. After `ON`, under [`THREADS`], so starts and stops
+/// mirror in their order; a runtime made meanwhile reads `ON` itself (`checkdead::register`).
+/// Returns the runtimes, for the caller to drop after its lock.
+fn mirror(on: bool) -> Vec<Arc<Sched>> {
+    let live = super::checkdead::runtimes();
+    for sched in &live {
+        sched.enter_flags.set(TRACING, on);
+    }
+    live
 }
 
 /// Turns tracing off and takes every event, in time order; `None` if it was off. An event a
 /// thread was recording just as tracing stopped may be missed.
 pub(crate) fn stop() -> Option<Vec<Rec>> {
+    let _live;
     let mut threads = lock(&THREADS);
     if !ON.swap(false, Ordering::AcqRel) {
         return None;
     }
+    _live = mirror(false);
     let end = Clock::now();
     let clock = lock(&START).calibrated(end);
     let generation = GEN.load(Ordering::Relaxed);
