@@ -1,11 +1,12 @@
 //! What the enter/exit pair costs in the user's shape: `goro::syscall::syscall(SYS_getpid, ..)`
 //! and `goro::syscall::raw_syscall(SYS_getpid, ..)` called straight in loops of the program's
 //! own (inlined into them), inside a goroutine on a one-P runtime. Rounds of the two alternate
-//! in one process, so drift hits both alike. The README's figure for the pair is this
-//! program's.
+//! in one process, so drift hits both alike; many short rounds (12 ms each here) give the
+//! median of their differences a spread of a few tenths of a ns where 15 long ones gave
+//! several. The README's figure for the pair is this program's.
 //!
 //! ```text
-//! cargo run --release --example pair -- [ROUNDS] [CALLS]    (default 15 2000000)
+//! cargo run --release --example pair -- [ROUNDS] [CALLS]    (default 201 100000)
 //! ```
 //!
 //! Prints, in ns per call: the medians over rounds of `syscall` and `raw_syscall`, and the
@@ -57,7 +58,7 @@ fn main() {
             .nth(i)
             .map_or(d, |s| s.parse().expect("a number"))
     };
-    let (rounds, calls) = (arg(1, 15), black_box(arg(2, 2_000_000)));
+    let (rounds, calls) = (arg(1, 201), black_box(arg(2, 100_000)));
     // SAFETY: no goroutine keeps thread-local state across a switch.
     let rt = unsafe { goro::Runtime::builder().max_procs(1).build() };
     let pid = std::process::id() as usize;

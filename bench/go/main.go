@@ -101,7 +101,7 @@ func main() {
 		t := time.Now()
 		if variant == "pair" {
 			// Syscall minus RawSyscall, rounds alternating; the median difference.
-			const rounds = 20
+			const rounds = 100
 			per := n / rounds
 			diffs := make([]float64, 0, rounds)
 			for r := 0; r < rounds; r++ {
