@@ -353,6 +353,47 @@ fn a_runtime_made_during_a_trace() {
     });
 }
 
+/// A goroutine sysmon preempted by handoff (its P given to a waiting goroutine while it
+/// computes) makes its next system call without a P, and that call's return takes one back:
+/// the call is drawn all the same, as its own slice. It was missing (only its exit was
+/// recorded, which draws nothing), so a loaded machine's traces lost calls now and then.
+#[test]
+fn a_call_after_a_preemption_by_handoff() {
+    let _serial = serial();
+    watchdog(60, "a call after a preemption by handoff", || {
+        let dir = TempDir::new();
+        let path = dir.join("preempted.json");
+        let rt = rt(1);
+        goro::trace::start(&path).unwrap();
+        rt.run(|| {
+            let null = std::fs::File::options()
+                .write(true)
+                .open("/dev/null")
+                .unwrap();
+            // Waits for the P, so sysmon preempts the loop below by handoff.
+            let other = goro::spawn(|| ());
+            let t = std::time::Instant::now();
+            while t.elapsed() < std::time::Duration::from_millis(100) {
+                std::hint::spin_loop();
+            }
+            sc::write(null.as_fd(), b"x").unwrap();
+            other.join().unwrap();
+        });
+        goro::trace::stop().unwrap();
+        let doc = structure(&std::fs::read_to_string(&path).unwrap());
+        let events = doc["traceEvents"].as_array().unwrap();
+        assert!(
+            events.iter().any(|e| s(e, "name") == "preempt"),
+            "sysmon preempted the loop"
+        );
+        let writes = events
+            .iter()
+            .filter(|e| s(e, "ph") == "X" && s(e, "name") == format!("syscall {}", libc::SYS_write))
+            .count();
+        assert_eq!(writes, 1, "the write after the preemption is drawn");
+    });
+}
+
 /// System calls back on the fast path are one record each, read back as their slice: short
 /// writes, a sleep too long for that record (a call sysmon leaves alone while no work waits),
 /// between goroutines that hand each other the P (each start shares its clock reading with

@@ -109,13 +109,15 @@ pub(crate) fn entersyscall(nr: usize) -> Option<InSyscall> {
     m.sigeintr.store(false, Ordering::Relaxed);
     m.syscall_nr.store(nr as u32, Ordering::Relaxed);
     // Timed while the P is still ours, and recorded at the exit (with it, one event for a
-    // call back on the fast path). Not for a call inside a `blocking` region (or after a
-    // preemption by handoff): the goroutine is in the system-call state already, and its
-    // region's slice holds the call.
+    // call back on the fast path). Not for a call inside a `blocking` region: the goroutine
+    // is in the system-call state already, and the region's slice holds the call. A call
+    // after a preemption by handoff (in that state too, `handoff` set, and whichever way the
+    // signal falls against these loads) is drawn as its own.
     let traced = m.sched().enter_flags.all() & TRACING != 0;
     if traced {
         crate::hint::cold_path();
-        trace::syscall_entry(m, g.status.load(Ordering::Relaxed) != GSYSCALL);
+        let own = g.status.load(Ordering::Relaxed) != GSYSCALL || g.handoff.load(Ordering::Relaxed);
+        trace::syscall_entry(m, own);
     }
     // A number that blocked lately is likely to be retaken, or its P taken by another M
     // coming back: its return fences, so those retakes skip `membarrier`'s IPIs. Read before
