@@ -16,7 +16,7 @@ use super::gfree::GlobalFree;
 use super::m::{M, Pending, set_current_m};
 use super::netpoll::{self, GList};
 use super::netpoll_epoll::{BATCH, Poller, netpoll_now};
-use super::netq::{AGE_BOUND, NetQueue};
+use super::netq::{AGE_BOUND, FAIR_WAIT, NetQueue};
 use super::note::Note;
 use super::p::{P, PGCSTOP, PIDLE, PRUNNING};
 use super::proc_syscall::handoffp;
@@ -32,12 +32,11 @@ const GLOBAL_CHECK: u32 = 61;
 
 /// A P taking goroutines from the network queue (`netq.rs`) polls again first every this
 /// many scheduling rounds, so the newest readiness is served first, once the queue's oldest
-/// entry has waited `DRAIN_AFTER` (ns): before that, first come first served is quick enough
-/// for TCP's 40 ms ACK timeout, and polling sooner only costs system calls (1,000
-/// connections: 4.3x the `epoll_pwait2` calls, 2x the context switches, 1.15x the CPU per
-/// round trip).
+/// entry has waited `FAIR_WAIT`, when the queue turns to newest first: before that, first
+/// come first served is quick enough for TCP's 40 ms ACK timeout, and polling sooner only
+/// costs system calls (1,000 connections: 4.3x the `epoll_pwait2` calls, 2x the context
+/// switches, 1.15x the CPU per round trip).
 const DRAIN_EVERY: u32 = 8;
-const DRAIN_AFTER: u64 = 10_000_000;
 /// Polls of `BATCH` events one drain makes at most: the kernel's ready list is FIFO, so only
 /// a drain that empties it sees the newest readiness.
 const DRAIN_POLLS: usize = 8;
@@ -82,8 +81,8 @@ pub(crate) struct Sched {
     pub(crate) nmspinning: AtomicU32,
     /// Goroutines on the global run queue.
     pub(crate) runqsize: AtomicU32,
-    /// Goroutines readied by polls of Ms looking for work, served newest first within a
-    /// bound (see `netq.rs`).
+    /// Goroutines readied by polls of Ms looking for work, served in order while the oldest
+    /// is recent, else newest first within a bound (see `netq.rs`).
     pub(crate) netq: NetQueue<G>,
     pub(crate) stacks: StackPool,
     /// Dead goroutines beyond what the Ps keep (see `gfree.rs`).
@@ -947,15 +946,16 @@ fn findrunnable(m: &M) -> Option<(*mut G, bool, bool)> {
             return Some((found(m, gp), false, false));
         }
         // The network, without blocking, before stealing (Go's findRunnable polls there too):
-        // the newest readiness first, within the network queue's bound. The clock is read
-        // only when the queue holds something (a P with nothing to do passes here often).
+        // in order while the network queue's oldest entry is recent, else the newest readiness
+        // first, within its bound. The clock is read only when the queue holds something (a P
+        // with nothing to do passes here often).
         if sched.netq.len() == 0
-            || (tick % DRAIN_EVERY == 0 && sched.netq.oldest_wait(nanotime()) > DRAIN_AFTER)
+            || (tick % DRAIN_EVERY == 0 && sched.netq.oldest_wait(nanotime()) > FAIR_WAIT)
         {
             sched.netpoll_drain(p);
         }
         if sched.netq.len() > 0
-            && let Some(gp) = sched.netq.get(nanotime(), AGE_BOUND)
+            && let Some(gp) = sched.netq.get(nanotime(), FAIR_WAIT, AGE_BOUND)
         {
             return Some((found(m, gp), false, false));
         }
