@@ -2,9 +2,15 @@
 //! to a thread, this is to a goroutine, which may run on a different thread after any runtime
 //! call: each goroutine has its own value of each key, made on first use and dropped when the
 //! goroutine ends. On a thread that is not a goroutine, each thread has its own.
+//!
+//! A value's destructor that panics as its goroutine ends makes that the goroutine's panic
+//! (its [`JoinHandle::join`](crate::JoinHandle::join) returns the payload) unless the
+//! goroutine panicked already; the other values are dropped all the same. On a plain thread
+//! it aborts the process, as a panic in a `thread_local!` destructor does.
 
 use core::any::Any;
 use core::cell::Cell;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 use crate::runtime::proc::enter;
 
@@ -163,26 +169,40 @@ impl Locals {
 
     /// Drops every value, including those destructors make anew, for [`DROP_ROUNDS`]
     /// rounds; leaks what the last round's destructors made.
+    ///
+    /// A destructor that panics does not keep the other values from being dropped: the first
+    /// panic goes on once they all have been (later ones are dropped quietly).
     pub(crate) fn clear(mut list: impl FnMut() -> *mut Locals) {
+        let mut first: Option<Box<dyn Any + Send>> = None;
         for _ in 0..DROP_ROUNDS {
             // SAFETY: the caller's list, borrowed only for the take.
             let taken = core::mem::take(unsafe { &mut (*list()).0 });
             if taken.is_empty() {
-                return;
+                break;
             }
             for (_, v) in taken {
                 // SAFETY: made by `Box::into_raw` in `get_or_init`, taken out of the list.
-                drop(unsafe { Box::from_raw(v) });
+                let v = unsafe { Box::from_raw(v) };
+                if let Err(p) = catch_unwind(AssertUnwindSafe(move || drop(v))) {
+                    match first {
+                        None => first = Some(p),
+                        Some(_) => crate::task::drop_quietly(p),
+                    }
+                }
             }
         }
         // Values made in the last round are leaked (the list forgets their pointers).
         // SAFETY: as above.
         drop(core::mem::take(unsafe { &mut (*list()).0 }));
+        if let Some(p) = first {
+            resume_unwind(p);
+        }
     }
 }
 
 /// Drops the calling goroutine's values, as it ends (before its result is delivered, as a
-/// thread's locals are dropped before `join` returns).
+/// thread's locals are dropped before `join` returns). A destructor's panic comes out here,
+/// after all the values are gone, for the goroutine's entry to report.
 pub(crate) fn clear_current() {
     let Some(rt) = enter() else { return };
     let g = rt.g();

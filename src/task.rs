@@ -80,7 +80,24 @@ impl<F: FnOnce() -> T + Send + 'static, T: Send + 'static> Task<F, T> {
         // before `DONE`.
         let f = unsafe { ManuallyDrop::take(&mut (*(*task).slot.get()).f) };
         let result = catch_unwind(AssertUnwindSafe(f));
-        crate::local::clear_current();
+        // The goroutine's locals go before its result is delivered, as a thread's do before
+        // its `join` returns. A destructor that panics makes that the goroutine's panic when it
+        // had none (std aborts the process there: "thread local panicked on drop"); its own
+        // panic wins otherwise. Either way the unwinding ends here: past this function it
+        // would reach the goroutine's first frame, where it aborts the process.
+        let result = match catch_unwind(crate::local::clear_current) {
+            Ok(()) => result,
+            Err(e) => match result {
+                Ok(v) => {
+                    drop_quietly(v);
+                    Err(e)
+                }
+                Err(first) => {
+                    drop_quietly(e);
+                    Err(first)
+                }
+            },
+        };
         let (slot, state) = match result {
             Ok(v) => (
                 Slot {
@@ -103,8 +120,10 @@ impl<F: FnOnce() -> T + Send + 'static, T: Send + 'static> Task<F, T> {
         let was = unsafe { &(*task).header.state }.swap(state, Ordering::AcqRel);
         match was {
             0 => {}
+            // Nobody can take the result any more: dropped here, where a `Drop` that panics
+            // (the value's, or a panic payload's) must not unwind out of the goroutine.
             // SAFETY: the handle is gone, so we are the last owner of the finished task.
-            HANDLE_GONE => drop(unsafe { Self::finish(p.cast(), state) }),
+            HANDLE_GONE => drop_quietly(unsafe { Self::finish(p.cast(), state) }),
             // SAFETY: a joiner's node, published by its CAS; only this swap takes it.
             node => unsafe { WaitNode::wake(NodeRef::from_addr(node)) },
         }
@@ -125,6 +144,18 @@ impl<F: FnOnce() -> T + Send + 'static, T: Send + 'static> Task<F, T> {
             // SAFETY: `PANICKED`: it stored its panic's payload.
             Err(*ManuallyDrop::into_inner(unsafe { slot.panic }))
         }
+    }
+}
+
+/// Drops `v` where nobody is left to report a panic of its `Drop` to, and where unwinding
+/// must stop: the result of a goroutine whose handle is gone, a goroutine-local value beside
+/// another whose destructor panicked. Such a panic is shown by the panic hook, as every panic
+/// is, then swallowed (as tokio does for the output of a task whose `JoinHandle` was dropped;
+/// std aborts there). So is a panic of the dropped payload's own `Drop`, and so on.
+pub(crate) fn drop_quietly<V>(v: V) {
+    let mut r = catch_unwind(AssertUnwindSafe(move || drop(v)));
+    while let Err(payload) = r {
+        r = catch_unwind(AssertUnwindSafe(move || drop(payload)));
     }
 }
 

@@ -499,3 +499,98 @@ fn any_number_of_procs_is_clamped() {
         });
     });
 }
+
+/// Counts the [`PanicsOnDrop`] values dropped.
+static PANICKY_DROPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A value whose `Drop` panics `n` levels deep: with a payload that is itself a
+/// `PanicsOnDrop(n - 1)`, down to a plain message at 0.
+struct PanicsOnDrop(u32);
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        PANICKY_DROPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        match self.0 {
+            0 => panic!("PanicsOnDrop dropped"),
+            n => std::panic::panic_any(PanicsOnDrop(n - 1)),
+        }
+    }
+}
+
+/// Counts its drops, quietly.
+struct Counted;
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        PANICKY_DROPS.fetch_add(100, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+goro::local! {
+    static PANICKY: std::cell::RefCell<Option<PanicsOnDrop>> = const { std::cell::RefCell::new(None) };
+    static QUIET: std::cell::RefCell<Option<Counted>> = const { std::cell::RefCell::new(None) };
+}
+
+/// What a goroutine leaves to drop as it ends may panic on drop without taking the process
+/// down: the result of a goroutine whose handle was dropped, its panic's payload (one whose
+/// own payload panics again, too), a goroutine-local value. Each used to unwind out of the
+/// goroutine's first frame, which aborts ("panic in a function that cannot unwind"). Now the
+/// result and payload are dropped quietly (after the hook has shown the panic, as for any
+/// panic), and a local's panic is the goroutine's, which `join` returns, once the other
+/// locals are dropped too.
+#[test]
+fn panicking_drops_at_a_goroutines_end() {
+    child_passes("panicking_drops_at_a_goroutines_end_child");
+}
+
+#[test]
+#[ignore = "run by panicking_drops_at_a_goroutines_end in a child process"]
+fn panicking_drops_at_a_goroutines_end_child() {
+    use std::sync::atomic::Ordering::Relaxed;
+    common::watchdog(30, "panicking drops", || {
+        // SAFETY: no goroutine keeps thread-local state across a switch.
+        let rt = unsafe { goro::Runtime::builder().max_procs(1).build() };
+        rt.run(|| {
+            // Detached before they end: the goroutines drop what they leave.
+            let (tx, rx) = goro::chan::<()>(0);
+            let (r1, r2) = (rx.clone(), rx.clone());
+            drop(goro::spawn(move || {
+                r1.recv();
+                PanicsOnDrop(0)
+            }));
+            drop(goro::spawn(move || {
+                r2.recv();
+                std::panic::panic_any(PanicsOnDrop(3))
+            }));
+            drop(rx);
+            drop(tx); // both wake, end, and drop their result
+            let (t, r) = goro::chan::<()>(0);
+            let h = goro::spawn(move || r.recv());
+            drop(t);
+            assert_eq!(h.join().unwrap(), None, "the runtime goes on");
+            // The value once, the payload and the three it panics with (the hook shows each
+            // panic, with a backtrace perhaps: it takes a while).
+            let start = std::time::Instant::now();
+            while PANICKY_DROPS.load(Relaxed) < 5 && start.elapsed() < Duration::from_secs(20) {
+                goro::sleep(Duration::from_millis(5));
+            }
+            assert_eq!(PANICKY_DROPS.swap(0, Relaxed), 5);
+
+            let h = goro::spawn(|| {
+                PANICKY.with(|p| *p.borrow_mut() = Some(PanicsOnDrop(0)));
+                QUIET.with(|q| *q.borrow_mut() = Some(Counted));
+                7
+            });
+            let e = h.join().expect_err("the local's panic is the goroutine's");
+            assert_eq!(e.downcast_ref::<&str>(), Some(&"PanicsOnDrop dropped"));
+            assert_eq!(PANICKY_DROPS.swap(0, Relaxed), 101, "both locals dropped");
+
+            let h = goro::spawn(|| {
+                PANICKY.with(|p| *p.borrow_mut() = Some(PanicsOnDrop(0)));
+                panic!("the goroutine's own");
+            });
+            let e = h.join().expect_err("it panicked");
+            assert_eq!(e.downcast_ref::<&str>(), Some(&"the goroutine's own"));
+        });
+    });
+}
