@@ -58,8 +58,19 @@ impl WaitGroup {
     }
 
     /// Adds `n` to the counter.
+    ///
+    /// # Panics
+    /// If the counter would pass `usize::MAX` (Go: the counter overflows into "negative
+    /// WaitGroup counter"); the counter is left as it was.
     pub fn add(&self, n: usize) {
-        self.inner.count.fetch_add(n, Ordering::AcqRel);
+        let was = self.inner.count.fetch_add(n, Ordering::AcqRel);
+        if was.checked_add(n).is_none() {
+            // Wrapped: undone before anyone could take the count for real (a wait that saw
+            // the wrapped value may have returned early, as in Go, where the panic leaves
+            // the group broken for good).
+            self.inner.count.fetch_sub(n, Ordering::AcqRel);
+            panic!("goro: WaitGroup counter overflow");
+        }
     }
 
     /// Subtracts one; at zero, wakes every waiter.

@@ -780,6 +780,33 @@ fn semaphore_permits_never_wrap() {
     });
 }
 
+/// A `WaitGroup::add` past `usize::MAX` panics and leaves the counter as it was. It used to
+/// wrap the counter, here to 0 with a waiter parked: a zero that woke nobody (only `done`
+/// wakes), and the waiter's later `done` found the counter "negative".
+#[test]
+fn waitgroup_counter_never_wraps() {
+    watchdog(30, "waitgroup overflow", || {
+        rt(2).run(|| {
+            let wg = WaitGroup::new();
+            wg.add(1);
+            let w = wg.clone();
+            let waiter = goro::spawn(move || w.wait());
+            goro::sleep(Duration::from_millis(5));
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| wg.add(usize::MAX)));
+            let p = r.expect_err("an add past usize::MAX panics");
+            let msg = p.downcast_ref::<&str>().copied().unwrap_or_default();
+            assert!(msg.contains("WaitGroup counter overflow"), "{msg:?}");
+            assert!(!waiter.is_finished(), "the counter is still 1");
+            wg.done();
+            waiter.join().unwrap();
+            // Up to usize::MAX itself, and not one more.
+            wg.add(usize::MAX);
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| wg.add(1)));
+            assert!(r.is_err(), "usize::MAX is the most it holds");
+        });
+    });
+}
+
 /// A condition variable between a plain thread and goroutines, both ways: a thread waits and
 /// a goroutine notifies; goroutines wait and a thread notifies them all.
 #[test]
