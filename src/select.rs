@@ -33,8 +33,31 @@ use crate::time::Timer;
 /// One case of a select, its channel's element type hidden: what [`select`] drives. The
 /// methods are called in the order of `selectgo`; the channel lock is held from `lock` (or
 /// `share`) to `unlock`.
+///
+/// # Safety
+/// [`select`] trusts what an implementation does: two cases with the same `chan_id` share
+/// the state `lock` returned for the first, and a waiter `enqueue` queues is taken out again
+/// only by `dequeue` of the same case. A case's `chan_id` must be the address of the channel
+/// whose state its `lock` returns, and `enqueue` must queue nothing that outlives the case
+/// (the case's own waiter, taken out by its `dequeue`). Only the crate's own [`Case`]
+/// implements it: the trait is public for [`select!`](crate::select!)'s expansion, not to be
+/// implemented elsewhere. Implementing it without `unsafe` does not compile:
+///
+/// ```compile_fail,E0200
+/// use goro::__select::{Locks, Park, SelectCase, Wake};
+/// struct Mine;
+/// impl SelectCase for Mine {
+///     fn chan_id(&self) -> usize { 0 }
+///     fn lock(&mut self) -> *mut () { core::ptr::null_mut() }
+///     unsafe fn share(&mut self, _: *mut ()) {}
+///     fn try_fire(&mut self, _: &mut Wake) -> bool { false }
+///     fn enqueue(&mut self, _: &Park, _: usize) {}
+///     fn dequeue(&mut self) {}
+///     fn unlock(&mut self, _: Option<&mut Locks>) {}
+/// }
+/// ```
 #[doc(hidden)]
-pub trait SelectCase {
+pub unsafe trait SelectCase {
     /// The channel's address: the lock order, and how duplicates are found.
     fn chan_id(&self) -> usize;
     /// Locks the channel; returns its state, for the other cases on the same channel.
@@ -240,7 +263,9 @@ impl<T: Send> Op<T> for Snd {
     }
 }
 
-impl<T: Send, K: Op<T>> SelectCase for Case<'_, T, K> {
+// SAFETY: `chan_id` is the address of the channel `lock` locks, and `enqueue` queues the
+// case's own waiter, which `dequeue` (or the claimer that fires it) takes out.
+unsafe impl<T: Send, K: Op<T>> SelectCase for Case<'_, T, K> {
     fn chan_id(&self) -> usize {
         self.lock.id()
     }
