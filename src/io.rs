@@ -150,20 +150,39 @@ impl Drop for Registration {
 /// Readiness is edge-triggered: after [`readable`](Self::readable) returns, perform I/O until
 /// it reports `WouldBlock` before waiting again, or use [`read_with`](Self::read_with) /
 /// [`write_with`](Self::write_with), which do that.
+///
+/// What is registered is a duplicate of the descriptor, which the `PollFd` owns: so `inner`
+/// may be replaced through [`get_mut`](Self::get_mut) (its old descriptor closed, its number
+/// reused) without the registration ever naming another descriptor. (tokio's `AsyncFd`
+/// registers `inner`'s own number, and asks that it never change: when it does, dropping the
+/// `AsyncFd` unregisters whichever descriptor has the number by then.) Readiness follows the
+/// open file both share; after a replacement it is the old one's.
 pub struct PollFd<T: AsFd> {
-    // Dropped first: unregistered before `inner` closes the descriptor.
+    // Dropped first: unregistered before `registered` closes the descriptor it names.
     reg: Registration,
+    /// The descriptor `reg` names: a duplicate of `inner`'s at `new`, or `None` where the
+    /// crate registers a descriptor it owns and never hands out mutably (a [`PipeEnd`]'s).
+    registered: Option<OwnedFd>,
     inner: T,
 }
 
 impl<T: AsFd> PollFd<T> {
-    /// Registers `inner`'s descriptor and makes it non-blocking. Fails for descriptors epoll
-    /// cannot watch (a regular file: `EPERM`), or one already registered (`EEXIST`).
+    /// Registers (a duplicate of) `inner`'s descriptor and makes it non-blocking. Fails for
+    /// descriptors epoll cannot watch (a regular file: `EPERM`), or when no descriptor is
+    /// left for the duplicate (`EMFILE`).
     pub fn new(inner: T) -> io::Result<PollFd<T>> {
+        use linux_raw_sys::general::F_DUPFD_CLOEXEC;
         set_nonblocking(inner.as_fd())?;
-        let reg = Registration::new(inner.as_fd());
+        let fd = syscall::fcntl(inner.as_fd(), F_DUPFD_CLOEXEC, 0)?;
+        // SAFETY: fcntl(F_DUPFD_CLOEXEC) returned a new descriptor that nothing else owns.
+        let dup = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        let reg = Registration::new(dup.as_fd());
         reg.pd()?;
-        Ok(PollFd { reg, inner })
+        Ok(PollFd {
+            reg,
+            registered: Some(dup),
+            inner,
+        })
     }
 
     /// The descriptor's owner.
@@ -178,8 +197,13 @@ impl<T: AsFd> PollFd<T> {
 
     /// Unregisters the descriptor and returns its owner (still non-blocking).
     pub fn into_inner(self) -> T {
-        let PollFd { reg, inner } = self;
+        let PollFd {
+            reg,
+            registered,
+            inner,
+        } = self;
         drop(reg);
+        drop(registered);
         inner
     }
 
@@ -266,10 +290,22 @@ pub struct PipeEnd(PollFd<OwnedFd>);
 pub fn pipe() -> io::Result<(PipeEnd, PipeEnd)> {
     use linux_raw_sys::general::{O_CLOEXEC, O_NONBLOCK};
     let (r, w) = syscall::pipe2(O_CLOEXEC | O_NONBLOCK)?;
-    Ok((PipeEnd(PollFd::new(r)?), PipeEnd(PollFd::new(w)?)))
+    Ok((PipeEnd(PipeEnd::poll(r)?), PipeEnd(PipeEnd::poll(w)?)))
 }
 
 impl PipeEnd {
+    /// `fd` registered as it is, without [`PollFd::new`]'s duplicate: a pipe end never hands
+    /// out its `PollFd` mutably, so the descriptor cannot change under the registration.
+    fn poll(fd: OwnedFd) -> io::Result<PollFd<OwnedFd>> {
+        let reg = Registration::new(fd.as_fd());
+        reg.pd()?;
+        Ok(PollFd {
+            reg,
+            registered: None,
+            inner: fd,
+        })
+    }
+
     /// The end as a [`PollFd`], for deadlines and `close`.
     pub fn poll_fd(&self) -> &PollFd<OwnedFd> {
         &self.0

@@ -394,7 +394,7 @@ fn reused_fd_number_never_wakes_the_old_waiter() {
                 waiter.join().unwrap().unwrap_err().kind(),
                 ErrorKind::TimedOut
             );
-            // The new registration goes first: the old one's removal then finds nothing.
+            // Either order: each registration names a duplicate of its own.
             drop(new);
             drop(old);
         })

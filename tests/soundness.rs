@@ -594,3 +594,39 @@ fn panicking_drops_at_a_goroutines_end_child() {
         });
     });
 }
+
+/// A `PollFd` whose descriptor was replaced through `get_mut` (the old one closed, its number
+/// free for the next socket) leaves other descriptors' registrations alone when it is
+/// dropped. Its registration was by number: dropping it unregistered whatever descriptor had
+/// that number by then, here a goroutine's socket, whose reader then waited for ever.
+#[test]
+fn a_replaced_poll_fd_leaves_other_registrations_alone() {
+    child_passes("a_replaced_poll_fd_leaves_other_registrations_alone_child");
+}
+
+#[test]
+#[ignore = "run by a_replaced_poll_fd_leaves_other_registrations_alone in a child process"]
+fn a_replaced_poll_fd_leaves_other_registrations_alone_child() {
+    use std::os::fd::{AsRawFd, OwnedFd};
+    common::watchdog(30, "a socket unregistered by another's PollFd", || {
+        // SAFETY: no goroutine keeps thread-local state across a switch.
+        let rt = unsafe { goro::Runtime::builder().max_procs(2).build() };
+        rt.run(|| {
+            let (a, _a_peer) = std::os::unix::net::UnixStream::pair().unwrap();
+            let (b, _b_peer) = std::os::unix::net::UnixStream::pair().unwrap();
+            let mut p = goro::io::PollFd::new(OwnedFd::from(a)).unwrap();
+            let old = p.as_raw_fd();
+            *p.get_mut() = OwnedFd::from(b); // closes `old`
+            let (mut x, mut y) = goro::net::UnixStream::pair().unwrap();
+            assert_eq!(x.as_raw_fd(), old, "the lowest free number is reused");
+            let reader = goro::spawn(move || {
+                let mut buf = [0u8; 2];
+                x.read_exact(&mut buf).map(|()| buf)
+            });
+            goro::sleep(Duration::from_millis(20)); // the reader waits on the poller
+            drop(p);
+            y.write_all(b"hi").unwrap();
+            assert_eq!(reader.join().unwrap().unwrap(), *b"hi");
+        });
+    });
+}
