@@ -366,6 +366,43 @@ fn remove_dir_all_like_go() {
     });
 }
 
+/// `remove_dir_all` of a path ending in `.` or `..` is `InvalidInput` and removes nothing
+/// (Go's `RemoveAll` refuses `.` so). It used to empty the directory first, as std's does,
+/// then fail at the last `rmdir` (for `dir/.`), or return `Ok` with the directory left (for
+/// `dir/sub/..`, whose `sub` had gone with the rest).
+#[test]
+fn remove_dir_all_refuses_dot_paths() {
+    watchdog(60, "remove_dir_all of dot paths", || {
+        let tmp = TempDir::new();
+        let dir = tmp.join("d");
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        std::fs::write(dir.join("keep"), b"x").unwrap();
+        let sub = dir.join("sub");
+        for p in [
+            dir.join("."),
+            dir.join("./"),
+            dir.join(".//"),
+            sub.join(".."),
+            sub.join("../"),
+        ] {
+            let r = runtime(1).run({
+                let p = p.clone();
+                move || gfs::remove_dir_all(&p).map_err(|e| e.kind())
+            });
+            assert_eq!(r, Err(ErrorKind::InvalidInput), "{p:?}");
+            assert!(
+                dir.join("keep").exists() && sub.exists(),
+                "{p:?} removed nothing"
+            );
+        }
+        // Dots elsewhere are ordinary: `sub/../sub` is `sub`, `.hidden` a name.
+        std::fs::create_dir(dir.join(".hidden")).unwrap();
+        gfs::remove_dir_all(dir.join(".hidden")).unwrap();
+        gfs::remove_dir_all(dir.join("sub/../sub")).unwrap();
+        assert!(!sub.exists() && dir.join("keep").exists());
+    });
+}
+
 /// Go's `TestRemoveAllRace`: four goroutines remove one tree at once. Each succeeds or, by
 /// std's rule for a root already gone, finds it missing; children gone under one are never
 /// errors, and the tree is gone at the end.

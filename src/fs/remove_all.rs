@@ -26,8 +26,20 @@ struct Level {
 /// Removes a directory and everything in it (std's `remove_dir_all`). A symbolic link at
 /// `path` is removed, not followed; any other non-directory is `NotADirectory` (std's rule;
 /// Go's `RemoveAll` removes it). Entries that vanish meanwhile are not errors.
+///
+/// A path whose last component is `.` or `..` (`dir/.`, `dir/sub/..`, `.`) is
+/// `InvalidInput`, and nothing is removed: `rmdir` refuses such a path (`EINVAL`,
+/// `ENOTEMPTY`), and the contents would be gone before it said so. Go's `RemoveAll` refuses
+/// `.` the same way; std's removes the contents, then fails (or, for `dir/sub/..`, whose
+/// `sub` went with them, returns `Ok` with the directory left behind).
 pub fn remove_dir_all<P: AsRef<Path>>(path: P) -> io::Result<()> {
     let path = path.as_ref();
+    if ends_in_dots(path) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "remove_dir_all: a path ending in `.` or `..`",
+        ));
+    }
     if super::symlink_metadata(path)?.is_symlink() {
         return super::remove_file(path);
     }
@@ -71,6 +83,18 @@ pub fn remove_dir_all<P: AsRef<Path>>(path: P) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether the last component of `path`, past any trailing slashes, is `.` or `..`
+/// (`Path::components` cannot tell: it drops a `.` that is not the first component).
+fn ends_in_dots(path: &Path) -> bool {
+    let bytes = path.as_os_str().as_encoded_bytes();
+    let trimmed = match bytes.iter().rposition(|&b| b != b'/') {
+        Some(i) => &bytes[..=i],
+        None => return false, // "" or the root
+    };
+    let last = trimmed.rsplit(|&b| b == b'/').next().unwrap_or(trimmed);
+    last == b"." || last == b".."
 }
 
 /// `ENOENT` is success: someone else removed it first.
