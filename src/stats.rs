@@ -142,6 +142,8 @@ pub struct ProcStates {
 ///     SyscallHistogram::bucket_bounds(11),
 ///     (Duration::from_micros(1024), Some(Duration::from_micros(2048)))
 /// );
+/// // The last bucket, and any index past it, has no upper bound.
+/// assert_eq!(SyscallHistogram::bucket_bounds(usize::MAX).1, None);
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -153,10 +155,11 @@ pub struct SyscallHistogram {
 }
 
 impl SyscallHistogram {
-    /// The durations bucket `i` counts: `[low, high)`, with no `high` for the last bucket.
+    /// The durations bucket `i` counts: `[low, high)`, with no `high` for the last bucket (nor
+    /// for an `i` past it, which counts nothing).
     pub fn bucket_bounds(i: usize) -> (Duration, Option<Duration>) {
         let low = if i == 0 { 0 } else { 1u64 << (i - 1).min(63) };
-        let high = (i + 1 < BUCKETS).then(|| Duration::from_micros(1u64 << i.min(63)));
+        let high = (i < BUCKETS - 1).then(|| Duration::from_micros(1u64 << i.min(63)));
         (Duration::from_micros(low), high)
     }
 
