@@ -124,10 +124,13 @@ pub fn after_fn(d: Duration, f: impl Fn() + Send + Sync + 'static) -> Timer {
     let sched = crate::runtime::proc::current_sched().map(|s| s.weak());
     let action: Action = Box::new(move |_| {
         let f = f.arc().clone();
-        run_apart(
-            sched.as_ref().and_then(std::sync::Weak::upgrade).as_deref(),
-            move || f(),
-        );
+        // A runtime dropped since (its timers fire on the plain-thread timers then) runs no
+        // goroutine any more: `f` gets a thread, as outside any runtime.
+        let live = sched
+            .as_ref()
+            .and_then(std::sync::Weak::upgrade)
+            .filter(|s| !s.shutdown.load(std::sync::atomic::Ordering::Acquire));
+        run_apart(live.as_deref(), move || f());
         true
     });
     let t = RawTimer::new(action);

@@ -480,3 +480,47 @@ fn waitgroup_go() {
         });
     });
 }
+
+/// Timers armed in a runtime that is dropped before they fire still fire, on the thread that
+/// runs plain-thread timers: the channel of `after` and of a `Timer`, a `Ticker`'s ticks, an
+/// `after_fn` function (on a thread of its own, as outside any runtime), for the plain
+/// threads that still hold them. They used to stay in the dropped runtime's heaps, where
+/// nothing runs timers any more: a plain thread's `recv` on such a channel waited for ever.
+#[test]
+fn timers_outlive_their_runtime() {
+    watchdog(60, "timers of a dropped runtime", || {
+        let ran = Arc::new(AtomicBool::new(false));
+        let r = ran.clone();
+        let runtime = rt(1);
+        // A goroutine left waiting keeps the dropped runtime's memory alive for good: its
+        // scheduler is still there, but runs nothing.
+        let (keep, never) = chan::<u32>(0);
+        runtime.spawn(move || never.recv());
+        let (rx, timer, ticker, f) = runtime.run(move || {
+            (
+                after(50 * MS),
+                Timer::new(60 * MS),
+                Ticker::new(70 * MS),
+                after_fn(80 * MS, move || r.store(true, Ordering::Release)),
+            )
+        });
+        drop(runtime);
+        let wait = Duration::from_secs(10);
+        assert!(rx.recv_timeout(wait).is_ok(), "after");
+        assert!(
+            timer.receiver().unwrap().recv_timeout(wait).is_ok(),
+            "Timer"
+        );
+        for _ in 0..2 {
+            assert!(ticker.receiver().recv_timeout(wait).is_ok(), "Ticker");
+        }
+        let start = Instant::now();
+        while !ran.load(Ordering::Acquire) && start.elapsed() < wait {
+            std::thread::sleep(MS);
+        }
+        assert!(ran.load(Ordering::Acquire), "after_fn");
+        assert!(!f.stop(), "it fired");
+        ticker.stop();
+        drop(keep);
+    });
+}

@@ -559,6 +559,7 @@ impl Sched {
             return;
         }
         self.poller.release();
+        self.hand_timers_to_threads();
         // Every M has gone, so every goroutine that finished has been counted.
         if self.live_goroutines() > 0 {
             super::ended::runtime_ended(self.id);

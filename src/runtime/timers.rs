@@ -366,6 +366,19 @@ impl TimerHeap {
         self.lock().len()
     }
 
+    /// Moves the entries of timers to the plain-thread timers, as their runtime has ended
+    /// (see [`Sched::hand_timers_to_threads`]); stale ones and sleeps are dropped.
+    fn hand_to_threads(&self) {
+        let (when, fire) = self.lock().take();
+        self.next.store(u64::MAX, Ordering::Release);
+        for (when, fire) in when.into_iter().zip(fire) {
+            // A sleeping goroutine's entry goes with the goroutine, which never runs again.
+            if matches!(fire, Fire::Timer(_)) && !fire.stale(when) {
+                thread_timers().add(Entry { when, fire });
+            }
+        }
+    }
+
     /// Moves every entry to `to` (a P retired by `set_max_procs`).
     pub(crate) fn move_to(&self, to: &TimerHeap) {
         let (when, fire) = self.lock().take();
@@ -495,6 +508,21 @@ impl Sched {
             .map(|p| p.timers.next())
             .min()
             .unwrap_or(u64::MAX)
+    }
+
+    /// The runtime has ended (`end_if_done`: its last M has exited), so nothing runs its
+    /// timers any more. The timers plain threads may still wait for (a channel of `after`, a
+    /// `Timer` or a `Ticker` they hold, an `after_fn` function, a deadline) go to the
+    /// plain-thread timers, to fire on time there as if they had been armed outside any
+    /// runtime. Left in the heaps, they never fired: a plain thread's receive from such a
+    /// channel waited for ever (or, with the heap the channel's last sender, found it
+    /// closed).
+    pub(crate) fn hand_timers_to_threads(&self) {
+        for p in &self.allp {
+            if p.timers.next() != u64::MAX {
+                p.timers.hand_to_threads();
+            }
+        }
     }
 
     /// Runs the due timers of `mine`, then of every other P in use (Go's `checkTimers` and the
