@@ -427,6 +427,43 @@ fn bad_input_is_an_error() {
     });
 }
 
+/// An empty Unix socket path, as in std: `bind` gets an abstract name of the kernel's choosing
+/// (a different one each time), `connect` and `send_to` are `InvalidInput`. The address was
+/// sent at its full size, which names the abstract socket whose name is 107 NUL bytes: every
+/// `bind("")` took that one name (a second failed with `AddrInUse`), and `connect("")` or
+/// `send_to(.., "")` reached whoever held it, in any process of the network namespace.
+#[test]
+fn empty_unix_paths_as_std() {
+    use std::os::unix::net as sn;
+    watchdog(30, "empty Unix paths", || {
+        rt(1).run(|| {
+            let name = |a: std::os::unix::net::SocketAddr| {
+                use std::os::linux::net::SocketAddrExt;
+                a.as_abstract_name().map(<[u8]>::to_vec)
+            };
+            let (a, b) = (
+                UnixListener::bind("").unwrap(),
+                UnixListener::bind("").unwrap(),
+            );
+            let (na, nb) = (name(a.local_addr().unwrap()), name(b.local_addr().unwrap()));
+            assert!(na.is_some() && na != nb, "{na:?} {nb:?}");
+            assert!(
+                na.unwrap().iter().any(|&c| c != 0),
+                "a name the kernel picked"
+            );
+            let d = UnixDatagram::bind("").unwrap();
+            assert!(name(d.local_addr().unwrap()).is_some());
+            let kind = |r: std::io::Result<()>| r.map_err(|e| e.kind());
+            let std_kind = kind(sn::UnixStream::connect("").map(drop));
+            assert_eq!(std_kind, Err(ErrorKind::InvalidInput));
+            assert_eq!(kind(UnixStream::connect("").map(drop)), std_kind);
+            let u = UnixDatagram::unbound().unwrap();
+            assert_eq!(kind(u.send_to(b"x", "").map(drop)), std_kind);
+            assert_eq!(kind(u.connect("")), std_kind);
+        })
+    });
+}
+
 /// The same calls on a plain thread block the thread.
 #[test]
 fn plain_threads_block() {

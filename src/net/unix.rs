@@ -27,8 +27,48 @@ socket_methods!(UnixListener);
 socket_methods!(UnixStream, timeouts);
 socket_methods!(UnixDatagram, timeouts);
 
+/// The address of the socket at `path`, to connect or send to. An empty path names no
+/// socket: `InvalidInput`, as with std (and the kernel, for an address that is the family
+/// alone). As an address of the full size, it would name the abstract socket whose name is
+/// all NUL bytes, which any process may bind.
 fn sockaddr(path: &Path) -> io::Result<syscall::SockaddrUn> {
+    if path.as_os_str().is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "an empty path names no Unix socket",
+        ));
+    }
     Ok(syscall::sockaddr_un(path.as_os_str().as_bytes())?)
+}
+
+/// Binds `fd` to an abstract name the kernel picks, unique in the network namespace: an
+/// address that is the family alone (unix(7)'s autobind), which is what std's and Go's
+/// bind to an empty path do.
+fn autobind(fd: &NetFd) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let family = AF_UNIX as u16;
+    let (raw, at, len) = (
+        fd.fd().as_raw_fd() as usize,
+        &raw const family as usize,
+        size_of::<u16>(),
+    );
+    // SAFETY: the kernel reads `len` bytes at `at`: the family, alive across the call.
+    let (_, _, e) = unsafe {
+        syscall::raw_syscall6(
+            linux_raw_sys::general::__NR_bind as usize,
+            raw,
+            at,
+            len,
+            0,
+            0,
+            0,
+        )
+    };
+    if e == syscall::Errno(0) {
+        Ok(())
+    } else {
+        Err(e.into())
+    }
 }
 
 /// A connected pair of sockets of type `ty`.
@@ -37,8 +77,14 @@ fn pair(ty: u32) -> io::Result<(NetFd, NetFd)> {
     Ok((NetFd::new(a), NetFd::new(b)))
 }
 
-/// A Unix socket of type `ty` bound to `path`.
+/// A Unix socket of type `ty` bound to `path`; to an abstract name of the kernel's choosing
+/// for an empty path (see [`autobind`]).
 fn bound(path: &Path, ty: u32) -> io::Result<NetFd> {
+    if path.as_os_str().is_empty() {
+        let fd = NetFd::socket(AF_UNIX, ty)?;
+        autobind(&fd)?;
+        return Ok(fd);
+    }
     let sa = sockaddr(path)?;
     let fd = NetFd::socket(AF_UNIX, ty)?;
     syscall::bind(fd.fd(), &sa)?;
@@ -46,7 +92,8 @@ fn bound(path: &Path, ty: u32) -> io::Result<NetFd> {
 }
 
 impl UnixListener {
-    /// A listener bound to `path` (backlog the kernel's `somaxconn`).
+    /// A listener bound to `path` (backlog the kernel's `somaxconn`); for an empty path, to
+    /// an abstract name the kernel picks, as std's.
     pub fn bind<P: AsRef<Path>>(path: P) -> io::Result<UnixListener> {
         let fd = bound(path.as_ref(), SOCK_STREAM)?;
         syscall::listen(fd.fd(), backlog())?;
@@ -103,7 +150,8 @@ impl UnixStream {
 }
 
 impl UnixDatagram {
-    /// A socket bound to `path`.
+    /// A socket bound to `path`; for an empty path, to an abstract name the kernel picks, as
+    /// std's.
     pub fn bind<P: AsRef<Path>>(path: P) -> io::Result<UnixDatagram> {
         bound(path.as_ref(), SOCK_DGRAM).map(UnixDatagram)
     }
