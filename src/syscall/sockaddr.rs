@@ -90,12 +90,17 @@ pub fn socket_addr(s: &SockaddrStorage) -> Result<SocketAddr, Errno> {
     }
 }
 
-/// A Unix socket address for the path `path`: `EINVAL` if it holds a NUL byte, `ENAMETOOLONG`
-/// if it does not fit (107 bytes).
+/// A Unix socket address for the path `path`: `EINVAL` if it holds a NUL byte or is empty,
+/// `ENAMETOOLONG` if it does not fit (107 bytes).
+///
+/// Empty is an error because the calls taking a [`Sockaddr`] pass the whole structure: an
+/// empty path would be the abstract name of 107 NUL bytes, one fixed name any process may
+/// bind, not the kernel's autobind (an address of the family alone) that an empty path means
+/// to Go and std.
 pub fn sockaddr_un(path: &[u8]) -> Result<SockaddrUn, Errno> {
     let mut s: SockaddrUn = zeroed();
     s.sun_family = AF_UNIX as u16;
-    if path.contains(&0) {
+    if path.is_empty() || path.contains(&0) {
         return Err(Errno::EINVAL);
     }
     if path.len() >= s.sun_path.len() {
@@ -187,6 +192,7 @@ mod tests {
             Err(Errno::EAFNOSUPPORT)
         );
         assert_eq!(sockaddr_un(b"a\0b").err(), Some(Errno::EINVAL));
+        assert_eq!(sockaddr_un(b"").err(), Some(Errno::EINVAL));
         assert_eq!(sockaddr_un(&[b'x'; 108]).err(), Some(Errno::ENAMETOOLONG));
     }
 }
