@@ -123,7 +123,13 @@ impl<F: FnOnce() -> T + Send + 'static, T: Send + 'static> Task<F, T> {
             // Nobody can take the result any more: dropped here, where a `Drop` that panics
             // (the value's, or a panic payload's) must not unwind out of the goroutine.
             // SAFETY: the handle is gone, so we are the last owner of the finished task.
-            HANDLE_GONE => drop_quietly(unsafe { Self::finish(p.cast(), state) }),
+            HANDLE_GONE => {
+                drop_quietly(unsafe { Self::finish(p.cast(), state) });
+                // Locals that drop made go now too, not with the next goroutine on this G.
+                if let Err(payload) = catch_unwind(crate::local::clear_current) {
+                    drop_quietly(payload);
+                }
+            }
             // SAFETY: a joiner's node, published by its CAS; only this swap takes it.
             node => unsafe { WaitNode::wake(NodeRef::from_addr(node)) },
         }

@@ -630,3 +630,57 @@ fn a_replaced_poll_fd_leaves_other_registrations_alone_child() {
         });
     });
 }
+
+/// Counts the [`LateLocal`] values dropped.
+static LATE_DROPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A goroutine-local value, counted when dropped.
+struct LateLocal;
+
+impl Drop for LateLocal {
+    fn drop(&mut self) {
+        LATE_DROPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+goro::local! {
+    static LATE: LateLocal = LateLocal;
+}
+
+/// A result whose `Drop` uses a goroutine-local key.
+struct UsesLocalOnDrop;
+
+impl Drop for UsesLocalOnDrop {
+    fn drop(&mut self) {
+        LATE.with(|_| ());
+    }
+}
+
+/// A local made while a detached goroutine's result is dropped, after its locals were, is
+/// dropped as the goroutine ends. It stayed with the dead goroutine's G, to be dropped only
+/// when the next goroutine took that G over (inside that spawner's `spawn`), or never.
+#[test]
+fn locals_made_by_a_detached_result_drop_go_with_the_goroutine() {
+    use std::sync::atomic::Ordering::Relaxed;
+    common::watchdog(30, "late locals", || {
+        // SAFETY: no goroutine keeps thread-local state across a switch.
+        let rt = unsafe { goro::Runtime::builder().max_procs(1).build() };
+        rt.run(|| {
+            let (tx, rx) = goro::chan::<()>(0);
+            drop(goro::spawn(move || {
+                rx.recv();
+                UsesLocalOnDrop
+            }));
+            drop(tx);
+            let start = std::time::Instant::now();
+            while LATE_DROPS.load(Relaxed) == 0 && start.elapsed() < Duration::from_secs(2) {
+                goro::sleep(Duration::from_millis(1));
+            }
+            assert_eq!(
+                LATE_DROPS.load(Relaxed),
+                1,
+                "dropped as the goroutine ended"
+            );
+        });
+    });
+}
