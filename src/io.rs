@@ -115,8 +115,14 @@ impl Registration {
         r
     }
 
-    /// Waits once for `mode` (see [`PollFd::readable`]).
+    /// Waits once for `mode` (see [`PollFd::readable`]), taking its turn with the other
+    /// waits in that direction: the poll descriptor holds one waiter per direction (a second
+    /// is a fatal "double wait"), as Go's takes its `fdMutex` read or write lock first.
     fn wait(&self, mode: Mode) -> io::Result<()> {
+        let _serial = match mode {
+            Mode::Read => self.read.lock(),
+            Mode::Write => self.write.lock(),
+        };
         Ok(self.pd()?.wait(mode)?)
     }
 
@@ -209,7 +215,8 @@ impl<T: AsFd> PollFd<T> {
 
     /// Waits until the descriptor may be readable: an event since the last wait, or one now.
     /// Fails with `TimedOut` past the read deadline, and with `NotConnected` after
-    /// [`close`](Self::close).
+    /// [`close`](Self::close). Goroutines waiting at once take turns (with
+    /// [`read_with`](Self::read_with)'s waits too), each for an event after the last one's.
     pub fn readable(&self) -> io::Result<()> {
         self.reg.wait(Mode::Read)
     }
@@ -220,12 +227,14 @@ impl<T: AsFd> PollFd<T> {
     }
 
     /// Runs `f` until it does not fail with `WouldBlock`, waiting for readability in
-    /// between (tokio's `async_io`): a read, `accept`, `recv` on the descriptor.
+    /// between (tokio's `async_io`): a read, `accept`, `recv` on the descriptor. It holds the
+    /// read turn throughout, so `f` must not wait on this `PollFd` for reading itself (a
+    /// `readable` or `read_with` inside it waits for ever).
     pub fn read_with<R>(&self, mut f: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
         self.reg.io(Mode::Read, None, || errno_of(f(&self.inner)))?
     }
 
-    /// [`read_with`](Self::read_with) for writes.
+    /// [`read_with`](Self::read_with) for writes (with the write turn).
     pub fn write_with<R>(&self, mut f: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
         self.reg
             .io(Mode::Write, None, || errno_of(f(&self.inner)))?

@@ -684,3 +684,51 @@ fn locals_made_by_a_detached_result_drop_go_with_the_goroutine() {
         });
     });
 }
+
+/// Goroutines may wait on one `PollFd` at once (`readable`, `writable`, beside `read_with`):
+/// they take turns, as Go's `fdMutex` makes reads take turns. `readable` and `writable` did
+/// not, and the poll descriptor holds one waiter per direction: the second aborted the process
+/// (`fatal error: netpollblock: double wait`).
+#[test]
+fn concurrent_poll_fd_waiters_take_turns() {
+    child_passes("concurrent_poll_fd_waiters_take_turns_child");
+}
+
+#[test]
+#[ignore = "run by concurrent_poll_fd_waiters_take_turns in a child process"]
+fn concurrent_poll_fd_waiters_take_turns_child() {
+    common::watchdog(30, "concurrent PollFd waiters", || {
+        // SAFETY: no goroutine keeps thread-local state across a switch.
+        let rt = unsafe { goro::Runtime::builder().max_procs(2).build() };
+        rt.run(|| {
+            let (r, w) = goro::syscall::pipe2(0).unwrap();
+            let r = std::sync::Arc::new(goro::io::PollFd::new(r).unwrap());
+            let waiters: Vec<_> = (0..3)
+                .map(|i| {
+                    let r = r.clone();
+                    goro::spawn(move || {
+                        if i == 2 {
+                            // Waits inside `read_with`, beside the plain waits.
+                            let mut b = [0u8; 1];
+                            r.read_with(|fd| Ok(goro::syscall::read(fd.as_fd(), &mut b)?))
+                                .unwrap();
+                        } else {
+                            r.readable().unwrap();
+                        }
+                    })
+                })
+                .collect();
+            // Each wait ends at an event after it began: one write each, apart.
+            for _ in 0..50 {
+                goro::sleep(Duration::from_millis(20));
+                if waiters.iter().all(goro::JoinHandle::is_finished) {
+                    break;
+                }
+                goro::syscall::write(w.as_fd(), b"x").unwrap();
+            }
+            for h in waiters {
+                h.join().unwrap();
+            }
+        });
+    });
+}
