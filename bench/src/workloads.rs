@@ -120,30 +120,39 @@ fn bare_getpid(nr: usize) -> usize {
     r
 }
 
-/// `n` calls of `f` in a loop of the caller's own, `f` inlined into it (the user's shape):
-/// ns per call, and how many returned `pid`.
-#[inline(always)]
-fn direct_loop(n: u64, pid: usize, f: impl Fn() -> usize) -> (f64, u64) {
-    let t = Instant::now();
-    let mut ok = 0u64;
-    for _ in 0..n {
-        ok += u64::from(f() == pid);
-    }
-    (ns_per(n, t.elapsed()), ok)
+/// `$n` evaluations of `$call` in a loop of the caller's own, the call written into it (the
+/// user's shape): ns per call, and how many returned `$pid`. A macro, not a function taking a
+/// closure: LLVM left the closure holding goro's `syscall` out of line (too big to inline
+/// into a generic loop), and a `ret` right after a system call mispredicts on kernels that
+/// refill the return-stack predictor on the way back (AMD's SRSO "Safe RET" here): ~50 ns a
+/// call that the user's inlined loop never pays, as `libc`'s row (an out-of-line call) shows.
+macro_rules! direct_loop {
+    ($n:expr, $pid:expr, $call:expr) => {{
+        let (n, pid): (u64, usize) = ($n, $pid);
+        let t = Instant::now();
+        let mut ok = 0u64;
+        for _ in 0..n {
+            ok += u64::from($call == pid);
+        }
+        (ns_per(n, t.elapsed()), ok)
+    }};
 }
 
-/// One `getpid` through goro's `raw_syscall`.
+/// One `getpid` through goro's `raw_syscall`, its number a constant as a user writes it (and
+/// as the generated wrappers pass it).
 #[inline(always)]
 fn goro_raw_getpid() -> usize {
     // SAFETY: getpid touches no memory.
-    unsafe { sc::raw_syscall(black_box(NR_GETPID), 0, 0, 0) }.0
+    unsafe { sc::raw_syscall(NR_GETPID, 0, 0, 0) }.0
 }
 
-/// One `getpid` through goro's `syscall` (entersyscall / exitsyscall around it).
+/// One `getpid` through goro's `syscall` (entersyscall / exitsyscall around it), the same
+/// way: a number hidden from the compiler costs the pair ~4 ns here, the may-block bit's
+/// index computed and checked at run time.
 #[inline(always)]
 fn goro_getpid() -> usize {
     // SAFETY: getpid touches no memory.
-    unsafe { sc::syscall(black_box(NR_GETPID), 0, 0, 0) }.0
+    unsafe { sc::syscall(NR_GETPID, 0, 0, 0) }.0
 }
 
 /// Rounds in `entry`'s `goro-pair`: alternating, so drift hits both sides alike; many short
@@ -154,16 +163,16 @@ pub fn entry(contender: &str, n: u64) -> Outcome {
     let pid = std::process::id() as usize;
     let (figures, ok) = match contender {
         "bare" => {
-            let (ns, ok) = direct_loop(n, pid, || bare_getpid(black_box(NR_GETPID)));
+            let (ns, ok) = direct_loop!(n, pid, bare_getpid(black_box(NR_GETPID)));
             (vec![("ns/call", ns)], ok)
         }
         // goro's calls run in a goroutine, as a user's would.
         "goro-raw" => goro_rt(2).run(move || {
-            let (ns, ok) = direct_loop(n, pid, goro_raw_getpid);
+            let (ns, ok) = direct_loop!(n, pid, goro_raw_getpid());
             (vec![("ns/call", ns)], ok)
         }),
         "goro-syscall" => goro_rt(2).run(move || {
-            let (ns, ok) = direct_loop(n, pid, goro_getpid);
+            let (ns, ok) = direct_loop!(n, pid, goro_getpid());
             (vec![("ns/call", ns)], ok)
         }),
         // The enter/exit pair: `syscall` minus `raw_syscall`, rounds alternating in one
@@ -172,8 +181,8 @@ pub fn entry(contender: &str, n: u64) -> Outcome {
             let per = n / PAIR_ROUNDS;
             let (mut diffs, mut ok) = (Vec::new(), 0);
             for _ in 0..PAIR_ROUNDS {
-                let (raw, a) = direct_loop(per, pid, goro_raw_getpid);
-                let (full, b) = direct_loop(per, pid, goro_getpid);
+                let (raw, a) = direct_loop!(per, pid, goro_raw_getpid());
+                let (full, b) = direct_loop!(per, pid, goro_getpid());
                 diffs.push(full - raw);
                 ok += a + b;
             }
@@ -188,8 +197,8 @@ pub fn entry(contender: &str, n: u64) -> Outcome {
             let per = n / PAIR_ROUNDS;
             let (mut diffs, mut ok) = (Vec::new(), 0);
             for _ in 0..PAIR_ROUNDS {
-                let (plain, a) = direct_loop(per, pid, || bare_getpid(black_box(NR_GETPID)));
-                let (locked, b) = direct_loop(per, pid, || {
+                let (plain, a) = direct_loop!(per, pid, bare_getpid(black_box(NR_GETPID)));
+                let (locked, b) = direct_loop!(per, pid, {
                     let r = bare_getpid(black_box(NR_GETPID));
                     let v = word.load(Ordering::Relaxed);
                     let _ = word.compare_exchange(v, v + 1, Ordering::AcqRel, Ordering::Relaxed);
@@ -203,13 +212,13 @@ pub fn entry(contender: &str, n: u64) -> Outcome {
         }
         // SAFETY: as above.
         "libc" => {
-            let (ns, ok) = direct_loop(n, pid, || unsafe {
+            let (ns, ok) = direct_loop!(n, pid, unsafe {
                 libc::syscall(black_box(libc::SYS_getpid)) as usize
             });
             (vec![("ns/call", ns)], ok)
         }
         "rustix" => {
-            let (ns, ok) = direct_loop(n, pid, || {
+            let (ns, ok) = direct_loop!(n, pid, {
                 rustix::process::getpid().as_raw_nonzero().get() as usize
             });
             (vec![("ns/call", ns)], ok)
