@@ -29,7 +29,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::runtime::netpoll::{Mode, PollDesc, PollError, poll_open};
-use crate::sync::Mutex;
+use crate::sync::{Mutex, MutexGuard};
 use crate::syscall::{self, Errno};
 
 /// A descriptor's registration with the poller, made when first needed (a call that never
@@ -81,10 +81,7 @@ impl Registration {
         timeout: Option<Duration>,
         mut op: impl FnMut() -> Result<R, Errno>,
     ) -> io::Result<R> {
-        let _serial = match mode {
-            Mode::Read => self.read.lock(),
-            Mode::Write => self.write.lock(),
-        };
+        let _serial = self.turn(mode);
         if let Some(Ok(pd)) = self.pd.get() {
             pd.check(mode)?;
         }
@@ -115,14 +112,20 @@ impl Registration {
         r
     }
 
+    /// The turn of one goroutine at a time in `mode`'s direction: the poll descriptor holds one
+    /// waiter per direction, as Go's holds `fdMutex`'s read or write lock.
+    fn turn(&self, mode: Mode) -> MutexGuard<'_, ()> {
+        match mode {
+            Mode::Read => self.read.lock(),
+            Mode::Write => self.write.lock(),
+        }
+    }
+
     /// Waits once for `mode` (see [`PollFd::readable`]), taking its turn with the other
     /// waits in that direction: the poll descriptor holds one waiter per direction (a second
     /// is a fatal "double wait"), as Go's takes its `fdMutex` read or write lock first.
     fn wait(&self, mode: Mode) -> io::Result<()> {
-        let _serial = match mode {
-            Mode::Read => self.read.lock(),
-            Mode::Write => self.write.lock(),
-        };
+        let _serial = self.turn(mode);
         Ok(self.pd()?.wait(mode)?)
     }
 

@@ -41,35 +41,17 @@ fn sockaddr(path: &Path) -> io::Result<syscall::SockaddrUn> {
     Ok(syscall::sockaddr_un(path.as_os_str().as_bytes())?)
 }
 
-/// Binds `fd` to an abstract name the kernel picks, unique in the network namespace: an
-/// address that is the family alone (unix(7)'s autobind), which is what std's and Go's
-/// bind to an empty path do.
-fn autobind(fd: &NetFd) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let family = AF_UNIX as u16;
-    let (raw, at, len) = (
-        fd.fd().as_raw_fd() as usize,
-        &raw const family as usize,
-        size_of::<u16>(),
-    );
-    // SAFETY: the kernel reads `len` bytes at `at`: the family, alive across the call.
-    let (_, _, e) = unsafe {
-        syscall::raw_syscall6(
-            linux_raw_sys::general::__NR_bind as usize,
-            raw,
-            at,
-            len,
-            0,
-            0,
-            0,
-        )
-    };
-    if e == syscall::Errno(0) {
-        Ok(())
-    } else {
-        Err(e.into())
-    }
+/// A Unix socket address that is the family alone: to `bind`, unix(7)'s autobind, an
+/// abstract name the kernel picks, unique in the network namespace (what std's and Go's bind
+/// to an empty path do).
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct Autobind {
+    family: u16,
 }
+
+// SAFETY: `repr(C)`, its one field the address family; the kernel reads its two bytes.
+unsafe impl syscall::Sockaddr for Autobind {}
 
 /// A connected pair of sockets of type `ty`.
 fn pair(ty: u32) -> io::Result<(NetFd, NetFd)> {
@@ -78,11 +60,16 @@ fn pair(ty: u32) -> io::Result<(NetFd, NetFd)> {
 }
 
 /// A Unix socket of type `ty` bound to `path`; to an abstract name of the kernel's choosing
-/// for an empty path (see [`autobind`]).
+/// for an empty path (see [`Autobind`]).
 fn bound(path: &Path, ty: u32) -> io::Result<NetFd> {
     if path.as_os_str().is_empty() {
         let fd = NetFd::socket(AF_UNIX, ty)?;
-        autobind(&fd)?;
+        syscall::bind(
+            fd.fd(),
+            &Autobind {
+                family: AF_UNIX as u16,
+            },
+        )?;
         return Ok(fd);
     }
     let sa = sockaddr(path)?;
