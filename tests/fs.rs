@@ -403,6 +403,41 @@ fn remove_dir_all_refuses_dot_paths() {
     });
 }
 
+/// `remove_dir_all` of a symbolic link named with trailing slashes (`link/`) removes the link
+/// and leaves the directory it points to alone, as Go's `RemoveAll` does: its doc says a link
+/// at the path is removed, not followed. The slash made the kernel follow it (in the `lstat`
+/// and in the `O_NOFOLLOW` open alike), so the walk emptied the target, a directory outside
+/// the tree, and then failed with `NotADirectory` at the final `rmdir` (std's does the same).
+#[test]
+fn remove_dir_all_of_a_link_with_a_slash_removes_the_link() {
+    watchdog(60, "remove_dir_all of link/", || {
+        let tmp = TempDir::new();
+        let target = tmp.join("target");
+        std::fs::create_dir_all(target.join("sub")).unwrap();
+        std::fs::write(target.join("keep"), b"x").unwrap();
+        for (i, slashes) in ["/", "//"].into_iter().enumerate() {
+            let link = tmp.join(&format!("link{i}"));
+            std::os::unix::fs::symlink(&target, &link).unwrap();
+            let named = format!("{}{slashes}", link.display());
+            let r = runtime(1).run(move || gfs::remove_dir_all(&named).map_err(|e| e.kind()));
+            assert_eq!(r, Ok(()), "link{i}{slashes}");
+            assert!(
+                target.join("keep").exists() && target.join("sub").exists(),
+                "link{i}{slashes}: the target's contents were removed"
+            );
+            assert!(
+                std::fs::symlink_metadata(&link).is_err(),
+                "link{i}{slashes}: the link is still there"
+            );
+        }
+        // A real directory named with a slash is removed as before.
+        let dir = tmp.join("dir");
+        std::fs::create_dir_all(dir.join("a/b")).unwrap();
+        gfs::remove_dir_all(format!("{}/", dir.display())).unwrap();
+        assert!(!dir.exists());
+    });
+}
+
 /// Go's `TestRemoveAllRace`: four goroutines remove one tree at once. Each succeeds or, by
 /// std's rule for a root already gone, finds it missing; children gone under one are never
 /// errors, and the tree is gone at the end.

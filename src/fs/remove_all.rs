@@ -6,9 +6,10 @@
 //! The walk is a loop over an explicit stack of open directories, not recursion: a deep tree
 //! costs heap and one descriptor per level, not goroutine stack.
 
-use std::ffi::CString;
+use std::ffi::{CString, OsStr};
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use linux_raw_sys::general::{AT_REMOVEDIR, DT_DIR, DT_UNKNOWN, O_NOFOLLOW};
@@ -24,8 +25,9 @@ struct Level {
 }
 
 /// Removes a directory and everything in it (std's `remove_dir_all`). A symbolic link at
-/// `path` is removed, not followed; any other non-directory is `NotADirectory` (std's rule;
-/// Go's `RemoveAll` removes it). Entries that vanish meanwhile are not errors.
+/// `path` is removed, not followed, trailing slashes or not (`link/` removes the link, as Go's
+/// `RemoveAll` does); any other non-directory is `NotADirectory` (std's rule; Go's
+/// `RemoveAll` removes it). Entries that vanish meanwhile are not errors.
 ///
 /// A path whose last component is `.` or `..` (`dir/.`, `dir/sub/..`, `.`) is
 /// `InvalidInput`, and nothing is removed: `rmdir` refuses such a path (`EINVAL`,
@@ -33,7 +35,10 @@ struct Level {
 /// `.` the same way; std's removes the contents, then fails (or, for `dir/sub/..`, whose
 /// `sub` went with them, returns `Ok` with the directory left behind).
 pub fn remove_dir_all<P: AsRef<Path>>(path: P) -> io::Result<()> {
-    let path = path.as_ref();
+    // The last component is what is removed: with its trailing slashes the kernel would
+    // follow a symbolic link there (`lstat` and `O_NOFOLLOW` alike), and the walk would empty
+    // the directory it points to, outside the tree, before the final `rmdir` failed.
+    let path = without_trailing_slashes(path.as_ref());
     if ends_in_dots(path) {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -85,15 +90,24 @@ pub fn remove_dir_all<P: AsRef<Path>>(path: P) -> io::Result<()> {
     Ok(())
 }
 
-/// Whether the last component of `path`, past any trailing slashes, is `.` or `..`
+/// `path` without its trailing slashes (Go's `splitPath`), except for a path of nothing but
+/// slashes (the root), which stays as it is.
+fn without_trailing_slashes(path: &Path) -> &Path {
+    let bytes = path.as_os_str().as_bytes();
+    match bytes.iter().rposition(|&b| b != b'/') {
+        Some(i) => Path::new(OsStr::from_bytes(&bytes[..=i])),
+        None => path,
+    }
+}
+
+/// Whether the last component of `path` (without trailing slashes) is `.` or `..`
 /// (`Path::components` cannot tell: it drops a `.` that is not the first component).
 fn ends_in_dots(path: &Path) -> bool {
-    let bytes = path.as_os_str().as_encoded_bytes();
-    let trimmed = match bytes.iter().rposition(|&b| b != b'/') {
-        Some(i) => &bytes[..=i],
-        None => return false, // "" or the root
-    };
-    let last = trimmed.rsplit(|&b| b == b'/').next().unwrap_or(trimmed);
+    let bytes = path.as_os_str().as_bytes();
+    if bytes.iter().all(|&b| b == b'/') {
+        return false; // "" or the root
+    }
+    let last = bytes.rsplit(|&b| b == b'/').next().unwrap_or(bytes);
     last == b"." || last == b".."
 }
 
