@@ -790,6 +790,33 @@ fn links_and_canonicalize_match_std() {
     );
 }
 
+/// `copy` of a file onto itself (the same path, a hard link, a symbolic link to it) is
+/// `InvalidInput` and leaves the file as it was, as `cp` refuses "the same file". It
+/// truncated the destination before reading the source, so it emptied the file and returned
+/// `Ok(0)` (std's `fs::copy` does the same).
+#[test]
+fn copy_onto_itself_is_an_error() {
+    let tmp = TempDir::new();
+    let f = tmp.join("f");
+    std::fs::write(&f, b"precious").unwrap();
+    std::fs::hard_link(&f, tmp.join("hard")).unwrap();
+    std::os::unix::fs::symlink(&f, tmp.join("soft")).unwrap();
+    for to in [f.clone(), tmp.join("hard"), tmp.join("soft")] {
+        assert_eq!(
+            gfs::copy(&f, &to).map_err(|e| e.kind()),
+            Err(ErrorKind::InvalidInput),
+            "{to:?}"
+        );
+        assert_eq!(std::fs::read(&f).unwrap(), b"precious", "{to:?}");
+    }
+    // A longer file onto a shorter one still truncates it to the copy.
+    let (big, small) = (tmp.join("big"), tmp.join("small"));
+    std::fs::write(&small, b"0123456789").unwrap();
+    std::fs::write(&big, b"abc").unwrap();
+    assert_eq!(gfs::copy(&big, &small).unwrap(), 3);
+    assert_eq!(std::fs::read(&small).unwrap(), b"abc");
+}
+
 /// goro::fs goes through the `sys` wrappers: at GOMAXPROCS=1, a goroutine blocked opening a
 /// FIFO (open blocks until a writer comes) must let the writer's goroutine run.
 #[test]

@@ -45,7 +45,7 @@ use std::ffi::{OsStr, OsString};
 use std::io::{self, Read};
 use std::os::fd::AsFd;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 pub use file::{File, OpenOptions};
@@ -206,6 +206,10 @@ pub fn try_exists<P: AsRef<Path>>(path: P) -> io::Result<bool> {
 /// truncating `to`; returns the bytes copied. The kernel copies (`copy_file_range`) where it
 /// can, and a read/write loop where it cannot (across file systems on old kernels, special
 /// files).
+///
+/// A `to` that names the same file as `from` (the same path, a hard or symbolic link to it)
+/// is `InvalidInput`, and the file is left as it was, as `cp` refuses "the same file" (std's
+/// `fs::copy` truncates it to nothing and returns `Ok(0)`).
 pub fn copy<P: AsRef<Path>, Q: AsRef<Path>>(from: P, to: Q) -> io::Result<u64> {
     let reader = File::open(from)?;
     let meta = reader.metadata()?;
@@ -216,13 +220,23 @@ pub fn copy<P: AsRef<Path>, Q: AsRef<Path>>(from: P, to: Q) -> io::Result<u64> {
         ));
     }
     let perm = meta.permissions();
+    // Opened without `O_TRUNC`: the destination is truncated only once it is known not to be
+    // the source, whose contents the truncation would destroy before they were read.
     let writer = OpenOptions::new()
         .write(true)
         .create(true)
-        .truncate(true)
         .mode(perm.mode())
         .open(to)?;
-    if writer.metadata()?.is_file() {
+    let wmeta = writer.metadata()?;
+    if (wmeta.dev(), wmeta.ino()) == (meta.dev(), meta.ino()) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "the source and destination are the same file",
+        ));
+    }
+    if wmeta.is_file() {
+        // What `O_TRUNC` would have done (it does nothing to a FIFO or a device either).
+        writer.set_len(0)?;
         writer.set_permissions(perm)?;
     }
     copy_fds(&reader, &writer)
