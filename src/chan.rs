@@ -522,9 +522,13 @@ impl<T: Send> Sender<T> {
 }
 
 impl<T: Send> Receiver<T> {
-    /// Empties the buffer (a timer's channel, as the timer is stopped or reset).
-    pub(crate) fn drain(&self) {
-        self.c.lock().buf.clear();
+    /// Empties the buffer (a timer's channel, as the timer is stopped or reset); returns
+    /// whether it held a value.
+    pub(crate) fn drain(&self) -> bool {
+        let mut st = self.c.lock();
+        let held = !st.buf.is_empty();
+        st.buf.clear();
+        held
     }
 
     /// Receives a value, blocking the goroutine while the channel is empty; `None` once it is

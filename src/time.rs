@@ -5,8 +5,9 @@
 //! `runtime/timers.rs`). On a thread that is not a goroutine they block the thread.
 //!
 //! Go 1.23's semantics: after [`Timer::stop`] or [`Timer::reset`] returns, the channel holds
-//! no value from before, so a receive never sees a stale time; a [`Ticker`] whose receiver is
-//! slow drops ticks rather than queueing them. The value a channel receives is the time the
+//! no value from before, so a receive never sees a stale time, and a timer that fired while
+//! nobody received its value counts as active to them (they take the value back and return
+//! `true`); a [`Ticker`] whose receiver is slow drops ticks rather than queueing them. The value a channel receives is the time the
 //! timer was due, as in Go (not the later moment a busy scheduler got to it): an `Instant`
 //! no earlier than the call that armed it plus the duration.
 //!
@@ -208,22 +209,26 @@ impl Timer {
         self.rx.as_ref()
     }
 
-    /// Stops the timer; returns whether it was active (had not fired or been stopped). After
-    /// it returns, no value from before is on the channel.
+    /// Stops the timer; returns whether it was active: it had not fired or been stopped, or
+    /// it had fired and nobody had received the value, which the stop takes back (Go 1.23's
+    /// result: the classic `if !t.stop() { t.receiver().unwrap().recv(); }` then never waits
+    /// for ever). After it returns, no value from before is on the channel.
     pub fn stop(&self) -> bool {
-        self.t.stop(|| self.drain())
+        let mut drained = false;
+        self.t.stop(|| drained = self.drain()) || drained
     }
 
-    /// Makes the timer fire `d` from now, as if new; returns whether it was active. No value
-    /// from before is on the channel after it returns.
+    /// Makes the timer fire `d` from now, as if new; returns whether it was active (as
+    /// [`stop`](Timer::stop) counts it). No value from before is on the channel after it
+    /// returns.
     pub fn reset(&self, d: Duration) -> bool {
-        self.t.reset(nanos(d), 0, || self.drain())
+        let mut drained = false;
+        self.t.reset(nanos(d), 0, || drained = self.drain()) || drained
     }
 
-    fn drain(&self) {
-        if let Some(rx) = &self.rx {
-            rx.drain();
-        }
+    /// Empties the channel; whether it held a value (the timer fired and nobody received).
+    fn drain(&self) -> bool {
+        self.rx.as_ref().is_some_and(Receiver::drain)
     }
 }
 
@@ -266,7 +271,9 @@ impl Ticker {
 
     /// Stops the ticker; no tick from before is on the channel afterwards.
     pub fn stop(&self) {
-        self.t.stop(|| self.rx.drain());
+        self.t.stop(|| {
+            self.rx.drain();
+        });
     }
 
     /// Stops the ticker and restarts it with period `d`.
@@ -278,6 +285,8 @@ impl Ticker {
             !d.is_zero(),
             "goro: non-positive interval for Ticker::reset"
         );
-        self.t.reset(nanos(d), nanos(d), || self.rx.drain());
+        self.t.reset(nanos(d), nanos(d), || {
+            self.rx.drain();
+        });
     }
 }

@@ -221,7 +221,8 @@ fn no_stale_value_after_stop_or_reset() {
                 let t = Timer::new(Duration::ZERO);
                 fired(&t);
                 let reset_at = Instant::now();
-                assert!(!t.reset(5 * MS), "a fired timer is not active");
+                // Fired, not received: still active to reset (Go 1.23), which drains it.
+                assert!(t.reset(5 * MS), "a fired, unreceived timer is active");
                 let v = t.receiver().unwrap().recv().unwrap();
                 assert!(v >= reset_at, "a stale value survived the reset");
 
@@ -232,6 +233,49 @@ fn no_stale_value_after_stop_or_reset() {
                 t.reset(Duration::ZERO);
                 let v = t.receiver().unwrap().recv().unwrap();
                 assert!(v >= reset_at, "a stale value survived the stop");
+            }
+        });
+    });
+}
+
+/// Go 1.23's results: a timer that has fired but whose value nobody has received is still
+/// active to `stop` and `reset` (they drain the value, and report `true`), so Go's classic
+/// `if !t.Stop() { <-t.C }` never waits for ever, on a timer that fired unseen or not. They
+/// reported `false` after draining the value, and that idiom's receive then waited for ever.
+/// Measured against Go 1.27: `NewTimer(0)`, sleep, `Stop()` is `true`, as is `Reset`; after
+/// the value was received, `Stop()` is `false`.
+#[test]
+fn an_unreceived_fire_counts_as_active() {
+    watchdog(30, "stop and reset of a timer that fired unseen", || {
+        rt(2).run(|| {
+            let t = Timer::new(Duration::ZERO);
+            fired(&t);
+            assert!(t.stop(), "stop of a fired, unreceived timer");
+            assert!(t.receiver().unwrap().is_empty(), "stop drained the value");
+
+            let t = Timer::new(Duration::ZERO);
+            fired(&t);
+            assert!(
+                t.reset(Duration::from_secs(3600)),
+                "reset of a fired, unreceived timer"
+            );
+            assert!(t.stop());
+
+            let t = Timer::new(Duration::ZERO);
+            t.receiver().unwrap().recv().unwrap();
+            assert!(!t.stop(), "stop of a timer whose value was received");
+
+            // Go's pre-1.23 idiom, on timers that fired unseen and on pending ones.
+            for d in [Duration::ZERO, Duration::from_secs(3600)] {
+                let t = Timer::new(d);
+                if d.is_zero() {
+                    fired(&t);
+                }
+                if !t.stop() {
+                    t.receiver().unwrap().recv().unwrap();
+                }
+                assert!(!t.reset(MS), "stopped");
+                t.receiver().unwrap().recv().unwrap();
             }
         });
     });
