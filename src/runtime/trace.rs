@@ -5,17 +5,18 @@
 //! The cost, hot path first:
 //! - Off: each hook is one load of [`ON`] and a predictable branch; the rest is out of line.
 //! - On: [`record`] reads the clock (the CPU's time-stamp counter where it is invariant and
-//!   the kernel keeps it as its clock source, else the vDSO clock), finds the thread's current
-//!   chunk through a thread-local without a destructor (one `%fs` load), checks it belongs to
-//!   this trace, to this M and has room, writes 24 bytes and publishes the new length with a
-//!   release store (a plain `mov` on x86). No lock, no allocation, no system call, no
-//!   read-modify-write.
+//!   the kernel keeps it as its clock source, else the vDSO clock: [`ON`] says which), finds
+//!   the thread's current chunk through a thread-local without a destructor (one `%fs` load),
+//!   checks it belongs to this M and is open with room (one compare against its `limit`, which
+//!   `stop` closes), writes 24 bytes and publishes the new length with a release store (a
+//!   plain `mov` on x86). No lock, no allocation, no system call, no read-modify-write.
 //! - An M reaches its chunk through its own [`MTrace`] instead (no thread-local, no owner
 //!   check); a goroutine it starts straight after another left takes that leave's clock
 //!   reading ([`go_start`]); a system call back on the fast path is one [`FAST_SYSCALL`]
 //!   event, timed at entry and written at exit ([`syscall_exit`]); readying a goroutine
 //!   reads no clock ([`unblock`]): `stop` stamps that event with the M's next reading, no
-//!   later than the start it led to.
+//!   later than the start it led to. The scheduler's hooks ([`left`], [`go_start`],
+//!   [`unblock`]) make no call on their hot path but tail calls, so need no stack frame.
 //! - Once a chunk (256 KiB, 10922 events): [`slow`] takes the thread's lock and moves to a
 //!   fresh chunk. Chunks are mapped with `MAP_POPULATE`, and [`start`] prepares a pool of them,
 //!   so no event takes a page fault; a trace's first 16 MiB come from that pool.
@@ -25,9 +26,9 @@
 //! its list; it moves to another chunk only under the `Thread`'s lock. `stop` reads, under the
 //! same lock, each chunk's events up to the length it published, then unmaps every chunk but
 //! the last (which the owner may still be writing into: a hook that saw [`ON`] just before it
-//! went off). A chunk's length word carries the trace's generation: the owner starts a chunk
-//! over only when it sees a newer generation, which only [`start`] makes, after `stop` has
-//! finished reading. Buffers belong to threads, not Ms: Ms, sysmon and plain threads (which
+//! went off), and closes that one: the owner's next event goes through [`slow`]. A chunk's
+//! length word carries the trace's generation: there the owner starts a chunk over only when
+//! it sees a newer generation, which only [`start`] makes, after `stop` has finished reading. Buffers belong to threads, not Ms: Ms, sysmon and plain threads (which
 //! ready goroutines too) all record; [`record`] never switches goroutines, so no
 //! thread-local address is held across a switch.
 
@@ -35,7 +36,7 @@ use core::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
 use core::cell::{Cell, OnceCell, UnsafeCell};
 use core::ffi::c_void;
 use core::mem::MaybeUninit;
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use linux_raw_sys::general::{
@@ -49,20 +50,59 @@ use super::sched::Sched;
 use super::sys;
 use super::sysmon::nanotime;
 
-/// Tracing is on.
-pub(crate) static ON: AtomicBool = AtomicBool::new(false);
+/// Tracing is off ([`OFF`]) or on, and then with which clock ([`ON_TSC`] or [`ON_NS`], the
+/// same in every trace of a process): a hook learns both from this one byte.
+pub(crate) static ON: AtomicU8 = AtomicU8::new(OFF);
+
+/// [`ON`]: tracing is off.
+const OFF: u8 = 0;
+/// [`ON`]: on, events timed by the vDSO clock.
+const ON_NS: u8 = 1;
+/// [`ON`]: on, events timed by the time-stamp counter.
+const ON_TSC: u8 = 2;
 
 /// Whether to record: the one branch a hook adds.
 #[inline(always)]
 pub(crate) fn on() -> bool {
-    ON.load(Ordering::Relaxed)
+    ON.load(Ordering::Relaxed) != OFF
 }
 
-/// [`on`] for the recording itself: Acquire, paired with `start`'s Release, so the clock
-/// choice and the generation `start` set are seen (a plain load on x86, like `on`).
+/// [`on`] for the recording itself: Acquire, paired with `start`'s Release, so what `start`
+/// did before (the generation, the pool) is seen (a plain load on x86, like `on`).
 #[inline(always)]
 fn on_acquire() -> bool {
-    ON.load(Ordering::Acquire)
+    ON.load(Ordering::Acquire) != OFF
+}
+
+/// The clock reading for an event, `None` if tracing is off: one load of [`ON`] (Acquire,
+/// as in [`on_acquire`]) says both whether to record and which clock, so the hot hooks read
+/// no other flag.
+#[inline(always)]
+fn now() -> Option<u64> {
+    match ON.load(Ordering::Acquire) {
+        OFF => None,
+        on => Some(clock(on)),
+    }
+}
+
+/// A reading of the clock that `on`, a value of [`ON`] other than [`OFF`], names.
+#[inline(always)]
+fn clock(on: u8) -> u64 {
+    if on == ON_TSC { tsc() } else { nanotime_cold() }
+}
+
+/// The time-stamp counter.
+#[inline(always)]
+fn tsc() -> u64 {
+    // SAFETY: every x86_64 CPU has RDTSC; it reads a counter and nothing else.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+/// [`nanotime`] out of line, so that the hooks' hot paths need no frame for the call.
+#[cold]
+#[inline(never)]
+fn nanotime_cold() -> u64 {
+    nanotime()
 }
 
 /// The trace under way (or last made): [`start`] counts it up, under the registry's lock.
@@ -223,6 +263,11 @@ struct Chunk {
     /// `generation << 32 | events written`: the owner stores it (Release) after each event
     /// it writes; `stop` loads it (Acquire) and reads that many.
     state: AtomicU64,
+    /// How many events the owner may write: [`CHUNK_EVENTS`] from `reset`, 0 once `stop`
+    /// has read the chunk, so that the owner's next event goes through [`slow`] (which
+    /// starts the next trace in another chunk) without the event path comparing
+    /// generations. Only ever one of those two values.
+    limit: AtomicU32,
     /// Who records into it: the M's address, else the runtime's (0 for none). The owner sets
     /// the header under its `Thread`'s lock; the owner alone reads it without.
     key: AtomicUsize,
@@ -255,6 +300,7 @@ impl Chunk {
         .ok()?;
         Some(Box::new(Chunk {
             state: AtomicU64::new(0),
+            limit: AtomicU32::new(0),
             key: AtomicUsize::new(0),
             rt: AtomicUsize::new(0),
             m: AtomicU32::new(0),
@@ -268,19 +314,33 @@ impl Chunk {
         self.key.store(who.key, Ordering::Relaxed);
         self.rt.store(who.rt, Ordering::Relaxed);
         self.m.store(who.m, Ordering::Relaxed);
+        self.limit.store(CHUNK_EVENTS as u32, Ordering::Relaxed);
         self.state
             .store(u64::from(generation) << 32, Ordering::Release);
     }
 
-    /// Writes `ev` if the chunk is this generation's and has room (by its owner).
+    /// Closes the chunk to its owner (by `stop`, under the owner's lock, once it has read
+    /// it): see `limit`. The owner may be writing an event just now, past what `stop` read;
+    /// nobody reads that one.
+    fn close(&self) {
+        self.limit.store(0, Ordering::Relaxed);
+    }
+
+    /// Writes `ev` if the chunk has room and is open (by its owner); returns the chunk's
+    /// `state` after it, `None` if it did not write. An open chunk is the trace's under way:
+    /// `stop` closes every chunk a thread keeps, and `start`, which alone makes a new
+    /// generation, runs after.
     #[inline(always)]
-    fn push(&self, generation: u32, ev: Raw) -> bool {
+    fn push(&self, ev: Raw) -> Option<u64> {
         let state = self.state.load(Ordering::Relaxed);
-        let n = state as u32 as usize;
-        if state >> 32 != u64::from(generation) || n >= CHUNK_EVENTS {
-            return false;
+        let n = state as u32;
+        if n >= self.limit.load(Ordering::Relaxed) {
+            return None;
         }
-        // SAFETY: `n` is in bounds, past what was published: only this thread touches it.
+        let n = n as usize;
+        debug_assert!(n < CHUNK_EVENTS);
+        // SAFETY: `n` is below `limit`, which is at most `CHUNK_EVENTS`: in bounds, and past
+        // what was published: only this thread touches it.
         let slot = unsafe { (*self.events.add(n)).get().cast::<Raw>() };
         // Brings a line a few events on into the cache now, so that writing there later
         // does not wait for memory (the store would, at the next locked instruction: a
@@ -300,7 +360,7 @@ impl Chunk {
         }
         // Release: pairs with `collect`'s Acquire.
         self.state.store(state + 1, Ordering::Release);
-        true
+        Some(state + 1)
     }
 
     /// Appends this generation's events to `out` (by `stop`, under the owner's lock).
@@ -420,8 +480,7 @@ static TSC: AtomicBool = AtomicBool::new(false);
 #[inline(always)]
 fn ticks() -> u64 {
     if TSC.load(Ordering::Relaxed) {
-        // SAFETY: every x86_64 CPU has RDTSC; it reads a counter and nothing else.
-        unsafe { core::arch::x86_64::_rdtsc() }
+        tsc()
     } else {
         nanotime()
     }
@@ -533,8 +592,8 @@ pub(crate) fn record(rt: Option<&Sched>, kind: Kind, g: u64, arg: u64) {
 /// calls, the scheduler).
 #[inline(never)]
 pub(crate) fn record_m(m: &M, kind: Kind, g: u64, arg: u64) {
-    if on_acquire() {
-        put_m(m, Raw::new(ticks(), kind, g, arg, p_id(m)));
+    if let Some(ts) = now() {
+        put_m(m, Raw::new(ts, kind, g, arg, p_id(m)));
     }
 }
 
@@ -552,6 +611,8 @@ const NO_ENTRY: u64 = 0;
 #[inline(always)]
 pub(crate) fn syscall_entry(m: &M, record: bool) {
     m.trace.entered.set(if record {
+        // `ticks`, not `ON`'s clock: this is inlined into the public system-call wrappers,
+        // and a static they read is reached through the GOT everywhere, the hot hooks too.
         ticks().max(NO_ENTRY + 1)
     } else {
         NO_ENTRY
@@ -564,10 +625,9 @@ pub(crate) fn syscall_entry(m: &M, record: bool) {
 #[inline(never)]
 pub(crate) fn syscall_exit(m: &M, g: u64, oldp: *const super::p::P, how: Exit) {
     let entered = m.trace.entered.replace(NO_ENTRY);
-    if !on_acquire() {
+    let Some(ts) = now() else {
         return;
-    }
-    let ts = ticks();
+    };
     let p = p_id(m);
     if entered != NO_ENTRY {
         let nr = m.syscall_nr.load(Ordering::Relaxed);
@@ -610,18 +670,25 @@ impl Raw {
 /// Writes `ev` into the chunk of `m`'s thread, or through [`slow`].
 #[inline(always)]
 fn put_m(m: &M, ev: Raw) {
-    let generation = GEN.load(Ordering::Relaxed);
-    // SAFETY: a non-null chunk of an M is its thread's last (see `MTrace::chunk`).
-    let done = unsafe { m.trace.chunk.get().as_ref() }.is_some_and(|c| c.push(generation, ev));
-    if !done {
-        slow_m(m, ev);
+    if try_put_m(m, ev).is_none() {
+        slow_m(m, ev.ts, ev.g, ev.arg, ev.p_kind);
     }
 }
 
-/// [`slow`] for an M, which then writes into the thread's new chunk.
+/// Writes `ev` into the chunk of `m`'s thread if it will do; returns the chunk's `state` after
+/// it, `None` if the caller must go through [`slow_m`].
+#[inline(always)]
+fn try_put_m(m: &M, ev: Raw) -> Option<u64> {
+    // SAFETY: a non-null chunk of an M is its thread's last (see `MTrace::chunk`).
+    unsafe { m.trace.chunk.get().as_ref() }.and_then(|c| c.push(ev))
+}
+
+/// [`slow`] for an M, which then writes into the thread's new chunk. The event comes in
+/// registers (a `Raw` would be passed through memory, built on the hot path's stack).
 #[cold]
 #[inline(never)]
-fn slow_m(m: &M, ev: Raw) {
+fn slow_m(m: &M, ts: u64, g: u64, arg: u32, p_kind: u32) {
+    let ev = Raw { ts, g, arg, p_kind };
     let who = Who {
         key: m as *const M as usize,
         rt: m.sched as usize,
@@ -635,11 +702,10 @@ fn slow_m(m: &M, ev: Raw) {
 /// Writes `ev` into the thread's current chunk, or through [`slow`].
 #[inline(always)]
 fn put(who: Who, ev: Raw) {
-    let generation = GEN.load(Ordering::Relaxed);
     // SAFETY: a non-null `CUR` is a chunk of this thread's `Thread`, which this thread keeps
     // alive, and `stop` never unmaps the last chunk of a thread.
     let done = unsafe { CUR.get().as_ref() }
-        .is_some_and(|c| c.key.load(Ordering::Relaxed) == who.key && c.push(generation, ev));
+        .is_some_and(|c| c.key.load(Ordering::Relaxed) == who.key && c.push(ev).is_some());
     if !done {
         slow(who, ev);
     }
@@ -687,7 +753,7 @@ fn slow(who: Who, ev: Raw) {
         }
         let c = chunks.last().expect("a chunk");
         c.reset(generation, who);
-        c.push(generation, ev);
+        c.push(ev);
         CUR.with(|cur| cur.set(&**c));
     });
 }
@@ -695,23 +761,43 @@ fn slow(who: Who, ev: Raw) {
 /// Records how the goroutine `g` left its M, from what it asked g0 to do, and remembers when
 /// for [`go_start`].
 #[cold]
-pub(crate) fn left(m: &M, g: &super::g::G, pending: &super::m::Pending) {
+#[inline(never)]
+pub(crate) fn left(m: &M, g: &G, pending: &super::m::Pending) {
+    match ON.load(Ordering::Acquire) {
+        OFF => {}
+        ON_TSC => left_at(m, g, pending, tsc()),
+        _ => left_ns(m, g, pending),
+    }
+}
+
+/// [`left`] with the vDSO clock, out of line: the hot path then makes no call but tail calls,
+/// and needs no stack frame.
+#[cold]
+#[inline(never)]
+fn left_ns(m: &M, g: &G, pending: &super::m::Pending) {
+    left_at(m, g, pending, nanotime());
+}
+
+#[inline(always)]
+fn left_at(m: &M, g: &G, pending: &super::m::Pending, ts: u64) {
     use super::m::Pending;
     let (kind, arg) = match pending {
         Pending::Yield => (Kind::GoStop, Stop::Yield as u64),
-        Pending::Park { .. } => (Kind::GoBlock, g.waitreason() as u64),
+        // The `WaitReason as u8` that `gopark` stored.
+        Pending::Park { .. } => (
+            Kind::GoBlock,
+            u64::from(g.waitreason.load(Ordering::Relaxed)),
+        ),
         Pending::Exit => (Kind::GoEnd, 0),
         Pending::ExitSyscall => (Kind::GoStop, Stop::NoP as u64),
         Pending::None => return,
     };
-    if !on_acquire() {
-        return;
-    }
-    let ts = ticks();
-    put_m(m, Raw::new(ts, kind, g.goid, arg, p_id(m)));
-    // SAFETY: as in `put_m`.
-    if let Some(c) = unsafe { m.trace.chunk.get().as_ref() } {
-        m.trace.left.set((c.state.load(Ordering::Relaxed), ts));
+    let ev = Raw::new(ts, kind, g.goid, arg, p_id(m));
+    // Through `slow`, the leave is forgotten (`slow_m`): the next start reads the clock.
+    if let Some(state) = try_put_m(m, ev) {
+        m.trace.left.set((state, ts));
+    } else {
+        slow_m(m, ev.ts, ev.g, ev.arg, ev.p_kind);
     }
 }
 
@@ -749,20 +835,33 @@ pub(crate) fn unblock(m: Option<&M>, rt: &Sched, g: &G) {
 /// scheduler's few tens of nanoseconds between the two are then not in the trace.
 #[inline(never)]
 pub(crate) fn go_start(m: &M, g: &G, straight: bool) {
-    if !on_acquire() {
-        return;
+    match ON.load(Ordering::Acquire) {
+        OFF => {}
+        ON_TSC => go_start_with(m, g, straight, tsc),
+        _ => go_start_ns(m, g, straight),
     }
-    // Only this M touches the count while `g` runs; its wakers read it after it parked.
-    let start = g.trace_starts.load(Ordering::Relaxed).wrapping_add(1);
-    g.trace_starts.store(start, Ordering::Relaxed);
+}
+
+/// [`go_start`] with the vDSO clock, out of line (see [`left_ns`]).
+#[cold]
+#[inline(never)]
+fn go_start_ns(m: &M, g: &G, straight: bool) {
+    go_start_with(m, g, straight, nanotime);
+}
+
+#[inline(always)]
+fn go_start_with(m: &M, g: &G, straight: bool, clock: fn() -> u64) {
     let (state, at) = m.trace.left.get();
     // SAFETY: as in `put_m`.
     let chunk = unsafe { m.trace.chunk.get().as_ref() };
     let ts = if straight && chunk.is_some_and(|c| c.state.load(Ordering::Relaxed) == state) {
         at
     } else {
-        ticks()
+        clock()
     };
+    // Only this M touches the count while `g` runs; its wakers read it after it parked.
+    let start = g.trace_starts.load(Ordering::Relaxed).wrapping_add(1);
+    g.trace_starts.store(start, Ordering::Relaxed);
     put_m(
         m,
         Raw::new(ts, Kind::GoStart, g.goid, u64::from(start), p_id(m)),
@@ -774,7 +873,7 @@ pub(crate) fn start() -> bool {
     // Dropped after the lock: a runtime's last reference may go with it.
     let _live;
     let _threads = lock(&THREADS);
-    if ON.load(Ordering::Acquire) {
+    if ON.load(Ordering::Acquire) != OFF {
         return false;
     }
     static CHECKED: std::sync::Once = std::sync::Once::new();
@@ -791,7 +890,12 @@ pub(crate) fn start() -> bool {
     *lock(&START) = Clock::now();
     GEN.fetch_add(1, Ordering::Relaxed);
     // Release: a thread that sees tracing on sees the new generation.
-    ON.store(true, Ordering::Release);
+    let on = if TSC.load(Ordering::Relaxed) {
+        ON_TSC
+    } else {
+        ON_NS
+    };
+    ON.store(on, Ordering::Release);
     _live = mirror(true);
     true
 }
@@ -813,7 +917,7 @@ fn mirror(on: bool) -> Vec<Arc<Sched>> {
 pub(crate) fn stop() -> Option<Vec<Rec>> {
     let _live;
     let mut threads = lock(&THREADS);
-    if !ON.swap(false, Ordering::AcqRel) {
+    if ON.swap(OFF, Ordering::AcqRel) == OFF {
         return None;
     }
     _live = mirror(false);
@@ -830,10 +934,11 @@ pub(crate) fn stop() -> Option<Vec<Rec>> {
         }
         bound_unblocks(&mut all, from, (clock.ns, end.ns), &mut lazy);
         // All but the last go; the last, which the thread may still be writing an event into
-        // (that nobody will read), stays mapped but gives its memory back.
+        // (that nobody will read), is closed and stays mapped but gives its memory back.
         let n = chunks.len().saturating_sub(1);
         chunks.drain(..n);
         if let Some(c) = chunks.last() {
+            c.close();
             c.discard();
         }
     }
@@ -914,7 +1019,7 @@ mod tests {
             },
         );
         for &ev in raws {
-            assert!(c.push(1, ev));
+            assert!(c.push(ev).is_some());
         }
         let mut out = Vec::new();
         let clock = Clock {
