@@ -547,11 +547,23 @@ static START: Mutex<Clock> = Mutex::new(Clock {
     scale: 1.0,
 });
 
+/// The chunk of an M that has none: closed, so that its first event goes through [`slow_m`],
+/// and its `state` never one a chunk had after an event (`MTrace::left`).
+static NO_CHUNK: Chunk = Chunk {
+    state: AtomicU64::new(u64::MAX),
+    limit: AtomicU32::new(0),
+    key: AtomicUsize::new(0),
+    rt: AtomicUsize::new(0),
+    m: AtomicU32::new(0),
+    events: core::ptr::null_mut(),
+};
+
 /// An M's recording state, touched by its own thread alone: with it, an M's event reaches its
 /// chunk without the thread-local and the owner check that [`record`] goes through.
 pub(crate) struct MTrace {
     /// The chunk the M's thread writes into (its `Thread`'s last, which `stop` keeps mapped),
-    /// null before the M's first event.
+    /// [`NO_CHUNK`] before the M's first event: never null, so the event path tests nothing
+    /// but the chunk's room.
     chunk: Cell<*const Chunk>,
     /// Where the goroutine that left the M last was recorded: that chunk's `state` just after
     /// its event (0 once the M moved to another chunk), and the event's ticks.
@@ -564,7 +576,7 @@ pub(crate) struct MTrace {
 impl MTrace {
     pub(crate) const fn new() -> MTrace {
         MTrace {
-            chunk: Cell::new(core::ptr::null()),
+            chunk: Cell::new(&NO_CHUNK),
             left: Cell::new((0, 0)),
             entered: Cell::new(NO_ENTRY),
         }
@@ -679,8 +691,8 @@ fn put_m(m: &M, ev: Raw) {
 /// it, `None` if the caller must go through [`slow_m`].
 #[inline(always)]
 fn try_put_m(m: &M, ev: Raw) -> Option<u64> {
-    // SAFETY: a non-null chunk of an M is its thread's last (see `MTrace::chunk`).
-    unsafe { m.trace.chunk.get().as_ref() }.and_then(|c| c.push(ev))
+    // SAFETY: an M's chunk is its thread's last, or `NO_CHUNK` (see `MTrace::chunk`).
+    unsafe { &*m.trace.chunk.get() }.push(ev)
 }
 
 /// [`slow`] for an M, which then writes into the thread's new chunk. The event comes in
@@ -695,7 +707,10 @@ fn slow_m(m: &M, ts: u64, g: u64, arg: u32, p_kind: u32) {
         m: m.id as u32,
     };
     slow(who, ev);
-    m.trace.chunk.set(CUR.with(Cell::get));
+    let cur = CUR.with(Cell::get);
+    m.trace
+        .chunk
+        .set(if cur.is_null() { &NO_CHUNK } else { cur });
     m.trace.left.set((0, 0));
 }
 
@@ -852,9 +867,9 @@ fn go_start_ns(m: &M, g: &G, straight: bool) {
 #[inline(always)]
 fn go_start_with(m: &M, g: &G, straight: bool, clock: fn() -> u64) {
     let (state, at) = m.trace.left.get();
-    // SAFETY: as in `put_m`.
-    let chunk = unsafe { m.trace.chunk.get().as_ref() };
-    let ts = if straight && chunk.is_some_and(|c| c.state.load(Ordering::Relaxed) == state) {
+    // SAFETY: as in `try_put_m`.
+    let chunk = unsafe { &*m.trace.chunk.get() };
+    let ts = if straight && chunk.state.load(Ordering::Relaxed) == state {
         at
     } else {
         clock()
