@@ -15,7 +15,9 @@
 //!   reading ([`go_start`]); a system call back on the fast path is one [`FAST_SYSCALL`]
 //!   event, timed at entry and written at exit ([`syscall_exit`]); readying a goroutine
 //!   reads no clock ([`unblock`]): `stop` stamps that event with the M's next reading, no
-//!   later than the start it led to. The scheduler's hooks ([`left`], [`go_start`],
+//!   later than the start it led to; a straight start of the goroutine the M readied last
+//!   writes nothing but a bit on the leave before it ([`THEN_START`]), so a channel round
+//!   trip is four records. The scheduler's hooks ([`left`], [`go_start`],
 //!   [`unblock`]) make no call on their hot path but tail calls, so need no stack frame.
 //! - Once a chunk (256 KiB, 10922 events): [`slow`] takes the thread's lock and moves to a
 //!   fresh chunk. Chunks are mapped with `MAP_POPULATE`, and [`start`] prepares a pool of them,
@@ -227,6 +229,13 @@ const FAST_SYSCALL: u32 = Kind::ALL.len() as u32;
 /// [`unblock`]; `stop` stamps it (see [`bound_unblocks`]).
 const LAZY_UNBLOCK: u32 = FAST_SYSCALL + 1;
 
+/// A bit of a leave's kind (`GoStop`, `GoBlock`, `GoEnd`) that [`go_start`] sets on the leave
+/// recorded last when the goroutine starting straight after it is the one the M's last
+/// [`LAZY_UNBLOCK`] readied, for that start: `collect` expands it into the leave and a
+/// `GoStart` of that goroutine at the leave's time, with the start's number from the unblock.
+/// The start then costs no record. Kinds stay below it.
+const THEN_START: u32 = 0x80;
+
 /// `Rec::ts` of a `LAZY_UNBLOCK` until `stop` stamps it.
 const UNSTAMPED: u64 = u64::MAX;
 
@@ -364,7 +373,16 @@ impl Chunk {
     }
 
     /// Appends this generation's events to `out` (by `stop`, under the owner's lock).
-    fn collect(&self, generation: u32, tid: i32, clock: &Clock, out: &mut Vec<Rec>) {
+    /// `readied` carries, from one chunk of the thread to the next, the goroutine and start
+    /// number of the thread's last `LAZY_UNBLOCK` (see [`THEN_START`]).
+    fn collect(
+        &self,
+        generation: u32,
+        tid: i32,
+        clock: &Clock,
+        readied: &mut (u64, u32),
+        out: &mut Vec<Rec>,
+    ) {
         let state = self.state.load(Ordering::Acquire);
         if state >> 32 != u64::from(generation) {
             return;
@@ -374,8 +392,17 @@ impl Chunk {
             self.m.load(Ordering::Relaxed),
         );
         for i in 0..state as u32 as usize {
-            // SAFETY: below the published length (see `Sync`): written, and left alone now.
-            let ev = unsafe { (*self.events.add(i)).get().read().assume_init() };
+            let slot = self.events.wrapping_add(i).cast::<Raw>();
+            // SAFETY: below the published length (see `Sync`): written, and left alone now
+            // but for `p_kind`, which the owner may still mark (`go_start`): read atomically.
+            let ev = unsafe {
+                Raw {
+                    ts: (&raw const (*slot).ts).read(),
+                    g: (&raw const (*slot).g).read(),
+                    arg: (&raw const (*slot).arg).read(),
+                    p_kind: AtomicU32::from_ptr(&raw mut (*slot).p_kind).load(Ordering::Relaxed),
+                }
+            };
             let p = ev.p_kind >> 8;
             let rec = |ts: u64, kind: Kind, g: u64, arg: u64| Rec {
                 ts: clock.ns(ts),
@@ -396,17 +423,21 @@ impl Chunk {
                 continue;
             }
             if tag == LAZY_UNBLOCK {
+                *readied = (ev.g, ev.arg);
                 let r = rec(0, Kind::GoUnblock, ev.g, u64::from(ev.arg));
                 out.push(Rec { ts: UNSTAMPED, ..r });
                 continue;
             }
-            let kind = Kind::ALL[tag as usize];
+            let kind = Kind::ALL[(tag & !THEN_START) as usize];
             let (g, arg) = match kind {
                 Kind::GoCreate => (0, ev.g),
                 _ if ev.arg == u32::MAX => (ev.g, BLOCKING),
                 _ => (ev.g, u64::from(ev.arg)),
             };
             out.push(rec(ev.ts, kind, g, arg));
+            if tag & THEN_START != 0 {
+                out.push(rec(ev.ts, Kind::GoStart, readied.0, u64::from(readied.1)));
+            }
         }
     }
 }
@@ -571,6 +602,10 @@ pub(crate) struct MTrace {
     /// When the M's current system call was entered, if its entry is to be recorded, else
     /// [`NO_ENTRY`] (see [`syscall_entry`]).
     entered: Cell<u64>,
+    /// The goroutine and start number of the M's last [`LAZY_UNBLOCK`], written into the
+    /// chunk it writes into now (`(0, 0)` from its next chunk on; goroutine ids start at 1):
+    /// see [`THEN_START`].
+    readied: Cell<(u64, u32)>,
 }
 
 impl MTrace {
@@ -579,6 +614,7 @@ impl MTrace {
             chunk: Cell::new(&NO_CHUNK),
             left: Cell::new((0, 0)),
             entered: Cell::new(NO_ENTRY),
+            readied: Cell::new((0, 0)),
         }
     }
 }
@@ -712,6 +748,7 @@ fn slow_m(m: &M, ts: u64, g: u64, arg: u32, p_kind: u32) {
         .chunk
         .set(if cur.is_null() { &NO_CHUNK } else { cur });
     m.trace.left.set((0, 0));
+    m.trace.readied.set((0, 0));
 }
 
 /// Writes `ev` into the thread's current chunk, or through [`slow`].
@@ -828,6 +865,8 @@ pub(crate) fn unblock(m: Option<&M>, rt: &Sched, g: &G) {
     match m {
         Some(m) if on_acquire() => {
             let p_kind = p_id(m) << 8 | LAZY_UNBLOCK;
+            // Before the event: if it goes through `slow_m`, that forgets it.
+            m.trace.readied.set((g.goid, start));
             put_m(
                 m,
                 Raw {
@@ -869,14 +908,33 @@ fn go_start_with(m: &M, g: &G, straight: bool, clock: fn() -> u64) {
     let (state, at) = m.trace.left.get();
     // SAFETY: as in `try_put_m`.
     let chunk = unsafe { &*m.trace.chunk.get() };
-    let ts = if straight && chunk.state.load(Ordering::Relaxed) == state {
-        at
-    } else {
-        clock()
-    };
     // Only this M touches the count while `g` runs; its wakers read it after it parked.
     let start = g.trace_starts.load(Ordering::Relaxed).wrapping_add(1);
     g.trace_starts.store(start, Ordering::Relaxed);
+    // Nothing recorded since the leave, and its chunk not closed by a `stop` since (a start
+    // in a newer trace must not take an older one's reading, nor mark its leave).
+    let straight = straight
+        && chunk.state.load(Ordering::Relaxed) == state
+        && chunk.limit.load(Ordering::Relaxed) != 0;
+    if straight && m.trace.readied.get() == (g.goid, start) {
+        // The leave is the chunk's last event (its `state` is the one after it), and `g`
+        // the goroutine this M's last unblock in this chunk readied, for this start: mark
+        // the leave (see `THEN_START`). The P is the leave's: nothing came between. `stop`
+        // may be reading the leave just now (atomically): then this start is missed, as any
+        // event recorded as tracing stops may be.
+        let n = (state as u32 - 1) as usize;
+        let slot = chunk.events.wrapping_add(n).cast::<Raw>();
+        // SAFETY: `n` is below the chunk's published length (`state` is its state after
+        // the leave); only this thread writes events, and `collect` reads `p_kind`
+        // atomically.
+        let p_kind = unsafe { AtomicU32::from_ptr(&raw mut (*slot).p_kind) };
+        p_kind.store(
+            p_kind.load(Ordering::Relaxed) | THEN_START,
+            Ordering::Relaxed,
+        );
+        return;
+    }
+    let ts = if straight { at } else { clock() };
     put_m(
         m,
         Raw::new(ts, Kind::GoStart, g.goid, u64::from(start), p_id(m)),
@@ -944,8 +1002,9 @@ pub(crate) fn stop() -> Option<Vec<Rec>> {
     for t in threads.iter() {
         let mut chunks = lock(&t.chunks);
         let from = all.len();
+        let mut readied = (0, 0);
         for c in chunks.iter() {
-            c.collect(generation, t.tid, &clock, &mut all);
+            c.collect(generation, t.tid, &clock, &mut readied, &mut all);
         }
         bound_unblocks(&mut all, from, (clock.ns, end.ns), &mut lazy);
         // All but the last go; the last, which the thread may still be writing an event into
@@ -1042,7 +1101,7 @@ mod tests {
             ns: 0,
             scale: 1.0,
         };
-        c.collect(1, 7, &clock, &mut out);
+        c.collect(1, 7, &clock, &mut (0, 0), &mut out);
         out
     }
 
@@ -1067,6 +1126,62 @@ mod tests {
             ]
         );
         assert!(v.iter().all(|r| r.m == 3 && r.tid == 7));
+    }
+
+    /// A leave marked `THEN_START` reads back as the leave and a start, at its time and on
+    /// its P, of the goroutine the thread's last lazy unblock readied, with that unblock's
+    /// start number, even when the unblock is in an earlier chunk of the thread.
+    #[test]
+    fn a_marked_leave_reads_back_with_the_start_it_led_to() {
+        let clock = Clock {
+            ticks: 0,
+            ns: 0,
+            scale: 1.0,
+        };
+        let who = Who {
+            key: 0,
+            rt: 0,
+            m: 3,
+        };
+        let (first, second) = (
+            Chunk::map().expect("a chunk"),
+            Chunk::map().expect("a chunk"),
+        );
+        first.reset(1, who);
+        second.reset(1, who);
+        for ev in [
+            Raw::new(100, Kind::GoStart, 1, 4, 2),
+            Raw {
+                ts: 0,
+                g: 2,
+                arg: 9,
+                p_kind: 2 << 8 | LAZY_UNBLOCK,
+            },
+        ] {
+            assert!(first.push(ev).is_some());
+        }
+        let mut marked = Raw::new(150, Kind::GoBlock, 1, 3, 2);
+        marked.p_kind |= THEN_START;
+        for ev in [marked, Raw::new(180, Kind::GoBlock, 2, 3, 2)] {
+            assert!(second.push(ev).is_some());
+        }
+        let (mut out, mut readied) = (Vec::new(), (0, 0));
+        first.collect(1, 7, &clock, &mut readied, &mut out);
+        second.collect(1, 7, &clock, &mut readied, &mut out);
+        let seen: Vec<_> = out
+            .iter()
+            .map(|r| (r.kind, r.ts, r.g, r.arg, r.p))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (Kind::GoStart, 100, 1, 4, 2),
+                (Kind::GoUnblock, UNSTAMPED, 2, 9, 2),
+                (Kind::GoBlock, 150, 1, 3, 2),
+                (Kind::GoStart, 150, 2, 9, 2),
+                (Kind::GoBlock, 180, 2, 3, 2),
+            ]
+        );
     }
 
     /// An event as `collect` makes it, on thread `tid`.
