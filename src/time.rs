@@ -7,9 +7,10 @@
 //! Go 1.23's semantics: after [`Timer::stop`] or [`Timer::reset`] returns, the channel holds
 //! no value from before, so a receive never sees a stale time, and a timer that fired while
 //! nobody received its value counts as active to them (they take the value back and return
-//! `true`); a [`Ticker`] whose receiver is slow drops ticks rather than queueing them. The value a channel receives is the time the
-//! timer was due, as in Go (not the later moment a busy scheduler got to it): an `Instant`
-//! no earlier than the call that armed it plus the duration.
+//! `true`); a [`Ticker`] whose receiver is slow drops ticks rather than queueing them. The
+//! value a channel receives is the time the timer was due, as in Go (not the later moment a
+//! busy scheduler got to it): an `Instant` no earlier than the call that armed it plus the
+//! duration.
 //!
 //! Clock: the runtime reads `CLOCK_MONOTONIC` through goro's own vDSO call and keeps times as
 //! nanoseconds; `Duration`s are converted on the way in, `Instant`s on the way out (the clock

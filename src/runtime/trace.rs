@@ -30,9 +30,10 @@
 //! the last (which the owner may still be writing into: a hook that saw [`ON`] just before it
 //! went off), and closes that one: the owner's next event goes through [`slow`]. A chunk's
 //! length word carries the trace's generation: there the owner starts a chunk over only when
-//! it sees a newer generation, which only [`start`] makes, after `stop` has finished reading. Buffers belong to threads, not Ms: Ms, sysmon and plain threads (which
-//! ready goroutines too) all record; [`record`] never switches goroutines, so no
-//! thread-local address is held across a switch.
+//! it sees a newer generation, which only [`start`] makes, after `stop` has finished reading.
+//! Buffers belong to threads, not Ms: Ms, sysmon and plain threads (which ready goroutines
+//! too) all record; [`record`] never switches goroutines, so no thread-local address is held
+//! across a switch.
 
 use core::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
 use core::cell::{Cell, OnceCell, UnsafeCell};
