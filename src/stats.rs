@@ -48,6 +48,10 @@ pub struct Stats {
     pub syscalls_took_blocked: u64,
     /// ... that found no P and went through the scheduler (`exitsyscall0`).
     pub syscalls_slow: u64,
+    /// ... that found no P to take while goroutines already waited for one, after a call of a
+    /// number that blocked lately, and ran on without one, as a goroutine preempted by handoff
+    /// does, rather than queue behind them (the next runtime entry looks for a P again).
+    pub syscalls_ran_on: u64,
     /// Ps that sysmon retook from a system call and handed off.
     pub retaken: u64,
     /// ... of which at its first sight of the call: a call of a number that blocked last time,
@@ -249,6 +253,7 @@ impl Stats {
             syscalls_idle_p: s.allp.iter().map(|p| p.pidle.load(Ordering::Relaxed)).sum(),
             syscalls_took_blocked: s.allp.iter().map(|p| p.took.load(Ordering::Relaxed)).sum(),
             syscalls_slow: c.slow.load(Ordering::Relaxed),
+            syscalls_ran_on: c.ran_on.load(Ordering::Relaxed),
             retaken: c.retaken.load(Ordering::Relaxed),
             retaken_watched: c.retaken_watched.load(Ordering::Relaxed),
             handed_off: c.handoffs.load(Ordering::Relaxed),

@@ -270,7 +270,7 @@ pub(crate) fn chrome_json(events: &[Rec]) -> String {
                 }
             }
             Kind::SyscallExit => {
-                let how = ["fast", "idle P", "slow"]
+                let how = ["fast", "idle P", "slow", "no P"]
                     .get(r.arg as usize)
                     .unwrap_or(&"?");
                 if let Some((nr, since)) = st.sys.take() {

@@ -366,7 +366,7 @@ fn handoff_now(m: &M, g: &G, sched: &Sched) {
 #[inline(always)]
 pub(crate) fn exitsyscall_from(s: Option<InSyscall>) {
     if let Some(s) = s {
-        exit(s.m, s.g, s.oldp, s.traced, s.fenced);
+        exit(s.m, s.g, s.oldp, s.traced, s.fenced, true);
     }
 }
 
@@ -383,14 +383,16 @@ pub(crate) fn exitsyscall() {
         if traced {
             trace::syscall_entry(m, false);
         }
-        exit(m, g, m.oldp.load(Ordering::Relaxed), traced, true);
+        exit(m, g, m.oldp.load(Ordering::Relaxed), traced, true, false);
     }
 }
 
 /// Take back the old P, or any idle P, or go through g0 (`exitsyscall0`) and wait for one.
-/// The fast path is inlined into the caller (see `syscall`); the rest is out of line.
+/// The fast path is inlined into the caller (see `syscall`); the rest is out of line. `call`:
+/// back from a system call itself (not entering the runtime from the system-call state),
+/// which may run on without a P (`runs_on_without_p`).
 #[inline(always)]
-fn exit(m: &M, g: &G, oldp: *mut P, traced: bool, fenced: bool) {
+fn exit(m: &M, g: &G, oldp: *mut P, traced: bool, fenced: bool, call: bool) {
     lock_preemption(g);
     // A preemption signal during the call finds the goroutine in Gsyscall and does nothing.
     m.oldp.store(core::ptr::null_mut(), Ordering::Relaxed);
@@ -407,13 +409,14 @@ fn exit(m: &M, g: &G, oldp: *mut P, traced: bool, fenced: bool) {
         unlock_preemption(g);
         return;
     }
-    exit_without_oldp(m, g, oldp, traced);
+    exit_without_oldp(m, g, oldp, traced, call);
 }
 
-/// The old P is gone: an idle one, or the slow path.
+/// The old P is gone: an idle one, the P of another goroutine's call, running on without a
+/// P, or the slow path.
 #[cold]
 #[inline(never)]
-fn exit_without_oldp(m: &M, g: &G, oldp: *mut P, traced: bool) {
+fn exit_without_oldp(m: &M, g: &G, oldp: *mut P, traced: bool, call: bool) {
     let record = |how| {
         if traced {
             trace::syscall_exit(m, g.goid, oldp, how);
@@ -448,6 +451,14 @@ fn exit_without_oldp(m: &M, g: &G, oldp: *mut P, traced: bool) {
         unsafe { &*m.p() }.new_slice();
         g.status.store(GRUNNING, Ordering::Relaxed);
         record(Exit::IdleP);
+        unlock_preemption(g);
+        return;
+    }
+    if call && runs_on_without_p(m, m.sched()) {
+        // As if preempted by handoff: the goroutine keeps its thread, in the system-call
+        // state, and its next runtime entry (or call) looks for a P again.
+        g.handoff.store(true, Ordering::Relaxed);
+        record(Exit::NoP);
         unlock_preemption(g);
         return;
     }
@@ -596,6 +607,38 @@ fn exitsyscall_take(m: &M, sched: &Sched) -> bool {
         }
     }
     false
+}
+
+/// A goroutine back from a call of a number sure to block finds no P to take while others
+/// already wait for one on the global queue: it runs on without a P, as a goroutine preempted
+/// by handoff does, rather than join that queue and park its thread. Its next runtime entry
+/// looks for a P again; its next system call is made without one (as a preempted goroutine's
+/// is) and looks again when it returns.
+///
+/// The queue is the reason. Every goroutine in it needs an M woken for it, one at a time per
+/// P: the next sure call to enter with work waiting hands its P off (`entersyscall_handoff`),
+/// and the P waits for the woken M. That call then comes back to no P and queues too. So once
+/// a queue has formed, every blocking call costs a handoff, a park and a wake-up, and calls
+/// are served at the rate Ms wake up, ~2 per 50 us on a loaded 2-CPU VM, where plain threads
+/// each wake on their own: in the harness's `handoff` (200 goroutines in 1 ms `nanosleep`s)
+/// a queue of 100-200 held for most of a run, from the start (all 200 queued) or after any
+/// burst, at 30-70 k sleeps/s against threads' ~180 k. Goroutines that run on leave the
+/// queue to drain. With the queue empty the first to find no P still parks as in Go (the next
+/// sure call hands it a P), so a P-less goroutine is the exception, not a way around
+/// `max_procs`; and only after a number sure to block, whose goroutine is likely to be back in
+/// the kernel soon.
+#[cold]
+fn runs_on_without_p(m: &M, sched: &Sched) -> bool {
+    if sched.runqsize.load(Ordering::Acquire) == 0
+        || sched.gcwaiting()
+        || !sched
+            .may_block
+            .sure(m.syscall_nr.load(Ordering::Relaxed) as usize)
+    {
+        return false;
+    }
+    sched.counters.ran_on.fetch_add(1, Ordering::Relaxed);
+    true
 }
 
 /// `exitsyscall`'s slow path, on g0 (Go's `exitsyscall0`): the goroutine becomes runnable;

@@ -49,6 +49,8 @@ pub(crate) struct Counters {
     pub(crate) threads: AtomicU64,
     /// `exitsyscall0`: no P on return; the goroutine went through g0.
     pub(crate) slow: AtomicU64,
+    /// ... none: a goroutine back from a call ran on without a P (`runs_on_without_p`).
+    pub(crate) ran_on: AtomicU64,
     /// Ps retaken by sysmon from a system call.
     pub(crate) retaken: AtomicU64,
     /// ... at sysmon's first sight of the call, after watching it (see `sysmon.rs`).

@@ -180,6 +180,8 @@ pub(crate) enum Exit {
     Fast = 0,
     IdleP = 1,
     Slow = 2,
+    /// No P: the goroutine runs on without one (`runs_on_without_p`).
+    NoP = 3,
 }
 
 /// One event as `stop` hands it to the writer.
