@@ -66,8 +66,8 @@ impl RetakeStamp {
 /// number when it retakes a call of it (`blocked`): once, and it watches the next calls of
 /// the number closely when work waits for their P; twice in a row, and the number is `sure`,
 /// and its calls hand their P off at entry when work waits (`entersyscall`). A call that
-/// proves short (a watched one back within the watch, a handed-off one back within
-/// `SHORT_CALL`) clears both steps. Two steps because a short call retaken once (its thread
+/// proves short (a watched one, begun just before the watch, back within it; a handed-off one
+/// back within `SHORT_CALL`) clears both steps. Two steps because a short call retaken once (its thread
 /// descheduled mid-call on a loaded machine) must not cost the next calls a handoff each.
 /// Relaxed everywhere: a stale bit costs one watch, or one handoff, for nothing.
 #[derive(Default)]
@@ -212,10 +212,12 @@ impl Drop for SyscallHist {
 
 /// The goroutine's call lost `oldp` (or it was never given one), or got it back after it had
 /// been retaken (its `syscalltick` moved). Records how long the call lasted, if sysmon (or an
-/// M back from another call, `exitsyscall_take`) retook the P from this very call; one back
-/// within `SHORT_CALL` of that clears its number's marks. sysmon retakes a call at least a
-/// watch (`SHORT_CALL`) after it first saw it, its stamp, so only a taken call can be that
-/// short.
+/// M back from another call, `exitsyscall_take`) retook the P from this very call. Clears no
+/// marks: the stamp is when the call was first seen or taken, not when it began, so a call
+/// back soon after it may have been long (a 1 ms `nanosleep` taken in its last microseconds;
+/// such a verdict cleared `nanosleep`'s marks in the harness's `handoff` now and then). A
+/// number whose calls have become short is cleared by a watch that began with the call, or by
+/// a call handed off at entry (`handed_off_call_returned`).
 #[cold]
 pub(crate) fn syscall_blocked(m: &M, oldp: *mut P) {
     // SAFETY: Ps live as long as their runtime.
@@ -224,12 +226,8 @@ pub(crate) fn syscall_blocked(m: &M, oldp: *mut P) {
     };
     if let Some(since) = p.retake.read(m.syscalltick.load(Ordering::Relaxed)) {
         let nr = m.syscall_nr.load(Ordering::Relaxed) as usize;
-        let sched = m.sched();
         let took = nanotime().saturating_sub(since);
-        sched.syscall_hist.record(nr, took);
-        if took < SHORT_CALL.as_nanos() as u64 {
-            sched.may_block.short(nr);
-        }
+        m.sched().syscall_hist.record(nr, took);
     }
 }
 
@@ -297,6 +295,30 @@ mod tests {
         assert!(!b.get(35) && !b.sure(35), "a short call clears both");
         b.blocked(35);
         assert!(!b.sure(35), "and the count starts over");
+    }
+
+    /// A call taken by an M back from another call (`exitsyscall_take`) and back itself at
+    /// once is timed, but clears no marks: it may have run for long before the take.
+    #[test]
+    fn a_taken_call_back_soon_after_keeps_its_numbers_marks() {
+        let sched = super::super::sched::Sched::new(1, 64 * 1024);
+        let p = &sched.allp[0];
+        let m = sched.test_m();
+        m.syscalltick.store(7, Ordering::Relaxed);
+        m.syscall_nr.store(35, Ordering::Relaxed);
+        sched.may_block.blocked(35);
+        sched.may_block.blocked(35);
+        p.call_taken(7, Some(nanotime()));
+        syscall_blocked(m, p as *const P as *mut P);
+        assert!(sched.may_block.sure(35), "the marks were cleared");
+        let timed: u64 = sched
+            .syscall_hist
+            .snapshot()
+            .iter()
+            .filter(|(nr, _)| *nr == 35)
+            .map(|(_, b)| b.iter().sum::<u64>())
+            .sum();
+        assert_eq!(timed, 1, "the call was not timed");
     }
 
     #[test]

@@ -722,6 +722,20 @@ impl Sched {
         all.0.iter().map(|&m| unsafe { &*m }).for_each(f);
     }
 
+    /// An M for a unit test, on no thread: listed with the runtime's Ms (and freed with them).
+    #[cfg(test)]
+    pub(crate) fn test_m(&self) -> &M {
+        let id = self.mnext.fetch_add(1, Ordering::Relaxed) + 1;
+        let m = Box::into_raw(Box::new(M::new(self, id)));
+        self.allm
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .0
+            .push(m);
+        // SAFETY: freed only when the runtime is dropped, which outlives the borrow.
+        unsafe { &*m }
+    }
+
     pub(crate) fn sysmon_started(&self) -> bool {
         self.sysmon_started.load(Ordering::Acquire)
     }

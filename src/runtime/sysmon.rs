@@ -16,7 +16,8 @@
 //! once a number has blocked (a call of it retaken that way), the next calls of that number
 //! are watched at the first sight when work waits for their P: sysmon spins up to
 //! [`SHORT_CALL`] (10 us), gives its CPU away once, and retakes the P if the call is still in
-//! the kernel. A watched call that returns in time clears its number's mark, so a number whose
+//! the kernel. A watched call that returns in time, begun just before, clears its number's
+//! mark (see [`watch`]), so a number whose
 //! calls are short again (a `write` to a pipe that blocked once, then to `/dev/null`) goes back
 //! to Go's rule. With one P this took the harness's retake median from ~95 us to ~60 us.
 
@@ -51,6 +52,9 @@ const NETPOLL_STALE: Duration = Duration::from_millis(10);
 /// write takes a microsecond): with work waiting for its P, sysmon retakes it then rather than
 /// a tick later.
 pub(crate) const SHORT_CALL: Duration = Duration::from_micros(10);
+/// A call first seen at most this long after sysmon's previous look at its P is young: it
+/// began after that look (see [`watch`]). A few of sysmon's shortest ticks (~39 us each here).
+const RECENT_LOOK: Duration = Duration::from_micros(100);
 /// A P in a system call is left alone this long if there is nothing for it to do and other Ps
 /// are free.
 const SYSCALL_GRACE: Duration = Duration::from_millis(10);
@@ -69,6 +73,9 @@ struct PData {
     cpu_at: u64,
     cpu_tid: i32,
     cpu: u64,
+    /// When sysmon last looked at the P (the clock read before that round; 0: never). A call
+    /// first seen now began after that look.
+    looked: u64,
 }
 
 impl Default for PData {
@@ -84,6 +91,7 @@ impl Default for PData {
             cpu_at: 0,
             cpu_tid: 0,
             cpu: 0,
+            looked: 0,
         }
     }
 }
@@ -228,6 +236,7 @@ fn retake(sched: &Sched, pd: &mut [PData], now: u64) -> usize {
     let mut n = 0;
     let nprocs = sched.nprocs.load(Ordering::Acquire);
     for (p, d) in sched.allp[..nprocs].iter().zip(pd.iter_mut()) {
+        let looked = core::mem::replace(&mut d.looked, now);
         let s = p.status.load(Ordering::Acquire);
         if s == PRUNNING || s == PSYSCALL {
             let t = p.schedtick.load(Ordering::Relaxed);
@@ -286,8 +295,11 @@ fn retake(sched: &Sched, pd: &mut [PData], now: u64) -> usize {
             d.syscallwhen = now;
             // A first sighting: Go waits a whole tick for the second look. A call of a number
             // that blocked last time, with work waiting for its P, is watched for
-            // `SHORT_CALL` instead.
-            if !(others_waiting(sched, p, now) && watch(sched, p, t, now)) {
+            // `SHORT_CALL` instead. The call began after sysmon's previous look at the P: if
+            // that was recent, a return within the watch shows a short call; else the call may
+            // have been long, and just ended.
+            let young = looked != 0 && now.saturating_sub(looked) <= RECENT_LOOK.as_nanos() as u64;
+            if !(others_waiting(sched, p, now) && watch(sched, p, t, now, young)) {
                 continue;
             }
         }
@@ -342,11 +354,17 @@ fn retake(sched: &Sched, pd: &mut [PData], now: u64) -> usize {
 
 /// Watches `p`, first seen at `now` in the system call of tick `t`, if the call's number
 /// blocked last time: whether the call is still in the kernel [`SHORT_CALL`] later. A call
-/// that returns within the watch ends it at once and clears its number's mark. Only numbers
+/// that returns within the watch ends it at once, and clears its number's marks if it is
+/// `young`: begun at most [`RECENT_LOOK`] before the watch (sysmon's previous look at the P
+/// was that recent). An older call that returns may have been long: sysmon's first sight of
+/// a call comes up to a whole sleep after it began (10 ms once backed off), and a 1 ms
+/// `nanosleep` first seen in its last 10 us cleared `nanosleep`'s marks, so its calls stopped
+/// handing off their P and running on without one until sysmon had retaken two more (in the
+/// harness's `handoff`, tens of times a second on a loaded machine). Only numbers
 /// that blocked are watched: a watch spins, and on a loaded machine the M it watches may be
 /// waiting for sysmon's very CPU, which makes any call look long (watching every call with
 /// work waiting retook ~50% more short writes in `short-syscalls`, and cost it throughput).
-fn watch(sched: &Sched, p: &P, t: u32, now: u64) -> bool {
+fn watch(sched: &Sched, p: &P, t: u32, now: u64, young: bool) -> bool {
     if !sched.may_block.any() {
         return false;
     }
@@ -356,7 +374,9 @@ fn watch(sched: &Sched, p: &P, t: u32, now: u64) -> bool {
     let until = now + SHORT_CALL.as_nanos() as u64;
     loop {
         if p.state() != PSYSCALL || p.syscalltick.load(Ordering::Relaxed) != t {
-            sched.may_block.short(nr);
+            if young {
+                sched.may_block.short(nr);
+            }
             return false;
         }
         if nanotime() >= until {
@@ -369,7 +389,7 @@ fn watch(sched: &Sched, p: &P, t: u32, now: u64) -> bool {
     // returns before the last look.
     sys::sched_yield();
     let back = p.state() != PSYSCALL || p.syscalltick.load(Ordering::Relaxed) != t;
-    if back {
+    if back && young {
         sched.may_block.short(nr);
     }
     // A thread that waits for a CPU (other programs' threads hold them) is in no call that
@@ -510,5 +530,72 @@ mod tests {
             "a slice sysmon first saw just now was ended as 10 ms long"
         );
         sched.runqsize.store(0, Ordering::Release);
+    }
+
+    /// A watched call that returns during the watch clears its number's marks only if it began
+    /// just before (sysmon's previous look at its P was recent): a long call first seen late
+    /// (a `nanosleep(1 ms)` in its last microseconds, sysmon backed off) just ended. Here a
+    /// call of a number sure to block, work waiting, returns (its P's tick moves, from another
+    /// thread) at a varying moment after sysmon's first sight; with the previous look long ago
+    /// the marks stay every time, with one 20 us ago the same timing clears them (the control:
+    /// the return did land in the watch).
+    #[test]
+    fn only_a_young_call_back_within_the_watch_proves_short() {
+        const NR: usize = 35;
+        let sched = Sched::new(1, 64 * 1024);
+        let p = sched.pidleget().expect("an idle P");
+        // SAFETY: just taken off the idle list: ours, and no M runs on it.
+        let p = unsafe { &*p };
+        // The call's M: running (this thread), so a call still in the kernel after the watch
+        // is left to Go's rule, never retaken here.
+        let m = sched.test_m();
+        m.oldp.store(p as *const P as *mut P, Ordering::Relaxed);
+        m.syscall_nr.store(NR as u32, Ordering::Relaxed);
+        m.tid.store(sys::gettid(), Ordering::Relaxed);
+        sched.runqsize.store(1, Ordering::Release);
+        let (mut young_cleared, mut old_cleared) = (0, 0);
+        for i in 0..400 {
+            if young_cleared >= 3 && i >= 40 {
+                break;
+            }
+            let young = i % 2 == 0;
+            let t = 7;
+            p.syscalltick.store(t, Ordering::Relaxed);
+            m.syscalltick.store(t, Ordering::Relaxed);
+            p.status.store(PSYSCALL, Ordering::Release);
+            sched.may_block.blocked(NR);
+            sched.may_block.blocked(NR);
+            let mut pd = vec![PData::default(); 1];
+            let now = nanotime();
+            pd[0].looked = if young { now - 20_000 } else { 0 };
+            let delay = (i as u64 / 2 % 8) * 2_000;
+            let start = std::sync::Barrier::new(2);
+            std::thread::scope(|s| {
+                s.spawn(|| {
+                    start.wait();
+                    let at = nanotime() + delay;
+                    while nanotime() < at {
+                        core::hint::spin_loop();
+                    }
+                    p.syscalltick.store(t + 1, Ordering::Relaxed);
+                });
+                start.wait();
+                retake(&sched, &mut pd, nanotime());
+            });
+            assert_eq!(p.status.load(Ordering::Acquire), PSYSCALL, "retaken");
+            if !sched.may_block.get(NR) {
+                if young {
+                    young_cleared += 1;
+                } else {
+                    old_cleared += 1;
+                }
+            }
+        }
+        sched.runqsize.store(0, Ordering::Release);
+        assert!(young_cleared >= 1, "no return landed in a watch");
+        assert_eq!(
+            old_cleared, 0,
+            "a call of unknown age back within the watch cleared the marks"
+        );
     }
 }
