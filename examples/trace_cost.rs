@@ -21,20 +21,9 @@ const TASKS: u64 = 1000;
 
 use std::os::fd::AsFd;
 
-fn clock(id: libc::clockid_t) -> f64 {
-    let mut t = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `t` is a valid timespec to write.
-    unsafe { libc::clock_gettime(id, &mut t) };
-    t.tv_sec as f64 * 1e9 + t.tv_nsec as f64
-}
+mod measure;
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
+use measure::{clock, median};
 
 fn main() {
     let arg = |i: usize, d: u64| {

@@ -15,19 +15,13 @@
 //! preemption signal now and then, which callgrind cannot follow (it asserts); the variable
 //! blocks the signal in every thread the runtime starts, and so the preemption with it.
 
-fn cpu() -> f64 {
-    let mut t = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `t` is a valid timespec to write.
-    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) };
-    t.tv_sec as f64 * 1e9 + t.tv_nsec as f64
-}
+mod measure;
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+use measure::median;
+
+/// The process's CPU time in ns.
+fn cpu() -> f64 {
+    measure::clock(libc::CLOCK_PROCESS_CPUTIME_ID)
 }
 
 fn main() {
@@ -85,23 +79,23 @@ fn main() {
     }
     let _ = std::fs::remove_file(&path);
     if mode == 2 {
-        let mut d: Vec<f64> = res[0].iter().zip(&res[1]).map(|(a, b)| b.1 - a.1).collect();
+        let d: Vec<f64> = res[0].iter().zip(&res[1]).map(|(a, b)| b.1 - a.1).collect();
         println!(
             "tracing on - off, paired: {:+.1} CPU ns/round trip",
-            median(&mut d)
+            median(d)
         );
     }
     for (on, v) in res.iter().enumerate() {
         if v.is_empty() {
             continue;
         }
-        let mut w: Vec<f64> = v.iter().map(|x| x.0).collect();
-        let mut c: Vec<f64> = v.iter().map(|x| x.1).collect();
+        let w: Vec<f64> = v.iter().map(|x| x.0).collect();
+        let c: Vec<f64> = v.iter().map(|x| x.1).collect();
         println!(
             "tracing {}: {:.1} ns/round trip wall, {:.1} CPU (medians of {})",
             ["off", "on"][on],
-            median(&mut w),
-            median(&mut c),
+            median(w),
+            median(c),
             v.len()
         );
     }
