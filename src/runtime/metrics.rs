@@ -67,8 +67,9 @@ impl RetakeStamp {
 /// the number closely when work waits for their P; twice in a row, and the number is `sure`,
 /// and its calls hand their P off at entry when work waits (`entersyscall`). A call that
 /// proves short (a watched one, begun just before the watch, back within it; a handed-off one
-/// back within `SHORT_CALL`) clears both steps. Two steps because a short call retaken once (its thread
-/// descheduled mid-call on a loaded machine) must not cost the next calls a handoff each.
+/// back within `SHORT_CALL`) clears both steps. Two steps because a short call retaken once
+/// (its thread descheduled mid-call on a loaded machine) must not cost the next calls a
+/// handoff each.
 /// Relaxed everywhere: a stale bit costs one watch, or one handoff, for nothing.
 #[derive(Default)]
 pub(crate) struct MayBlock {

@@ -17,9 +17,8 @@
 //! are watched at the first sight when work waits for their P: sysmon spins up to
 //! [`SHORT_CALL`] (10 us), gives its CPU away once, and retakes the P if the call is still in
 //! the kernel. A watched call that returns in time, begun just before, clears its number's
-//! mark (see [`watch`]), so a number whose
-//! calls are short again (a `write` to a pipe that blocked once, then to `/dev/null`) goes back
-//! to Go's rule. With one P this took the harness's retake median from ~95 us to ~60 us.
+//! mark (see [`watch`]), so a number whose calls are short again (a `write` to a pipe that
+//! blocked once, then to `/dev/null`) goes back to Go's rule. With one P this took the harness's retake median from ~95 us to ~60 us.
 
 use core::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -360,8 +359,8 @@ fn retake(sched: &Sched, pd: &mut [PData], now: u64) -> usize {
 /// a call comes up to a whole sleep after it began (10 ms once backed off), and a 1 ms
 /// `nanosleep` first seen in its last 10 us cleared `nanosleep`'s marks, so its calls stopped
 /// handing off their P and running on without one until sysmon had retaken two more (in the
-/// harness's `handoff`, tens of times a second on a loaded machine). Only numbers
-/// that blocked are watched: a watch spins, and on a loaded machine the M it watches may be
+/// harness's `handoff`, tens of times a second on a loaded machine). Only numbers that
+/// blocked are watched: a watch spins, and on a loaded machine the M it watches may be
 /// waiting for sysmon's very CPU, which makes any call look long (watching every call with
 /// work waiting retook ~50% more short writes in `short-syscalls`, and cost it throughput).
 fn watch(sched: &Sched, p: &P, t: u32, now: u64, young: bool) -> bool {
