@@ -643,31 +643,13 @@ fn a_goroutine_blocking_in_std_read_again_and_again_is_seen_off_cpu_each_time() 
 
 /// A goroutine whose thread waits for a CPU that other threads hold is in no call that
 /// blocks: sysmon ends its slice after the 10 ms, as any runner's, and never preempts it as off
-/// its CPU (another thread would wait for a CPU as long). The runtime's threads run at the
-/// lowest priority on one CPU beside a thread spinning there at the normal one, so they get
-/// ~1.5% of it; each of 10 rounds computes for 15 ms of wall time while another goroutine
-/// waits.
+/// its CPU (another thread would wait for a CPU as long). Each of 10 rounds computes for 15 ms
+/// of wall time, on a starved CPU (see [`starved`]), while another goroutine waits.
 #[test]
 fn a_goroutine_whose_thread_waits_for_a_cpu_is_not_taken_for_blocked() {
     let _serial = serial();
     watchdog(60, "a thread waiting for a CPU", || {
-        let cpu = first_cpu();
-        let stop = Arc::new(AtomicBool::new(false));
-        let hog = {
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                pin_to(cpu);
-                while !stop.load(Ordering::Relaxed) {
-                    std::hint::spin_loop();
-                }
-            })
-        };
-        // The runtime's threads inherit this thread's CPU and priority.
-        let s = std::thread::spawn(move || {
-            pin_to(cpu);
-            // SAFETY: sets this thread's own priority; no memory is passed.
-            let r = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) };
-            assert_eq!(r, 0, "setpriority: {}", std::io::Error::last_os_error());
+        let s = starved(|| {
             let rt = rt(1);
             for _ in 0..10 {
                 rt.run(|| {
@@ -680,14 +662,141 @@ fn a_goroutine_whose_thread_waits_for_a_cpu_is_not_taken_for_blocked() {
                 });
             }
             rt.stats()
-        })
-        .join()
-        .unwrap();
-        stop.store(true, Ordering::Relaxed);
-        hog.join().unwrap();
+        });
         assert_eq!(s.preempt_signals_off_cpu, 0, "{s:?}");
         assert!(s.preempt_signals >= 1, "sysmon looked at the P: {s:?}");
     });
+}
+
+/// A short call whose thread waits for a CPU is not retaken when sysmon sees it at two looks
+/// (Go's rule would): another thread given the P would wait as long. A call asleep in the
+/// kernel still is. One P on a starved CPU (see [`starved`]): 300 ms of `write`s to
+/// `/dev/null`, most of them caught off the CPU in the kernel, then a `read` of a pipe written
+/// 50 ms later.
+#[test]
+fn short_calls_whose_threads_wait_for_a_cpu_are_not_retaken() {
+    let _serial = serial();
+    watchdog(60, "short calls on a starved CPU", || {
+        let (short, blocked) = starved(|| {
+            let rt = rt(1);
+            rt.run(|| {
+                let null = std::fs::File::options()
+                    .write(true)
+                    .open("/dev/null")
+                    .unwrap();
+                let t = Instant::now();
+                while t.elapsed() < Duration::from_millis(300) {
+                    sc::write(null.as_fd(), b"x").unwrap();
+                }
+            });
+            let short = rt.stats();
+            rt.run(|| {
+                let (r, w) = sc::pipe().unwrap();
+                let writer = std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_millis(50));
+                    sc::write(w.as_fd(), b"x").unwrap();
+                });
+                sc::read(r.as_fd(), &mut [0u8; 1]).unwrap();
+                writer.join().unwrap();
+            });
+            (short, rt.stats())
+        });
+        assert!(short.syscalls_fast >= 100, "{short:?}");
+        assert_eq!(short.retaken, 0, "short calls were retaken: {short:?}");
+        assert!(blocked.retaken >= 1, "the blocked read: {blocked:?}");
+    });
+}
+
+/// Calls that never block do not keep sysmon awake: a burst of its short ticks that a call's
+/// entry bought and that found nothing to retake makes calls wait longer before they may
+/// wake it again, until none may. Two goroutines on two Ps make `write`s to `/dev/null` for
+/// 400 ms; from 100 ms on, sysmon may sleep at most ~30 times (its 10 ms tick), where waking
+/// on every call's entry kept it at ~10 k wake-ups a second.
+#[test]
+fn sysmon_settles_while_calls_stay_short() {
+    let _serial = serial();
+    watchdog(60, "short calls on two Ps", || {
+        let rt = Arc::new(rt(2));
+        let stop = Arc::new(AtomicBool::new(false));
+        let calls = {
+            let (rt, stop) = (rt.clone(), stop.clone());
+            std::thread::spawn(move || {
+                rt.run(move || {
+                    let hs: Vec<_> = (0..2)
+                        .map(|_| {
+                            let stop = stop.clone();
+                            goro::spawn(move || {
+                                let null = std::fs::File::options()
+                                    .write(true)
+                                    .open("/dev/null")
+                                    .unwrap();
+                                while !stop.load(Ordering::Relaxed) {
+                                    sc::write(null.as_fd(), b"x").unwrap();
+                                }
+                            })
+                        })
+                        .collect();
+                    hs.into_iter().for_each(|h| h.join().unwrap());
+                })
+            })
+        };
+        std::thread::sleep(Duration::from_millis(100));
+        let before = sysmon_sleeps();
+        std::thread::sleep(Duration::from_millis(300));
+        let sleeps = sysmon_sleeps() - before;
+        stop.store(true, Ordering::Relaxed);
+        calls.join().unwrap();
+        let s = rt.stats();
+        assert!(s.syscalls_fast >= 1000, "{s:?}");
+        assert!(
+            sleeps <= 100,
+            "sysmon slept {sleeps} times in 300 ms: {s:?}"
+        );
+    });
+}
+
+/// How many times the process's sysmon threads have gone to sleep (their voluntary context
+/// switches).
+fn sysmon_sleeps() -> u64 {
+    let mut n = 0;
+    for task in std::fs::read_dir("/proc/self/task").unwrap() {
+        let dir = task.unwrap().path();
+        if std::fs::read_to_string(dir.join("comm")).is_ok_and(|c| c.trim() == "goro-sysmon") {
+            let status = std::fs::read_to_string(dir.join("status")).unwrap_or_default();
+            n += status
+                .lines()
+                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                .map_or(0, |v| v.trim().parse::<u64>().unwrap());
+        }
+    }
+    n
+}
+
+/// Runs `f` on a thread pinned to one CPU at the lowest priority beside a thread spinning there
+/// at the normal one, so it (and the runtime threads it starts, which inherit both) gets ~1.5%
+/// of that CPU.
+fn starved<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    let cpu = first_cpu();
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            pin_to(cpu);
+            while !stop.load(Ordering::Relaxed) {
+                std::hint::spin_loop();
+            }
+        });
+        let out = s
+            .spawn(|| {
+                pin_to(cpu);
+                // SAFETY: sets this thread's own priority; no memory is passed.
+                let r = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) };
+                assert_eq!(r, 0, "setpriority: {}", std::io::Error::last_os_error());
+                f()
+            })
+            .join();
+        stop.store(true, Ordering::Relaxed);
+        out.unwrap_or_else(|e| std::panic::resume_unwind(e))
+    })
 }
 
 /// The first CPU this thread may run on.

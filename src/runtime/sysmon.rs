@@ -6,7 +6,9 @@
 //! sleep longer than [`WAKE_ON_SYSCALL`] it sets `sysmonwait`, so the next `entersyscall` wakes
 //! it: a call that blocks is then retaken within two short ticks instead of up to 10 ms later.
 //! Not a call of a number sure to block (it hands its P off itself when work waits), unless
-//! its P holds timers or goroutines wait for the network (see `entersyscall_sysmon`).
+//! its P holds timers or goroutines wait for the network (see `entersyscall_sysmon`). Each
+//! burst of short ticks so bought that finds nothing to do doubles the sleep a call may cut
+//! short, until none may (see [`CallWake`]).
 //! With every P idle it sleeps until woken. Its timer slack is 1 ns: the default 50 us would
 //! turn every 20 us tick into about 100 us on these machines (even at 1 ns a 20 us sleep lasts
 //! ~39 us here: any sleep costs ~18 us more than asked on these VMs).
@@ -37,7 +39,8 @@ use super::{signal, sys};
 const MIN_DELAY: Duration = Duration::from_micros(20);
 /// The longest.
 const MAX_DELAY: Duration = Duration::from_millis(10);
-/// Sleeps at least this long are cut short by the next system call.
+/// Sleeps at least this long are cut short by the next system call, while calls have been
+/// found blocking (see [`CallWake`]).
 const WAKE_ON_SYSCALL: Duration = Duration::from_millis(1);
 /// A goroutine that holds its P this long while others wait is preempted (Go's
 /// `forcePreemptNS`).
@@ -57,6 +60,49 @@ const RECENT_LOOK: Duration = Duration::from_micros(100);
 /// A P in a system call is left alone this long if there is nothing for it to do and other Ps
 /// are free.
 const SYSCALL_GRACE: Duration = Duration::from_millis(10);
+
+/// How long a sleep of sysmon's a system call's entry may cut short. A wake-up buys ~10 short
+/// ticks, which retake the call within two of them if it blocks; a program whose calls are
+/// all short pays for those ticks and never gains. `short-syscalls` (two Ps making `write`s to
+/// `/dev/null` back to back) had sysmon woken every ~1.7 ms, ~10 k ticks a second, each taking
+/// one of the two CPUs from a goroutine: 7.7 M calls/s against 9.2 M with no such wake-up. So
+/// each burst that ends with nothing preempted or retaken doubles the sleep a call must
+/// interrupt, from [`WAKE_ON_SYSCALL`] until it exceeds [`MAX_DELAY`] and no call wakes
+/// sysmon (Go's rule: a blocked call waits for the next tick, up to 10 ms); any round that
+/// preempts or retakes for work brings it back to [`WAKE_ON_SYSCALL`].
+#[derive(Default)]
+struct CallWake {
+    /// The sleep a call may cut short is `WAKE_ON_SYSCALL << level`.
+    level: u32,
+    /// A call woke sysmon, and no round since has done anything.
+    burst: bool,
+}
+
+impl CallWake {
+    /// `WAKE_ON_SYSCALL << MAX_LEVEL` exceeds `MAX_DELAY`: no call wakes sysmon.
+    const MAX_LEVEL: u32 = 4;
+
+    /// Whether a sleep of `delay` is one a call's entry may cut short.
+    fn cuts(&self, delay: Duration) -> bool {
+        delay >= WAKE_ON_SYSCALL * (1 << self.level)
+    }
+
+    /// A round's outcome: whether it preempted or retook a P for work.
+    fn round(&mut self, acted: bool) {
+        if acted {
+            self.level = 0;
+            self.burst = false;
+        }
+    }
+
+    /// sysmon goes to a long sleep, with every P idle or not: a burst that came to nothing
+    /// (the program kept running) raises the bar for the next.
+    fn long_sleep(&mut self, all_idle: bool) {
+        if core::mem::take(&mut self.burst) && !all_idle {
+            self.level = (self.level + 1).min(Self::MAX_LEVEL);
+        }
+    }
+}
 
 /// What sysmon saw of one P at its last round (Go's `sysmontick`).
 #[derive(Clone, Copy)]
@@ -95,6 +141,16 @@ impl Default for PData {
     }
 }
 
+impl PData {
+    /// Records `cpu`, thread `tid`'s CPU clock read at `now`. Whether the thread had at least a
+    /// quarter of the time since the previous sample of it on a CPU; `None` without one.
+    fn cpu_share(&mut self, tid: i32, cpu: u64, now: u64) -> Option<bool> {
+        let (at, was, same) = (self.cpu_at, self.cpu, self.cpu_tid == tid);
+        (self.cpu_at, self.cpu_tid, self.cpu) = (now, tid, cpu);
+        (at != 0 && same).then(|| cpu.saturating_sub(was) >= now.saturating_sub(at) / 4)
+    }
+}
+
 /// Starts the monitor thread of `sched`.
 pub(crate) fn start(sched: Arc<Sched>) {
     super::threads::add_thread();
@@ -127,6 +183,7 @@ fn sysmon(sched: &Sched) {
     let mut pd = vec![PData::default(); sched.allp.len()];
     let mut delay = MIN_DELAY;
     let mut idle = 0u32;
+    let mut call_wake = CallWake::default();
     let mut tracer = Tracer::new(sched.debug);
     while !sched.shutdown.load(Ordering::Acquire) {
         delay = if idle == 0 {
@@ -145,13 +202,14 @@ fn sysmon(sched: &Sched) {
                 || sched.npidle.load(Ordering::Acquire) as usize
                     == sched.nprocs.load(Ordering::Acquire)
         };
-        let sleep = if delay >= WAKE_ON_SYSCALL || all_idle() {
+        let sleep = if call_wake.cuts(delay) || all_idle() {
             let _l = sched.locked();
             if sched.shutdown.load(Ordering::Acquire) {
                 break;
             }
             let all_idle = all_idle();
-            let long = all_idle || delay >= WAKE_ON_SYSCALL;
+            call_wake.long_sleep(all_idle);
+            let long = all_idle || call_wake.cuts(delay);
             // Sleep on the note, so `entersyscall` (or a P starting) can cut it short.
             sched.enter_flags.set(SYSMONWAIT, long);
             sched.sysmon_deep.store(all_idle, Ordering::Release);
@@ -183,12 +241,15 @@ fn sysmon(sched: &Sched) {
                 // tick as it was (see `wake_sysmon_deep_locked`).
                 idle = 40;
                 delay = MIN_DELAY;
+                call_wake.burst = true;
             }
         } else {
             let _ = sys::nanosleep(delay);
         }
         let now = nanotime();
-        if retake(sched, &mut pd, now) > 0 {
+        let acted = retake(sched, &mut pd, now) > 0;
+        call_wake.round(acted);
+        if acted {
             idle = 0;
         } else {
             idle += 1;
@@ -288,6 +349,8 @@ fn retake(sched: &Sched, pd: &mut [PData], now: u64) -> usize {
         let first = !d.sysretake && d.syscalltick != t;
         if first {
             d.syscalltick = t;
+            // The thread's CPU time is sampled afresh for this call (see `waits_for_cpu`).
+            d.cpu_at = 0;
             // Read after the tick, as a slice's start is: the call is timed (and watched) from
             // no earlier than sysmon saw it.
             let now = nanotime();
@@ -309,6 +372,13 @@ fn retake(sched: &Sched, pd: &mut [PData], now: u64) -> usize {
             && sched.nmspinning.load(Ordering::Acquire) + sched.npidle.load(Ordering::Acquire) > 0
             && now.saturating_sub(d.syscallwhen) < SYSCALL_GRACE.as_nanos() as u64
         {
+            continue;
+        }
+        // Go's rule, a call seen at two looks, retakes a call whose thread merely waits for a
+        // CPU (another M given the P would wait as long). On two CPUs busy with calls that
+        // was most of sysmon's retakes, each one putting a third thread on the CPUs, so the
+        // next call waited too: `short-syscalls` retook ~300 `write`s to `/dev/null` a run.
+        if !first && !d.sysretake && waits_for_cpu(sched, p, t, d, now) {
             continue;
         }
         // Whether the retake gives the P to work (a preempted goroutine's, or waiting): only
@@ -446,13 +516,25 @@ fn off_cpu(p: &P, d: &mut PData, now: u64) -> bool {
     let Some(cpu) = thread_cpu_ns(tid) else {
         return false;
     };
-    let (at, was) = (d.cpu_at, d.cpu);
-    let same = d.cpu_tid == tid;
-    (d.cpu_at, d.cpu_tid, d.cpu) = (now, tid, cpu);
-    at != 0
-        && same
-        && cpu.saturating_sub(was) < now.saturating_sub(at) / 4
-        && runnable(tid) != Some(true)
+    d.cpu_share(tid, cpu, now) == Some(false) && runnable(tid) != Some(true)
+}
+
+/// Whether the call `p` has been in since sysmon's previous look (entered at tick `t`) has a
+/// thread that is runnable and had under a quarter of the time since the previous sample of
+/// its CPU clock on a CPU: it waits for one, and is in no call that blocks. A runnable thread
+/// with no sample yet counts as waiting, so it is judged at the next look; one that had its
+/// share computes in the kernel, and a thread asleep there is blocked: both are retaken.
+fn waits_for_cpu(sched: &Sched, p: &P, t: u32, d: &mut PData, now: u64) -> bool {
+    let Some((_, tid)) = call_of(sched, p, t) else {
+        return false;
+    };
+    if runnable(tid) != Some(true) {
+        return false;
+    }
+    let Some(cpu) = thread_cpu_ns(tid) else {
+        return false;
+    };
+    d.cpu_share(tid, cpu, now) != Some(true)
 }
 
 /// Whether thread `tid` of this process is running or waiting for a CPU (state `R` in
