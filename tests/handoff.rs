@@ -355,38 +355,66 @@ fn goroutines_back_from_blocked_calls_do_not_queue_behind_waiting_ones() {
 fn timers_run_while_calls_pass_their_p() {
     let _serial = serial();
     watchdog(60, "a timer beside sleepers taking each other's P", || {
-        let rt = rt(1);
-        let late = rt.run(|| {
-            let stop = Arc::new(AtomicBool::new(false));
-            let hs: Vec<_> = (0..50)
-                .map(|_| {
-                    let stop = stop.clone();
-                    goro::spawn(move || {
-                        while !stop.load(Ordering::Relaxed) {
-                            nanosleep(Duration::from_millis(1));
-                        }
-                    })
-                })
-                .collect();
-            // The sleepers' number sure to block first (sysmon retakes two of its calls).
-            goro::time::sleep(Duration::from_millis(50));
-            let mut late = Duration::ZERO;
-            for _ in 0..200 {
-                let t0 = Instant::now();
-                goro::time::sleep(Duration::from_millis(1));
-                late = late.max(t0.elapsed().saturating_sub(Duration::from_millis(1)));
-            }
-            stop.store(true, Ordering::Relaxed);
-            hs.into_iter().for_each(|h| h.join().unwrap());
-            late
-        });
-        let s = rt.stats();
-        assert!(s.syscalls_took_blocked >= 1, "{s:?}");
-        assert!(
-            late < Duration::from_secs(2),
-            "a timer {late:?} late: {s:?}"
-        );
+        timer_beside_sleepers(&rt(1))
     });
+}
+
+/// The same after 100 ms of short calls, which leave sysmon on its 10 ms tick, not woken by a
+/// call's entry: it sees each 1 ms sleep once at most, so Go's rule never retakes one, and
+/// only its look at a P kept from the scheduler while work waits does (before that look, 1
+/// run of 6 hung).
+#[test]
+fn timers_run_while_calls_pass_their_p_after_short_calls() {
+    let _serial = serial();
+    watchdog(60, "a timer beside sleepers, after short calls", || {
+        let rt = rt(1);
+        rt.run(|| {
+            let null = std::fs::File::options()
+                .write(true)
+                .open("/dev/null")
+                .unwrap();
+            let t = Instant::now();
+            while t.elapsed() < Duration::from_millis(100) {
+                sc::write(null.as_fd(), b"x").unwrap();
+            }
+        });
+        timer_beside_sleepers(&rt)
+    });
+}
+
+/// On `rt` (one P): 50 goroutines in 1 ms `nanosleep`s, and 200 1 ms sleeps on a timer beside
+/// them, none more than 2 s late.
+fn timer_beside_sleepers(rt: &Runtime) {
+    let late = rt.run(|| {
+        let stop = Arc::new(AtomicBool::new(false));
+        let hs: Vec<_> = (0..50)
+            .map(|_| {
+                let stop = stop.clone();
+                goro::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        nanosleep(Duration::from_millis(1));
+                    }
+                })
+            })
+            .collect();
+        // The sleepers' number sure to block first (sysmon retakes two of its calls).
+        goro::time::sleep(Duration::from_millis(50));
+        let mut late = Duration::ZERO;
+        for _ in 0..200 {
+            let t0 = Instant::now();
+            goro::time::sleep(Duration::from_millis(1));
+            late = late.max(t0.elapsed().saturating_sub(Duration::from_millis(1)));
+        }
+        stop.store(true, Ordering::Relaxed);
+        hs.into_iter().for_each(|h| h.join().unwrap());
+        late
+    });
+    let s = rt.stats();
+    assert!(s.syscalls_took_blocked >= 1, "{s:?}");
+    assert!(
+        late < Duration::from_secs(2),
+        "a timer {late:?} late: {s:?}"
+    );
 }
 
 /// Short calls of a number marked as blocking are watched, never retaken, or handed off once:
@@ -716,7 +744,13 @@ fn short_calls_whose_threads_wait_for_a_cpu_are_not_retaken() {
 fn sysmon_settles_while_calls_stay_short() {
     let _serial = serial();
     watchdog(60, "short calls on two Ps", || {
+        let others = sysmons();
         let rt = Arc::new(rt(2));
+        let ours: Vec<_> = sysmons()
+            .into_iter()
+            .filter(|t| !others.contains(t))
+            .collect();
+        assert_eq!(ours.len(), 1, "the runtime's sysmon thread");
         let stop = Arc::new(AtomicBool::new(false));
         let calls = {
             let (rt, stop) = (rt.clone(), stop.clone());
@@ -741,9 +775,9 @@ fn sysmon_settles_while_calls_stay_short() {
             })
         };
         std::thread::sleep(Duration::from_millis(100));
-        let before = sysmon_sleeps();
+        let before = sleeps(&ours[0]);
         std::thread::sleep(Duration::from_millis(300));
-        let sleeps = sysmon_sleeps() - before;
+        let sleeps = sleeps(&ours[0]) - before;
         stop.store(true, Ordering::Relaxed);
         calls.join().unwrap();
         let s = rt.stats();
@@ -755,21 +789,25 @@ fn sysmon_settles_while_calls_stay_short() {
     });
 }
 
-/// How many times the process's sysmon threads have gone to sleep (their voluntary context
-/// switches).
-fn sysmon_sleeps() -> u64 {
-    let mut n = 0;
-    for task in std::fs::read_dir("/proc/self/task").unwrap() {
-        let dir = task.unwrap().path();
-        if std::fs::read_to_string(dir.join("comm")).is_ok_and(|c| c.trim() == "goro-sysmon") {
-            let status = std::fs::read_to_string(dir.join("status")).unwrap_or_default();
-            n += status
-                .lines()
-                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
-                .map_or(0, |v| v.trim().parse::<u64>().unwrap());
-        }
-    }
-    n
+/// The process's sysmon threads (`/proc/self/task/<tid>` directories).
+fn sysmons() -> Vec<std::path::PathBuf> {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .map(|t| t.unwrap().path())
+        .filter(|t| {
+            std::fs::read_to_string(t.join("comm")).is_ok_and(|c| c.trim() == "goro-sysmon")
+        })
+        .collect()
+}
+
+/// How many times the thread at `task` has gone to sleep (its voluntary context switches).
+fn sleeps(task: &std::path::Path) -> u64 {
+    let status = std::fs::read_to_string(task.join("status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+        .map(|v| v.trim().parse().unwrap())
+        .unwrap()
 }
 
 /// Runs `f` on a thread pinned to one CPU at the lowest priority beside a thread spinning there

@@ -64,6 +64,10 @@ pub(crate) struct P {
     pub(crate) runq: RunQueue<G>,
     /// Incremented by every scheduling round on this P; sysmon watches it.
     pub(crate) schedtick: AtomicU32,
+    /// Incremented each time the scheduler runs a goroutine on this P (`execute`), and not
+    /// when a call's return takes the P from another call: sysmon sees by it a P that calls
+    /// pass along, kept from its timers and queues.
+    pub(crate) passes: AtomicU32,
     /// Set by sysmon when the goroutines on this P have run one time slice too long while
     /// others wait; the next goroutine that would inherit the slice goes to the global queue
     /// instead (the owner clears it).
@@ -114,6 +118,7 @@ impl P {
             returning: super::atomic::AtomicPtr::new(core::ptr::null_mut()),
             runq: RunQueue::new(),
             schedtick: AtomicU32::new(0),
+            passes: AtomicU32::new(0),
             preempt: AtomicBool::new(false),
             syscalltick: AtomicU32::new(0),
             spawned: AtomicU64::new(0),

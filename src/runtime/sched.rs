@@ -1162,6 +1162,11 @@ fn execute(m: &M, gp: *mut G, inherit: bool, straight: bool) -> Next {
     let g = unsafe { &*gp };
     // SAFETY: the M holds a P while it runs goroutines.
     let p = unsafe { &*m.p() };
+    // Owner only: a plain load and store.
+    p.passes.store(
+        p.passes.load(Ordering::Relaxed).wrapping_add(1),
+        Ordering::Relaxed,
+    );
     if inherit {
         if p.preempt.load(Ordering::Relaxed) {
             // The slice is over: to the back of the global queue, behind those waiting.

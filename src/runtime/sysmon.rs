@@ -121,6 +121,9 @@ struct PData {
     /// When sysmon last looked at the P (the clock read before that round; 0: never). A call
     /// first seen now began after that look.
     looked: u64,
+    /// The P's `passes` when sysmon saw them change, or the P idle, last, and when.
+    passes: u32,
+    passwhen: u64,
 }
 
 impl Default for PData {
@@ -137,6 +140,8 @@ impl Default for PData {
             cpu_tid: 0,
             cpu: 0,
             looked: 0,
+            passes: u32::MAX,
+            passwhen: 0,
         }
     }
 }
@@ -298,6 +303,11 @@ fn retake(sched: &Sched, pd: &mut [PData], now: u64) -> usize {
     for (p, d) in sched.allp[..nprocs].iter().zip(pd.iter_mut()) {
         let looked = core::mem::replace(&mut d.looked, now);
         let s = p.status.load(Ordering::Acquire);
+        let passes = p.passes.load(Ordering::Relaxed);
+        if s == PIDLE || d.passes != passes {
+            // An idle P keeps nothing from its queue and timers.
+            (d.passes, d.passwhen) = (passes, now);
+        }
         if s == PRUNNING || s == PSYSCALL {
             let t = p.schedtick.load(Ordering::Relaxed);
             let long = now.saturating_sub(d.schedwhen) >= FORCE_PREEMPT.as_nanos() as u64;
@@ -347,6 +357,14 @@ fn retake(sched: &Sched, pd: &mut [PData], now: u64) -> usize {
         }
         let t = p.syscalltick.load(Ordering::Relaxed);
         let first = !d.sysretake && d.syscalltick != t;
+        // Calls that pass the P from one to the next (`exitsyscall_take`, each return a new
+        // slice) keep it from the scheduler, which runs its timers and serves the queues, and
+        // sysmon may never see one of them at two looks (1 ms sleeps against its 10 ms tick):
+        // a timer beside 50 such sleepers on one P waited seconds. Once the P has not been
+        // through the scheduler for `FORCE_PREEMPT` while work waits, the call it is in is
+        // retaken whatever it is, as a long runner is preempted.
+        let starving = now.saturating_sub(d.passwhen) >= FORCE_PREEMPT.as_nanos() as u64
+            && others_waiting(sched, p, now);
         if first {
             d.syscalltick = t;
             // The thread's CPU time is sampled afresh for this call (see `waits_for_cpu`).
@@ -361,13 +379,15 @@ fn retake(sched: &Sched, pd: &mut [PData], now: u64) -> usize {
             // that was recent, a return within the watch shows a short call; else the call may
             // have been long, and just ended.
             let young = looked != 0 && now.saturating_sub(looked) <= RECENT_LOOK.as_nanos() as u64;
-            if !(others_waiting(sched, p, now) && watch(sched, p, t, now, young)) {
+            if !(starving || others_waiting(sched, p, now) && watch(sched, p, t, now, young)) {
                 continue;
             }
         }
+        let watched = first && !starving;
         // Leave it if there is nothing for it to do and other Ps are free, for a while: the
         // call will likely return soon and keep its P (Go's rule).
         if !d.sysretake
+            && !starving
             && p.runq.is_empty()
             && sched.nmspinning.load(Ordering::Acquire) + sched.npidle.load(Ordering::Acquire) > 0
             && now.saturating_sub(d.syscallwhen) < SYSCALL_GRACE.as_nanos() as u64
@@ -378,7 +398,7 @@ fn retake(sched: &Sched, pd: &mut [PData], now: u64) -> usize {
         // CPU (another M given the P would wait as long). On two CPUs busy with calls that
         // was most of sysmon's retakes, each one putting a third thread on the CPUs, so the
         // next call waited too: `short-syscalls` retook ~300 `write`s to `/dev/null` a run.
-        if !first && !d.sysretake && waits_for_cpu(sched, p, t, d, now) {
+        if !first && !d.sysretake && !starving && waits_for_cpu(sched, p, t, d, now) {
             continue;
         }
         // Whether the retake gives the P to work (a preempted goroutine's, or waiting): only
@@ -387,10 +407,14 @@ fn retake(sched: &Sched, pd: &mut [PData], now: u64) -> usize {
         if retake_syscall(p, PIDLE) {
             // The CAS won: sysmon owns the P until `handoffp` gives it away.
             let preempted = core::mem::take(&mut d.sysretake);
+            if starving {
+                // Once: `handoffp` sends the P through the scheduler.
+                d.passwhen = now;
+            }
             // A call that blocked (not a goroutine preempted by handoff): its M times it.
             p.call_taken(t, (!preempted).then_some(d.syscallwhen));
             sched.counters.retaken.fetch_add(1, Ordering::Relaxed);
-            if first {
+            if watched {
                 sched
                     .counters
                     .retaken_watched
@@ -412,7 +436,7 @@ fn retake(sched: &Sched, pd: &mut [PData], now: u64) -> usize {
             // thread waits for a CPU or computes in the kernel: that says nothing of whether
             // the number sleeps.
             if let Some((nr, tid)) = call
-                && (first || runnable(tid) != Some(true))
+                && (watched || runnable(tid) != Some(true))
             {
                 sched.may_block.blocked(nr);
             }
