@@ -64,9 +64,10 @@ pub(crate) struct P {
     pub(crate) runq: RunQueue<G>,
     /// Incremented by every scheduling round on this P; sysmon watches it.
     pub(crate) schedtick: AtomicU32,
-    /// Incremented each time the scheduler runs a goroutine on this P (`execute`), and not
-    /// when a call's return takes the P from another call: sysmon sees by it a P that calls
-    /// pass along, kept from its timers and queues.
+    /// Incremented each time the scheduler runs a goroutine on this P (`execute`) or the P
+    /// leaves the idle list (whose Ps had nothing to run), not when a call's return takes the
+    /// P from another call: sysmon sees by it a P that calls pass along, kept from its timers
+    /// and queues.
     pub(crate) passes: AtomicU32,
     /// Set by sysmon when the goroutines on this P have run one time slice too long while
     /// others wait; the next goroutine that would inherit the slice goes to the global queue
@@ -191,6 +192,12 @@ impl P {
         if self.preempt.load(Ordering::Relaxed) {
             self.preempt.store(false, Ordering::Relaxed);
         }
+    }
+
+    /// Owner only: the P has been through the scheduler (see `passes`).
+    pub(crate) fn passed(&self) {
+        let n = self.passes.load(Ordering::Relaxed);
+        self.passes.store(n.wrapping_add(1), Ordering::Relaxed);
     }
 
     /// Counts one for the owner: a plain load and store, as only the owner writes.

@@ -367,6 +367,8 @@ impl Sched {
     /// only (see `wake_sysmon_deep_locked`).
     pub(crate) fn pidleget_locked(&self, l: &mut Locked) -> Option<*mut P> {
         let p = l.pidle.pop()?;
+        // SAFETY: off the idle list under the lock: ours now; Ps live as long as the runtime.
+        unsafe { &*p }.passed();
         self.npidle.fetch_sub(1, Ordering::Release);
         self.wake_sysmon_deep_locked();
         Some(p)
@@ -1162,11 +1164,7 @@ fn execute(m: &M, gp: *mut G, inherit: bool, straight: bool) -> Next {
     let g = unsafe { &*gp };
     // SAFETY: the M holds a P while it runs goroutines.
     let p = unsafe { &*m.p() };
-    // Owner only: a plain load and store.
-    p.passes.store(
-        p.passes.load(Ordering::Relaxed).wrapping_add(1),
-        Ordering::Relaxed,
-    );
+    p.passed();
     if inherit {
         if p.preempt.load(Ordering::Relaxed) {
             // The slice is over: to the back of the global queue, behind those waiting.

@@ -305,7 +305,8 @@ fn retake(sched: &Sched, pd: &mut [PData], now: u64) -> usize {
         let s = p.status.load(Ordering::Acquire);
         let passes = p.passes.load(Ordering::Relaxed);
         if s == PIDLE || d.passes != passes {
-            // An idle P keeps nothing from its queue and timers.
+            // An idle P keeps nothing from its queue and timers (and leaves the idle list
+            // with a new `passes`).
             (d.passes, d.passwhen) = (passes, now);
         }
         if s == PRUNNING || s == PSYSCALL {
