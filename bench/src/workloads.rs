@@ -806,6 +806,14 @@ pub fn retake(contender: &str, samples: usize) -> Outcome {
         }
         _ => unreachable!(),
     };
+    if std::env::var_os("BENCH_RETAKE_SAMPLES").is_some() {
+        // Each sample in order, for telling the first ones (new threads) from the rest.
+        let each: Vec<String> = lat
+            .iter()
+            .map(|d| format!("{:.0}", d.as_secs_f64() * 1e6))
+            .collect();
+        eprintln!("retake samples us: {}", each.join(" "));
+    }
     lat.sort();
     let us = |d: Duration| d.as_secs_f64() * 1e6;
     Outcome {
