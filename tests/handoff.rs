@@ -71,6 +71,109 @@ fn a_blocked_std_read_in_blocking_lets_the_writer_run() {
     });
 }
 
+/// The threads of this process, by id.
+fn thread_ids() -> Vec<i32> {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| t.ok()?.file_name().to_str()?.parse().ok())
+        .collect()
+}
+
+/// Once sysmon has retaken a P from a blocked call for waiting work, the runtime keeps a
+/// spare M: the next call that blocks while work waits gets its P to a thread that existed
+/// before that call, woken rather than made (making one costs ~100 us more on these VMs, the
+/// first retake latency's largest part). With one P: C blocks in `read` while the main
+/// goroutine waits, so the P is retaken for it (a new M runs main); main then computes,
+/// holding the P, so no M goes idle; then main blocks in `read` itself while B waits. Both
+/// Ms are in calls, so B runs on the spare, or on a thread made for it then.
+#[test]
+fn a_retake_leaves_a_spare_m_for_the_next_call() {
+    let _serial = serial();
+    watchdog(30, "a spare M after a retake", || {
+        let rt = rt(1);
+        let (tid, before) = rt.run(|| {
+            let (r1, w1) = sc::pipe().unwrap();
+            let (r2, w2) = sc::pipe().unwrap();
+            let c = goro::spawn(move || {
+                let mut buf = [0u8; 1];
+                sc::read(r1.as_fd(), &mut buf).unwrap();
+            });
+            goro::yield_now(); // C runs and blocks; main comes back on a new M
+            // Compute (no M idles) until the spare's thread exists (`threads` counts it with
+            // the two Ms), for 2 s at most: without one the assertion below says so.
+            let t = Instant::now();
+            while goro::stats().unwrap().threads < 3 && t.elapsed() < Duration::from_secs(2) {
+                std::hint::spin_loop();
+            }
+            let before = thread_ids();
+            let b = goro::spawn(move || {
+                let tid = sc::gettid();
+                sc::write(w2.as_fd(), b"x").unwrap();
+                tid
+            });
+            let mut buf = [0u8; 1];
+            sc::read(r2.as_fd(), &mut buf).unwrap();
+            let tid = b.join().unwrap();
+            sc::write(w1.as_fd(), b"x").unwrap();
+            c.join().unwrap();
+            (tid, before)
+        });
+        let s = rt.stats();
+        assert!(s.retaken + s.handed_off_on_entry >= 2, "{s:?}");
+        assert!(
+            before.contains(&tid),
+            "B ran on thread {tid}, made after main's call blocked (threads before: {before:?}; \
+             {s:?})"
+        );
+    });
+}
+
+/// The spare M is one: rounds of the harness's `retake` shape (C sleeps in `nanosleep`, A
+/// blocks while B waits, C's write ends A's call), each needing three Ms at once, leave the
+/// runtime with those and the spare, not a spare more per retake. A blocks in a different
+/// call number every few rounds, so sysmon retakes it each time (a number whose calls it
+/// retook twice hands its P off at entry instead). One more M is allowed for a loaded
+/// machine, where a short call can be retaken too.
+#[test]
+fn spare_ms_do_not_pile_up() {
+    use std::io::IoSliceMut;
+    use std::os::fd::AsRawFd;
+    let _serial = serial();
+    watchdog(30, "rounds of blocking calls", || {
+        let rt = rt(1);
+        for round in 0..12 {
+            rt.run(move || {
+                let (r, w) = sc::pipe().unwrap();
+                let a = goro::spawn(move || {
+                    let b = goro::spawn(|| {});
+                    let mut buf = [0u8; 1];
+                    let fd = r.as_raw_fd();
+                    let mut fds = [sc::PollFd {
+                        fd,
+                        events: libc::POLLIN,
+                        revents: 0,
+                    }];
+                    match round / 3 {
+                        0 => drop(sc::read(r.as_fd(), &mut buf).unwrap()),
+                        1 => drop(sc::readv(r.as_fd(), &mut [IoSliceMut::new(&mut buf)]).unwrap()),
+                        2 => drop(sc::poll(&mut fds, -1).unwrap()),
+                        _ => drop(sc::ppoll(&mut fds, None, None, 0).unwrap()),
+                    }
+                    b.join().unwrap();
+                });
+                goro::spawn(move || {
+                    nanosleep(Duration::from_millis(20));
+                    sc::write(w.as_fd(), b"x").unwrap();
+                });
+                a.join().unwrap();
+            });
+        }
+        let s = rt.stats();
+        assert!(s.retaken >= 8, "{s:?}");
+        assert!(s.threads <= 3 + 1 + 1, "{} threads: {s:?}", s.threads);
+    });
+}
+
 /// A goroutine blocked in `nanosleep(200 ms)` through `syscall`: a runnable goroutine starts
 /// while it sleeps, every time, and within 1 ms at best (the retake latency: sysmon's second
 /// look, two 20 us ticks; median and max printed). Only the best of ten rounds is bounded that

@@ -147,6 +147,9 @@ pub(crate) struct Locked {
     runq_tail: *mut G,
     pidle: Vec<*mut P>,
     pub(crate) midle: Vec<*mut M>,
+    /// A spare M whose thread is starting, not yet on `midle` (see `start_spare`): `startm`
+    /// hands it a P rather than start another thread. Null if there is none.
+    spare: *mut M,
     /// Locked Ms asleep in `stoplockedm` until their goroutine is handed back (Go's
     /// `nmidlelocked`): woken at shutdown.
     pub(crate) mlocked: Vec<*mut M>,
@@ -185,6 +188,7 @@ impl Sched {
                 runq_tail: core::ptr::null_mut(),
                 pidle: Vec::new(),
                 midle: Vec::new(),
+                spare: core::ptr::null_mut(),
                 mlocked: Vec::new(),
                 stopwait: 0,
             }),
@@ -439,6 +443,18 @@ impl Sched {
         };
         let m = l.midle.pop();
         self.wake_sysmon_deep_locked();
+        if m.is_none() && !l.spare.is_null() {
+            // The spare, its thread still starting: it reads both fields under the lock when
+            // it gets there (`park_spare`), so it needs no wake-up.
+            let m = core::mem::replace(&mut l.spare, core::ptr::null_mut());
+            // SAFETY: Ms live with the runtime; the spare touches these fields only under the
+            // lock, which we hold.
+            unsafe {
+                (*m).nextp.store(p, Ordering::Relaxed);
+                (*m).spinning.store(spinning, Ordering::Relaxed);
+            }
+            return;
+        }
         drop(l);
         match m {
             Some(m) => {
@@ -453,18 +469,60 @@ impl Sched {
         }
     }
 
+    /// Starts a spare M, which parks on the idle list, if there is no idle M nor a spare
+    /// starting: sysmon's, after it retook a P for waiting work (see `sysmon.rs`). The next
+    /// handoff then wakes an M (~20-50 us here) instead of making a thread (~100 us, about
+    /// half of it in `clone` and the mappings, before the thread is even scheduled), while
+    /// sysmon waits out the tick it needs to see a blocked call. Go keeps every M it made; this
+    /// keeps one more, made only once a call blocked while work waited, so a program that never
+    /// blocks makes none. Never past the thread limit: it is no thread the program asked for.
+    /// Returns whether it started one.
+    pub(crate) fn start_spare(&self) -> bool {
+        let mut l = self.locked();
+        if self.shutdown.load(Ordering::Acquire)
+            || !l.midle.is_empty()
+            || !l.spare.is_null()
+            || !super::threads::try_add_thread()
+        {
+            return false;
+        }
+        let m = self.allocm(core::ptr::null_mut(), false);
+        l.spare = m;
+        // The thread is made outside the lock: `clone` and the stack's mappings take tens of
+        // microseconds.
+        drop(l);
+        self.spawn_m(m);
+        true
+    }
+
+    /// The spare M `m`, its thread started: runs the P `startm` handed it meanwhile, or parks
+    /// on the idle list until one does. False at shutdown.
+    fn park_spare(&self, m: &M) -> bool {
+        let mut l = self.locked();
+        if core::ptr::eq(l.spare, m) {
+            l.spare = core::ptr::null_mut();
+        }
+        let p = m.nextp.swap(core::ptr::null_mut(), Ordering::Relaxed);
+        if !p.is_null() {
+            drop(l);
+            acquirep(m, p);
+            return true;
+        }
+        self.stopm_locked(l, m)
+    }
+
     /// Starts a new M thread that begins by acquiring `p`.
     fn newm(&self, p: *mut P, spinning: bool) {
-        let sched = self
-            .this
-            .upgrade()
-            .expect("the runtime is alive while it starts Ms");
         super::threads::add_thread();
-        if !self.sysmon_started.swap(true, Ordering::AcqRel) {
-            super::sysmon::start(sched.clone());
-        }
+        let m = self.allocm(p, spinning);
+        self.spawn_m(m);
+    }
+
+    /// A new M, listed and counted as live, handed `p` (null for a spare: see `start_spare`).
+    /// Its thread is counted by the caller, and started by `spawn_m`.
+    fn allocm(&self, p: *mut P, spinning: bool) -> *mut M {
         let id = self.mnext.fetch_add(1, Ordering::Relaxed) + 1;
-        let m = Box::into_raw(Box::new(M::new(Arc::as_ptr(&sched), id)));
+        let m = Box::into_raw(Box::new(M::new(self, id)));
         self.allm
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -477,6 +535,20 @@ impl Sched {
         }
         self.mlive.fetch_add(1, Ordering::AcqRel);
         self.counters.threads.fetch_add(1, Ordering::Relaxed);
+        m
+    }
+
+    /// Starts the thread of `m`, made by `allocm` (and sysmon, with the first M).
+    fn spawn_m(&self, m: *mut M) {
+        let sched = self
+            .this
+            .upgrade()
+            .expect("the runtime is alive while it starts Ms");
+        if !self.sysmon_started.swap(true, Ordering::AcqRel) {
+            super::sysmon::start(sched.clone());
+        }
+        // SAFETY: Ms live as long as their runtime.
+        let id = unsafe { (*m).id };
         let mp = m as usize;
         super::threads::spawn(format!("goro-m{id}"), G0_STACK, move || {
             mstart(sched, mp as *mut M)
@@ -486,14 +558,17 @@ impl Sched {
     /// Parks the calling M until `startm` hands it a P; returns false at shutdown (Go's
     /// `stopm`).
     pub(crate) fn stopm(&self, m: &M) -> bool {
-        {
-            let mut l = self.locked();
-            if self.shutdown.load(Ordering::Acquire) {
-                return false;
-            }
-            l.midle.push(m as *const M as *mut M);
-            self.checkdead_locked(&l);
+        self.stopm_locked(self.locked(), m)
+    }
+
+    /// [`stopm`](Sched::stopm), the lock taken.
+    fn stopm_locked(&self, mut l: MutexGuard<'_, Locked>, m: &M) -> bool {
+        if self.shutdown.load(Ordering::Acquire) {
+            return false;
         }
+        l.midle.push(m as *const M as *mut M);
+        self.checkdead_locked(&l);
+        drop(l);
         m.park.sleep();
         m.park.clear();
         let p = m.nextp.swap(core::ptr::null_mut(), Ordering::Relaxed);
@@ -838,13 +913,21 @@ fn mstart(sched: Arc<Sched>, m: *mut M) {
     let mr = unsafe { &*m };
     mr.tid.store(sys::gettid(), Ordering::Relaxed);
     let p = mr.nextp.swap(core::ptr::null_mut(), Ordering::Relaxed);
-    acquirep(mr, p);
-    if trace::on() {
-        trace::record_m(mr, Kind::ThreadStart, 0, 0);
-    }
-    schedule(mr);
-    if trace::on() {
-        trace::record_m(mr, Kind::ThreadStop, 0, 0);
+    // No P: a spare, which may have been handed one since (read under the lock).
+    let run = if p.is_null() {
+        sched.park_spare(mr)
+    } else {
+        acquirep(mr, p);
+        true
+    };
+    if run {
+        if trace::on() {
+            trace::record_m(mr, Kind::ThreadStart, 0, 0);
+        }
+        schedule(mr);
+        if trace::on() {
+            trace::record_m(mr, Kind::ThreadStop, 0, 0);
+        }
     }
     // Shutdown, or a locked goroutine ended: give the P to someone else.
     if !mr.p().is_null() {

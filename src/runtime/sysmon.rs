@@ -21,6 +21,11 @@
 //! the kernel. A watched call that returns in time, begun just before, clears its number's
 //! mark (see [`watch`]), so a number whose calls are short again (a `write` to a pipe that
 //! blocked once, then to `/dev/null`) goes back to Go's rule. With one P this took the harness's retake median from ~95 us to ~60 us.
+//!
+//! A P retaken from a call for waiting work goes to an M; if none is idle, one is made, which
+//! costs ~100 us or more here before it runs. So after such a retake sysmon leaves a spare M
+//! parked if none is idle (`Sched::start_spare`): the next call that blocks while work waits
+//! gets its P to a woken thread.
 
 use core::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -299,6 +304,8 @@ fn sysmon(sched: &Sched) {
 /// `handoff` that kept sysmon at 25 k wake-ups a second on CPUs the computing goroutines use).
 fn retake(sched: &Sched, pd: &mut [PData], now: u64) -> usize {
     let mut n = 0;
+    // A P went from a call to waiting work: the next such call finds an M ready.
+    let mut spare = false;
     let nprocs = sched.nprocs.load(Ordering::Acquire);
     for (p, d) in sched.allp[..nprocs].iter().zip(pd.iter_mut()) {
         let looked = core::mem::replace(&mut d.looked, now);
@@ -430,6 +437,11 @@ fn retake(sched: &Sched, pd: &mut [PData], now: u64) -> usize {
                 trace::record(Some(sched), Kind::Retake, 0, p.id as u64);
             }
             n += usize::from(for_work);
+            // Not for a goroutine preempted by handoff: its next retake is 10 ms away (or an
+            // off-CPU window), where a thread's making is lost in the noise; and such a
+            // goroutine is often a one-off (the echo server's `Command::spawn`, which waits
+            // outside goro's wrappers), which would leave a spare thread for nothing.
+            spare |= for_work && !preempted;
             handoffp(sched, p as *const P as *mut P);
             // After the handoff, which the read of the thread's state would delay. Blocked for
             // a whole tick, or through a watch (which read the state): its number is watched
@@ -442,6 +454,9 @@ fn retake(sched: &Sched, pd: &mut [PData], now: u64) -> usize {
                 sched.may_block.blocked(nr);
             }
         }
+    }
+    if spare {
+        sched.start_spare();
     }
     n
 }

@@ -153,6 +153,14 @@ pub(crate) fn add_thread() {
     }
 }
 
+/// Counts a new runtime thread if that stays within the limit; whether it did.
+pub(crate) fn try_add_thread() -> bool {
+    LIVE.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+        (n < MAX.load(Ordering::Acquire)).then_some(n + 1)
+    })
+    .is_ok()
+}
+
 pub(crate) fn remove_thread() {
     LIVE.fetch_sub(1, Ordering::AcqRel);
 }
