@@ -25,7 +25,8 @@
 //! A P retaken from a call for waiting work goes to an M; if none is idle, one is made, which
 //! costs ~100 us or more here before it runs. So after such a retake sysmon leaves a spare M
 //! parked if none is idle (`Sched::start_spare`): the next call that blocks while work waits
-//! gets its P to a woken thread.
+//! gets its P to a woken thread. Making it takes sysmon longer than a tick, so it looks again
+//! at once after.
 
 use core::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -195,7 +196,11 @@ fn sysmon(sched: &Sched) {
     let mut idle = 0u32;
     let mut call_wake = CallWake::default();
     let mut tracer = Tracer::new(sched.debug);
+    // The last round started a spare M: making its thread took longer than a tick (~80 us
+    // here), so this round looks at once.
+    let mut spawned = false;
     while !sched.shutdown.load(Ordering::Acquire) {
+        let look_now = core::mem::take(&mut spawned);
         delay = if idle == 0 {
             MIN_DELAY
         } else if idle > 50 {
@@ -253,11 +258,13 @@ fn sysmon(sched: &Sched) {
                 delay = MIN_DELAY;
                 call_wake.burst = true;
             }
-        } else {
+        } else if !look_now {
             let _ = sys::nanosleep(delay);
         }
         let now = nanotime();
-        let acted = retake(sched, &mut pd, now) > 0;
+        let (n, spare) = retake(sched, &mut pd, now);
+        spawned = spare;
+        let acted = n > 0;
         call_wake.round(acted);
         if acted {
             idle = 0;
@@ -302,7 +309,8 @@ fn sysmon(sched: &Sched) {
 /// calls. Returns how many Ps it preempted, or retook for work waiting: a P retaken with
 /// nothing waiting goes idle, which is no reason to tick faster (Go counts it: in the harness's
 /// `handoff` that kept sysmon at 25 k wake-ups a second on CPUs the computing goroutines use).
-fn retake(sched: &Sched, pd: &mut [PData], now: u64) -> usize {
+/// And whether it started a spare M (see `Sched::start_spare`).
+fn retake(sched: &Sched, pd: &mut [PData], now: u64) -> (usize, bool) {
     let mut n = 0;
     // A P went from a call to waiting work: the next such call finds an M ready.
     let mut spare = false;
@@ -455,10 +463,7 @@ fn retake(sched: &Sched, pd: &mut [PData], now: u64) -> usize {
             }
         }
     }
-    if spare {
-        sched.start_spare();
-    }
-    n
+    (n, spare && sched.start_spare())
 }
 
 /// Watches `p`, first seen at `now` in the system call of tick `t`, if the call's number
