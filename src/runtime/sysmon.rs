@@ -449,7 +449,7 @@ fn retake(sched: &Sched, pd: &mut [PData], now: u64) -> (usize, bool) {
             // off-CPU window), where a thread's making is lost in the noise; and such a
             // goroutine is often a one-off (the echo server's `Command::spawn`, which waits
             // outside goro's wrappers), which would leave a spare thread for nothing.
-            spare |= for_work && !preempted;
+            spare |= for_work && !preempted && !starving;
             handoffp(sched, p as *const P as *mut P);
             // After the handoff, which the read of the thread's state would delay. Blocked for
             // a whole tick, or through a watch (which read the state): its number is watched
