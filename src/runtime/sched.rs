@@ -1284,7 +1284,11 @@ fn execute(m: &M, gp: *mut G, inherit: bool, straight: bool) -> Next {
     // SAFETY: g0 of this M; the goroutine is suspended.
     let pending = core::mem::replace(unsafe { &mut m.owned().pending }, Pending::None);
     if trace::on() {
-        trace::left(m, g, &pending);
+        if let Pending::Park { .. } = pending {
+            trace::left_park(m, g);
+        } else {
+            trace::left(m, g, &pending);
+        }
     }
     match pending {
         Pending::Yield => {

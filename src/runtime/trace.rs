@@ -655,6 +655,16 @@ fn p_id(m: &M) -> u32 {
     unsafe { m.p().as_ref() }.map_or(NO_P, |p| p.id as u32)
 }
 
+/// The id of the P `m` holds, which it must (the scheduler's hooks: a goroutine starts, and
+/// parks, on an M with a P): no test for none.
+#[inline(always)]
+fn held_p_id(m: &M) -> u32 {
+    let p = m.p();
+    debug_assert!(!p.is_null(), "the M holds a P");
+    // SAFETY: the caller's M holds a P, and Ps live with their runtime.
+    unsafe { (*p).id as u32 }
+}
+
 /// `MTrace::entered` of a call whose entry is not recorded.
 const NO_ENTRY: u64 = 0;
 
@@ -813,41 +823,50 @@ fn slow(who: Who, ev: Raw) {
     });
 }
 
-/// Records how the goroutine `g` left its M, from what it asked g0 to do, and remembers when
-/// for [`go_start`].
-#[cold]
+/// Records that the goroutine `g` parked and left its M (the caller has seen tracing on), and
+/// remembers when for [`go_start`]: the common leave, with a hook of its own so that its path
+/// decodes no `Pending`.
 #[inline(never)]
-pub(crate) fn left(m: &M, g: &G, pending: &super::m::Pending) {
+pub(crate) fn left_park(m: &M, g: &G) {
+    // The `WaitReason as u8` that `gopark` stored.
+    let why = u64::from(g.waitreason.load(Ordering::Relaxed));
     match ON.load(Ordering::Acquire) {
         OFF => {}
-        ON_TSC => left_at(m, g, pending, tsc()),
-        _ => left_ns(m, g, pending),
+        ON_TSC => left_at(m, g, Kind::GoBlock, why, tsc(), held_p_id(m)),
+        _ => left_ns(m, g, Kind::GoBlock, why),
     }
 }
 
-/// [`left`] with the vDSO clock, out of line: the hot path then makes no call but tail calls,
-/// and needs no stack frame.
+/// [`left_park`] for the other ways to leave, from what the goroutine asked g0 to do.
 #[cold]
 #[inline(never)]
-fn left_ns(m: &M, g: &G, pending: &super::m::Pending) {
-    left_at(m, g, pending, nanotime());
-}
-
-#[inline(always)]
-fn left_at(m: &M, g: &G, pending: &super::m::Pending, ts: u64) {
+pub(crate) fn left(m: &M, g: &G, pending: &super::m::Pending) {
     use super::m::Pending;
     let (kind, arg) = match pending {
         Pending::Yield => (Kind::GoStop, Stop::Yield as u64),
-        // The `WaitReason as u8` that `gopark` stored.
-        Pending::Park { .. } => (
-            Kind::GoBlock,
-            u64::from(g.waitreason.load(Ordering::Relaxed)),
-        ),
+        Pending::Park { .. } => return left_park(m, g),
         Pending::Exit => (Kind::GoEnd, 0),
         Pending::ExitSyscall => (Kind::GoStop, Stop::NoP as u64),
         Pending::None => return,
     };
-    let ev = Raw::new(ts, kind, g.goid, arg, p_id(m));
+    match ON.load(Ordering::Acquire) {
+        OFF => {}
+        ON_TSC => left_at(m, g, kind, arg, tsc(), p_id(m)),
+        _ => left_ns(m, g, kind, arg),
+    }
+}
+
+/// [`left_at`] with the vDSO clock, out of line: the hot path then makes no call but tail
+/// calls, and needs no stack frame.
+#[cold]
+#[inline(never)]
+fn left_ns(m: &M, g: &G, kind: Kind, arg: u64) {
+    left_at(m, g, kind, arg, nanotime(), p_id(m));
+}
+
+#[inline(always)]
+fn left_at(m: &M, g: &G, kind: Kind, arg: u64, ts: u64, p: u32) {
+    let ev = Raw::new(ts, kind, g.goid, arg, p);
     // Through `slow`, the leave is forgotten (`slow_m`): the next start reads the clock.
     if let Some(state) = try_put_m(m, ev) {
         m.trace.left.set((state, ts));
@@ -885,47 +904,36 @@ pub(crate) fn unblock(m: Option<&M>, rt: &Sched, g: &G) {
     }
 }
 
-/// Records that goroutine `g` starts on `m`. One that comes `straight` after the goroutine
-/// that left `m` last (from the P's own run queue or resumed at once, with nothing waited for
-/// between), with no event recorded on `m` since, starts at that one's leaving: its clock
-/// reading (a third of a round trip's cost between two goroutines) serves both. The
-/// scheduler's few tens of nanoseconds between the two are then not in the trace.
-#[inline(never)]
-pub(crate) fn go_start(m: &M, g: &G, straight: bool) {
-    match ON.load(Ordering::Acquire) {
-        OFF => {}
-        ON_TSC => go_start_with(m, g, straight, tsc),
-        _ => go_start_ns(m, g, straight),
-    }
-}
-
-/// [`go_start`] with the vDSO clock, out of line (see [`left_ns`]).
-#[cold]
-#[inline(never)]
-fn go_start_ns(m: &M, g: &G, straight: bool) {
-    go_start_with(m, g, straight, nanotime);
-}
-
+/// Records that goroutine `g` starts on `m` (the caller has seen tracing on). One that comes
+/// `straight` after the goroutine that left `m` last (from the P's own run queue or resumed at
+/// once, with nothing waited for between), with no event recorded on `m` since, starts at that
+/// one's leaving: its clock reading (a third of a round trip's cost between two goroutines)
+/// serves both. The scheduler's few tens of nanoseconds between the two are then not in the
+/// trace. If `g` is also the goroutine `m` readied last, for this start, the start writes
+/// nothing but a bit on the leave ([`THEN_START`]): that case is inlined into the scheduler
+/// (no call, in the branch tracing takes); the rest is out of line.
 #[inline(always)]
-fn go_start_with(m: &M, g: &G, straight: bool, clock: fn() -> u64) {
-    let (state, at) = m.trace.left.get();
+pub(crate) fn go_start(m: &M, g: &G, straight: bool) {
+    let (state, _) = m.trace.left.get();
     // SAFETY: as in `try_put_m`.
     let chunk = unsafe { &*m.trace.chunk.get() };
     // Only this M touches the count while `g` runs; its wakers read it after it parked.
     let start = g.trace_starts.load(Ordering::Relaxed).wrapping_add(1);
-    g.trace_starts.store(start, Ordering::Relaxed);
-    // Nothing recorded since the leave, and its chunk not closed by a `stop` since (a start
-    // in a newer trace must not take an older one's reading, nor mark its leave).
-    let straight = straight
+    // Nothing recorded since the leave, its chunk not closed by a `stop` since (a start in a
+    // newer trace must not mark an older one's leave; a newer trace's chunk is another, or
+    // this one started over after `slow_m` forgot the leave), and `g` the goroutine this M's
+    // last unblock in this chunk readied, for this start.
+    if straight
         && chunk.state.load(Ordering::Relaxed) == state
-        && chunk.limit.load(Ordering::Relaxed) != 0;
-    if straight && m.trace.readied.get() == (g.goid, start) {
-        // The leave is the chunk's last event (its `state` is the one after it), and `g`
-        // the goroutine this M's last unblock in this chunk readied, for this start: mark
-        // the leave (see `THEN_START`). The P is the leave's: nothing came between. `stop`
-        // may be reading the leave just now (atomically): then this start is missed, as any
-        // event recorded as tracing stops may be.
-        let n = (state as u32 - 1) as usize;
+        && chunk.limit.load(Ordering::Relaxed) != 0
+        && m.trace.readied.get() == (g.goid, start)
+    {
+        g.trace_starts.store(start, Ordering::Relaxed);
+        // The leave is the chunk's last event (its `state` is the one after it): mark it
+        // (see `THEN_START`). The P is the leave's: nothing came between. `stop` may be
+        // reading the leave just now (atomically): then this start is missed, as any event
+        // recorded as tracing stops may be.
+        let n = (state as u32).wrapping_sub(1) as usize;
         let slot = chunk.events.wrapping_add(n).cast::<Raw>();
         // SAFETY: `n` is below the chunk's published length (`state` is its state after
         // the leave); only this thread writes events, and `collect` reads `p_kind`
@@ -937,10 +945,41 @@ fn go_start_with(m: &M, g: &G, straight: bool, clock: fn() -> u64) {
         );
         return;
     }
+    go_start_record(m, g, straight);
+}
+
+/// [`go_start`] when the start is a record of its own.
+#[inline(never)]
+fn go_start_record(m: &M, g: &G, straight: bool) {
+    match ON.load(Ordering::Acquire) {
+        OFF => {}
+        ON_TSC => go_start_with(m, g, straight, tsc),
+        _ => go_start_ns(m, g, straight),
+    }
+}
+
+/// [`go_start_record`] with the vDSO clock, out of line (see [`left_ns`]).
+#[cold]
+#[inline(never)]
+fn go_start_ns(m: &M, g: &G, straight: bool) {
+    go_start_with(m, g, straight, nanotime);
+}
+
+#[inline(always)]
+fn go_start_with(m: &M, g: &G, straight: bool, clock: fn() -> u64) {
+    let (state, at) = m.trace.left.get();
+    // SAFETY: as in `try_put_m`.
+    let chunk = unsafe { &*m.trace.chunk.get() };
+    let start = g.trace_starts.load(Ordering::Relaxed).wrapping_add(1);
+    g.trace_starts.store(start, Ordering::Relaxed);
+    // As in `go_start`: a newer trace's start must not take an older one's reading.
+    let straight = straight
+        && chunk.state.load(Ordering::Relaxed) == state
+        && chunk.limit.load(Ordering::Relaxed) != 0;
     let ts = if straight { at } else { clock() };
     put_m(
         m,
-        Raw::new(ts, Kind::GoStart, g.goid, u64::from(start), p_id(m)),
+        Raw::new(ts, Kind::GoStart, g.goid, u64::from(start), held_p_id(m)),
     );
 }
 
