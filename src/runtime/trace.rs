@@ -876,16 +876,19 @@ fn left_at(m: &M, g: &G, kind: Kind, arg: u64, ts: u64, p: u32) {
 }
 
 /// Records that this thread made goroutine `g` of runtime `rt` runnable, on `m` if it is an
-/// M. An M reads no clock for it: the event is stamped when the trace stops, with the next
-/// reading the M took (usually within tens of nanoseconds: the park or system call that
-/// follows), kept no later than `g`'s start it led to and no earlier than the M's event
-/// before it ([`bound_unblocks`], [`clamp_unblocks`]), the interval the true time lies in.
-#[inline(never)]
+/// M (the caller has seen tracing on). An M reads no clock for it: the event is stamped when
+/// the trace stops, with the next reading the M took (usually within tens of nanoseconds: the
+/// park or system call that follows), kept no later than `g`'s start it led to and no earlier
+/// than the M's event before it ([`bound_unblocks`], [`clamp_unblocks`]), the interval the
+/// true time lies in. An M's event is written inline (no call, in the branch tracing takes);
+/// if tracing went off since the caller looked, its chunk is closed or about to be, and the
+/// event goes nowhere or where nobody reads it, as for any event recorded as tracing stops.
+#[inline(always)]
 pub(crate) fn unblock(m: Option<&M>, rt: &Sched, g: &G) {
     // `g` is parked: its count moves only when it starts again.
     let start = g.trace_starts.load(Ordering::Relaxed).wrapping_add(1);
     match m {
-        Some(m) if on_acquire() => {
+        Some(m) => {
             let p_kind = p_id(m) << 8 | LAZY_UNBLOCK;
             // Before the event: if it goes through `slow_m`, that forgets it.
             m.trace.readied.set((g.goid, start));
@@ -899,7 +902,6 @@ pub(crate) fn unblock(m: Option<&M>, rt: &Sched, g: &G) {
                 },
             );
         }
-        Some(_) => {}
         None => record(Some(rt), Kind::GoUnblock, g.goid, u64::from(start)),
     }
 }
