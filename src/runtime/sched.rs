@@ -1283,9 +1283,10 @@ fn execute(m: &M, gp: *mut G, inherit: bool, straight: bool) -> Next {
     m.curg.store(core::ptr::null_mut(), Ordering::Relaxed);
     // SAFETY: g0 of this M; the goroutine is suspended.
     let pending = core::mem::replace(unsafe { &mut m.owned().pending }, Pending::None);
-    if trace::on() {
+    let traced = trace::mode();
+    if traced != trace::OFF {
         if let Pending::Park { .. } = pending {
-            trace::left_park(m, g);
+            trace::left_park(m, g, traced);
         } else {
             trace::left(m, g, &pending);
         }

@@ -58,7 +58,7 @@ use super::sysmon::nanotime;
 pub(crate) static ON: AtomicU8 = AtomicU8::new(OFF);
 
 /// [`ON`]: tracing is off.
-const OFF: u8 = 0;
+pub(crate) const OFF: u8 = 0;
 /// [`ON`]: on, events timed by the vDSO clock.
 const ON_NS: u8 = 1;
 /// [`ON`]: on, events timed by the time-stamp counter.
@@ -68,6 +68,13 @@ const ON_TSC: u8 = 2;
 #[inline(always)]
 pub(crate) fn on() -> bool {
     ON.load(Ordering::Relaxed) != OFF
+}
+
+/// [`ON`] itself, for a hook that takes the clock from the caller's one load (`left_park`):
+/// compared with [`OFF`], the same branch as [`on`].
+#[inline(always)]
+pub(crate) fn mode() -> u8 {
+    ON.load(Ordering::Relaxed)
 }
 
 /// [`on`] for the recording itself: Acquire, paired with `start`'s Release, so what `start`
@@ -823,17 +830,17 @@ fn slow(who: Who, ev: Raw) {
     });
 }
 
-/// Records that the goroutine `g` parked and left its M (the caller has seen tracing on), and
-/// remembers when for [`go_start`]: the common leave, with a hook of its own so that its path
-/// decodes no `Pending`.
+/// Records that the goroutine `g` parked and left its M, and remembers when for
+/// [`go_start`]: the common leave, with a hook of its own so that its path decodes no
+/// `Pending`. `on` is the caller's reading of [`ON`], not [`OFF`]: this reads it no more.
 #[inline(never)]
-pub(crate) fn left_park(m: &M, g: &G) {
+pub(crate) fn left_park(m: &M, g: &G, on: u8) {
     // The `WaitReason as u8` that `gopark` stored.
     let why = u64::from(g.waitreason.load(Ordering::Relaxed));
-    match ON.load(Ordering::Acquire) {
-        OFF => {}
-        ON_TSC => left_at(m, g, Kind::GoBlock, why, tsc(), held_p_id(m)),
-        _ => left_ns(m, g, Kind::GoBlock, why),
+    if on == ON_TSC {
+        left_at(m, g, Kind::GoBlock, why, tsc(), held_p_id(m));
+    } else {
+        left_ns(m, g, Kind::GoBlock, why);
     }
 }
 
@@ -844,7 +851,7 @@ pub(crate) fn left(m: &M, g: &G, pending: &super::m::Pending) {
     use super::m::Pending;
     let (kind, arg) = match pending {
         Pending::Yield => (Kind::GoStop, Stop::Yield as u64),
-        Pending::Park { .. } => return left_park(m, g),
+        Pending::Park { .. } => return left_park(m, g, ON.load(Ordering::Relaxed)),
         Pending::Exit => (Kind::GoEnd, 0),
         Pending::ExitSyscall => (Kind::GoStop, Stop::NoP as u64),
         Pending::None => return,
