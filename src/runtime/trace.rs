@@ -663,7 +663,7 @@ fn p_id(m: &M) -> u32 {
 }
 
 /// The id of the P `m` holds, which it must (the scheduler's hooks: a goroutine starts, and
-/// parks, on an M with a P): no test for none.
+/// parks, on an M with a P, and `goready` runs on one): no test for none.
 #[inline(always)]
 fn held_p_id(m: &M) -> u32 {
     let p = m.p();
@@ -883,7 +883,8 @@ fn left_at(m: &M, g: &G, kind: Kind, arg: u64, ts: u64, p: u32) {
 }
 
 /// Records that this thread made goroutine `g` of runtime `rt` runnable, on `m` if it is an
-/// M (the caller has seen tracing on). An M reads no clock for it: the event is stamped when
+/// M, which holds a P (`goready`'s: a goroutine inside the runtime, or g0 with a P), and the
+/// caller has seen tracing on. An M reads no clock for it: the event is stamped when
 /// the trace stops, with the next reading the M took (usually within tens of nanoseconds: the
 /// park or system call that follows), kept no later than `g`'s start it led to and no earlier
 /// than the M's event before it ([`bound_unblocks`], [`clamp_unblocks`]), the interval the
@@ -896,7 +897,7 @@ pub(crate) fn unblock(m: Option<&M>, rt: &Sched, g: &G) {
     let start = g.trace_starts.load(Ordering::Relaxed).wrapping_add(1);
     match m {
         Some(m) => {
-            let p_kind = p_id(m) << 8 | LAZY_UNBLOCK;
+            let p_kind = held_p_id(m) << 8 | LAZY_UNBLOCK;
             // Before the event: if it goes through `slow_m`, that forgets it.
             m.trace.readied.set((g.goid, start));
             put_m(
