@@ -17,8 +17,12 @@
 //!   reads no clock ([`unblock`]): `stop` stamps that event with the M's next reading, no
 //!   later than the start it led to; a straight start of the goroutine the M readied last
 //!   writes nothing but a bit on the leave before it ([`THEN_START`]), so a channel round
-//!   trip is four records. The scheduler's hooks ([`left`], [`go_start`],
-//!   [`unblock`]) make no call on their hot path but tail calls, so need no stack frame.
+//!   trip is four records. Of the scheduler's hooks, [`unblock`] and the marking
+//!   [`go_start`] are written inline where they are called, in the branch tracing takes (no
+//!   call); a park's leave ([`left_park`]) is a call, taking the clock from the caller's load
+//!   of [`ON`], with no `Pending` to decode, and no frame (its rare cases are tail calls);
+//!   the rare cases of the inline two (a start of its own, a full chunk) are calls out of
+//!   line. The M in each of the three holds a P: its id is read unchecked.
 //! - Once a chunk (256 KiB, 10922 events): [`slow`] takes the thread's lock and moves to a
 //!   fresh chunk. Chunks are mapped with `MAP_POPULATE`, and [`start`] prepares a pool of them,
 //!   so no event takes a page fault; a trace's first 16 MiB come from that pool.
