@@ -39,7 +39,6 @@
 //! too) all record; [`record`] never switches goroutines, so no thread-local address is held
 //! across a switch.
 
-use core::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
 use core::cell::{Cell, OnceCell, UnsafeCell};
 use core::ffi::c_void;
 use core::mem::MaybeUninit;
@@ -263,10 +262,6 @@ const CHUNK_BYTES: usize = 256 << 10;
 /// Events in a chunk.
 const CHUNK_EVENTS: usize = CHUNK_BYTES / core::mem::size_of::<Raw>();
 
-/// How many events ahead of the one it writes [`Chunk::push`] fetches into the cache (9
-/// lines: far enough for memory to answer before the events between are written).
-const PREFETCH_AHEAD: usize = 24;
-
 /// Chunks a thread may fill in one trace: 2^20 events (24 MiB), so a long trace cannot take
 /// all the memory; later events are dropped and counted.
 const MAX_CHUNKS: usize = (1 << 20) / CHUNK_EVENTS + 1;
@@ -365,13 +360,10 @@ impl Chunk {
         // SAFETY: `n` is below `limit`, which is at most `CHUNK_EVENTS`: in bounds, and past
         // what was published: only this thread touches it.
         let slot = unsafe { (*self.events.add(n)).get().cast::<Raw>() };
-        // Brings a line a few events on into the cache now, so that writing there later
-        // does not wait for memory (the store would, at the next locked instruction: a
-        // channel round trip has many). Past the chunk's end it fetches nothing useful, and
-        // a prefetch never faults.
-        let ahead = self.events.wrapping_add(n + PREFETCH_AHEAD);
-        // SAFETY: a prefetch only hints; it reads nothing the program sees.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>(ahead.cast::<i8>()) };
+        // No software prefetch of the lines ahead: the chunk is written in order, which the
+        // CPU's own prefetchers follow, and on the AMD host a `prefetcht0` 24 events ahead
+        // cost the one-P pingpong 8-18 ns a traced round trip (examples/trace_pingpong, four
+        // sessions of alternating runs), more than the stores it was to spare a wait.
         // Field by field, straight from registers (a `Raw` built on the stack and copied
         // whole stalls on store forwarding).
         // SAFETY: as above.
