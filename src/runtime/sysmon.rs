@@ -153,12 +153,12 @@ impl Default for PData {
 }
 
 impl PData {
-    /// Records `cpu`, thread `tid`'s CPU clock read at `now`. Whether the thread had at least a
-    /// quarter of the time since the previous sample of it on a CPU; `None` without one.
-    fn cpu_share(&mut self, tid: i32, cpu: u64, now: u64) -> Option<bool> {
+    /// Records `cpu`, thread `tid`'s CPU clock read at `now`. How long the thread ran since
+    /// the previous sample of it, and how long ago that was; `None` without one.
+    fn cpu_since(&mut self, tid: i32, cpu: u64, now: u64) -> Option<(u64, u64)> {
         let (at, was, same) = (self.cpu_at, self.cpu, self.cpu_tid == tid);
         (self.cpu_at, self.cpu_tid, self.cpu) = (now, tid, cpu);
-        (at != 0 && same).then(|| cpu.saturating_sub(was) >= now.saturating_sub(at) / 4)
+        (at != 0 && same).then(|| (cpu.saturating_sub(was), now.saturating_sub(at)))
     }
 }
 
@@ -561,12 +561,15 @@ fn off_cpu(p: &P, d: &mut PData, now: u64) -> bool {
     let Some(cpu) = thread_cpu_ns(tid) else {
         return false;
     };
-    d.cpu_share(tid, cpu, now) == Some(false) && runnable(tid) != Some(true)
+    d.cpu_since(tid, cpu, now)
+        .is_some_and(|(ran, window)| ran < window / 4)
+        && runnable(tid) != Some(true)
 }
 
 /// Whether the call `p` has been in since sysmon's previous look (entered at tick `t`) has a
 /// thread that is runnable and had under a quarter of the time since the previous sample of
-/// its CPU clock on a CPU: it waits for one, and is in no call that blocks. A runnable thread
+/// its CPU clock on a CPU, or under [`SHORT_CALL`]: it waits for one, and is in no call that
+/// blocks. A runnable thread
 /// with no sample yet counts as waiting, so it is judged at the next look; one that had its
 /// share computes in the kernel, and a thread asleep there is blocked: both are retaken.
 fn waits_for_cpu(sched: &Sched, p: &P, t: u32, d: &mut PData, now: u64) -> bool {
@@ -579,7 +582,11 @@ fn waits_for_cpu(sched: &Sched, p: &P, t: u32, d: &mut PData, now: u64) -> bool 
     let Some(cpu) = thread_cpu_ns(tid) else {
         return false;
     };
-    d.cpu_share(tid, cpu, now) != Some(true)
+    // Computing: a quarter of the time on a CPU, and more than a short call's whole length
+    // (a thread starved of its CPU can run the few microseconds around a short call's
+    // instruction, in a debug build most of all, and still be in the same call).
+    !d.cpu_since(tid, cpu, now)
+        .is_some_and(|(ran, window)| ran >= window / 4 && ran >= SHORT_CALL.as_nanos() as u64)
 }
 
 /// Whether thread `tid` of this process is running or waiting for a CPU (state `R` in
