@@ -383,7 +383,7 @@ fn retake(sched: &Sched, pd: &mut [PData], now: u64) -> (usize, bool) {
             && others_waiting(sched, p, now);
         if first {
             d.syscalltick = t;
-            // The thread's CPU time is sampled afresh for this call (see `waits_for_cpu`).
+            // The thread's CPU time is sampled afresh for this call (see `call_thread`).
             d.cpu_at = 0;
             // Read after the tick, as a slice's start is: the call is timed (and watched) from
             // no earlier than sysmon saw it.
@@ -414,8 +414,14 @@ fn retake(sched: &Sched, pd: &mut [PData], now: u64) -> (usize, bool) {
         // CPU (another M given the P would wait as long). On two CPUs busy with calls that
         // was most of sysmon's retakes, each one putting a third thread on the CPUs, so the
         // next call waited too: `short-syscalls` retook ~300 `write`s to `/dev/null` a run.
-        if !first && !d.sysretake && !starving && waits_for_cpu(sched, p, t, d, now) {
-            continue;
+        // What is read of the thread here (whether it sleeps in the call) also decides below
+        // whether the call's number is marked, without a second read (~30 us each here).
+        let mut asleep = None;
+        if !first && !d.sysretake && !starving {
+            match call_thread(sched, p, t, d, now) {
+                CallThread::WaitsForCpu => continue,
+                thread => asleep = Some(thread == CallThread::Asleep),
+            }
         }
         // Whether the retake gives the P to work (a preempted goroutine's, or waiting): only
         // those keep sysmon on its shortest tick.
@@ -457,7 +463,7 @@ fn retake(sched: &Sched, pd: &mut [PData], now: u64) -> (usize, bool) {
             // thread waits for a CPU or computes in the kernel: that says nothing of whether
             // the number sleeps.
             if let Some((nr, tid)) = call
-                && (watched || runnable(tid) != Some(true))
+                && (watched || asleep.unwrap_or_else(|| runnable(tid) != Some(true)))
             {
                 sched.may_block.blocked(nr);
             }
@@ -566,27 +572,43 @@ fn off_cpu(p: &P, d: &mut PData, now: u64) -> bool {
         && runnable(tid) != Some(true)
 }
 
-/// Whether the call `p` has been in since sysmon's previous look (entered at tick `t`) has a
-/// thread that is runnable and had under a quarter of the time since the previous sample of
-/// its CPU clock on a CPU, or under [`SHORT_CALL`]: it waits for one, and is in no call that
-/// blocks. A runnable thread
-/// with no sample yet counts as waiting, so it is judged at the next look; one that had its
-/// share computes in the kernel, and a thread asleep there is blocked: both are retaken.
-fn waits_for_cpu(sched: &Sched, p: &P, t: u32, d: &mut PData, now: u64) -> bool {
+/// What sysmon reads of the thread of a call it would retake by Go's rule.
+#[derive(PartialEq)]
+enum CallThread {
+    /// Asleep in the kernel, or its state unreadable: blocked, retaken.
+    Asleep,
+    /// Runnable, and on a CPU for a quarter of the time since the previous sample of its CPU
+    /// clock and longer than [`SHORT_CALL`]: computing in the kernel, retaken.
+    Computing,
+    /// Runnable otherwise: it waits for a CPU and is in no call that blocks (another M given
+    /// the P would wait as long), so it keeps the P. A thread with no sample yet is judged so,
+    /// and looked at again at the next round.
+    WaitsForCpu,
+}
+
+/// Reads the thread of the call `p` has been in since sysmon's previous look (entered at tick
+/// `t`): see [`CallThread`].
+fn call_thread(sched: &Sched, p: &P, t: u32, d: &mut PData, now: u64) -> CallThread {
     let Some((_, tid)) = call_of(sched, p, t) else {
-        return false;
+        return CallThread::Asleep;
     };
     if runnable(tid) != Some(true) {
-        return false;
+        return CallThread::Asleep;
     }
     let Some(cpu) = thread_cpu_ns(tid) else {
-        return false;
+        return CallThread::Computing;
     };
-    // Computing: a quarter of the time on a CPU, and more than a short call's whole length
-    // (a thread starved of its CPU can run the few microseconds around a short call's
-    // instruction, in a debug build most of all, and still be in the same call).
-    !d.cpu_since(tid, cpu, now)
-        .is_some_and(|(ran, window)| ran >= window / 4 && ran >= SHORT_CALL.as_nanos() as u64)
+    // The few microseconds around a short call's instruction, which a thread starved of its
+    // CPU can run and still be in the same call (in a debug build most of all), are no
+    // computing.
+    let computing = d
+        .cpu_since(tid, cpu, now)
+        .is_some_and(|(ran, window)| ran >= window / 4 && ran >= SHORT_CALL.as_nanos() as u64);
+    if computing {
+        CallThread::Computing
+    } else {
+        CallThread::WaitsForCpu
+    }
 }
 
 /// Whether thread `tid` of this process is running or waiting for a CPU (state `R` in
