@@ -471,16 +471,7 @@ fn timers_run_while_calls_pass_their_p_after_short_calls() {
     let _serial = serial();
     watchdog(60, "a timer beside sleepers, after short calls", || {
         let rt = rt(1);
-        rt.run(|| {
-            let null = std::fs::File::options()
-                .write(true)
-                .open("/dev/null")
-                .unwrap();
-            let t = Instant::now();
-            while t.elapsed() < Duration::from_millis(100) {
-                sc::write(null.as_fd(), b"x").unwrap();
-            }
-        });
+        rt.run(|| write_null_for(Duration::from_millis(100)));
         timer_beside_sleepers(&rt)
     });
 }
@@ -810,16 +801,7 @@ fn short_calls_whose_threads_wait_for_a_cpu_are_not_retaken() {
     watchdog(60, "short calls on a starved CPU", || {
         let (short, blocked) = starved(|| {
             let rt = rt(1);
-            rt.run(|| {
-                let null = std::fs::File::options()
-                    .write(true)
-                    .open("/dev/null")
-                    .unwrap();
-                let t = Instant::now();
-                while t.elapsed() < Duration::from_millis(300) {
-                    sc::write(null.as_fd(), b"x").unwrap();
-                }
-            });
+            rt.run(|| write_null_for(Duration::from_millis(300)));
             let short = rt.stats();
             rt.run(|| {
                 let (r, w) = sc::pipe().unwrap();
@@ -857,15 +839,7 @@ fn sysmon_settles_while_calls_stay_short() {
                     let hs: Vec<_> = (0..2)
                         .map(|_| {
                             let stop = stop.clone();
-                            goro::spawn(move || {
-                                let null = std::fs::File::options()
-                                    .write(true)
-                                    .open("/dev/null")
-                                    .unwrap();
-                                while !stop.load(Ordering::Relaxed) {
-                                    sc::write(null.as_fd(), b"x").unwrap();
-                                }
-                            })
+                            goro::spawn(move || write_null_until(|| stop.load(Ordering::Relaxed)))
                         })
                         .collect();
                     hs.into_iter().for_each(|h| h.join().unwrap());
@@ -891,6 +865,23 @@ fn sysmon_settles_while_calls_stay_short() {
             "sysmon slept {sleeps} times in 300 ms: {s:?}"
         );
     });
+}
+
+/// One-byte `write`s to `/dev/null` for `d`.
+fn write_null_for(d: Duration) {
+    let t = Instant::now();
+    write_null_until(|| t.elapsed() >= d);
+}
+
+/// One-byte `write`s to `/dev/null` until `done`.
+fn write_null_until(done: impl Fn() -> bool) {
+    let null = std::fs::File::options()
+        .write(true)
+        .open("/dev/null")
+        .unwrap();
+    while !done() {
+        sc::write(null.as_fd(), b"x").unwrap();
+    }
 }
 
 /// The process's sysmon threads (`/proc/self/task/<tid>` directories).
