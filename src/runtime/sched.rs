@@ -444,11 +444,11 @@ impl Sched {
         let m = l.midle.pop();
         self.wake_sysmon_deep_locked();
         if m.is_none() && !l.spare.is_null() {
-            // The spare, its thread still starting: it reads both fields under the lock when
-            // it gets there (`park_spare`), so it needs no wake-up.
+            // The spare, its thread still starting: it reads `nextp` as it starts and again
+            // under the lock (`park_spare`, which we hold off), so one of the two reads sees
+            // this store and it needs no wake-up.
             let m = core::mem::replace(&mut l.spare, core::ptr::null_mut());
-            // SAFETY: Ms live with the runtime; the spare touches these fields only under the
-            // lock, which we hold.
+            // SAFETY: Ms live with the runtime; both fields are atomics.
             unsafe {
                 (*m).nextp.store(p, Ordering::Relaxed);
                 (*m).spinning.store(spinning, Ordering::Relaxed);
@@ -521,13 +521,7 @@ impl Sched {
     /// A new M, listed and counted as live, handed `p` (null for a spare: see `start_spare`).
     /// Its thread is counted by the caller, and started by `spawn_m`.
     fn allocm(&self, p: *mut P, spinning: bool) -> *mut M {
-        let id = self.mnext.fetch_add(1, Ordering::Relaxed) + 1;
-        let m = Box::into_raw(Box::new(M::new(self, id)));
-        self.allm
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .0
-            .push(m);
+        let m = self.listm();
         // SAFETY: the M is not yet shared.
         unsafe {
             (*m).nextp.store(p, Ordering::Relaxed);
@@ -535,6 +529,18 @@ impl Sched {
         }
         self.mlive.fetch_add(1, Ordering::AcqRel);
         self.counters.threads.fetch_add(1, Ordering::Relaxed);
+        m
+    }
+
+    /// A new M with the next id, on the list of the runtime's Ms (freed with them).
+    fn listm(&self) -> *mut M {
+        let id = self.mnext.fetch_add(1, Ordering::Relaxed) + 1;
+        let m = Box::into_raw(Box::new(M::new(self, id)));
+        self.allm
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .0
+            .push(m);
         m
     }
 
@@ -802,13 +808,7 @@ impl Sched {
     /// An M for a unit test, on no thread: listed with the runtime's Ms (and freed with them).
     #[cfg(test)]
     pub(crate) fn test_m(&self) -> &M {
-        let id = self.mnext.fetch_add(1, Ordering::Relaxed) + 1;
-        let m = Box::into_raw(Box::new(M::new(self, id)));
-        self.allm
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .0
-            .push(m);
+        let m = self.listm();
         // SAFETY: freed only when the runtime is dropped, which outlives the borrow.
         unsafe { &*m }
     }

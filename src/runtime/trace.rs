@@ -847,10 +847,10 @@ pub(crate) fn left(m: &M, g: &G, pending: &super::m::Pending) {
     use super::m::Pending;
     let (kind, arg) = match pending {
         Pending::Yield => (Kind::GoStop, Stop::Yield as u64),
-        Pending::Park { .. } => return left_park(m, g, ON.load(Ordering::Relaxed)),
         Pending::Exit => (Kind::GoEnd, 0),
         Pending::ExitSyscall => (Kind::GoStop, Stop::NoP as u64),
-        Pending::None => return,
+        // A park leaves through `left_park`, which `execute` calls instead.
+        Pending::Park { .. } | Pending::None => return,
     };
     match ON.load(Ordering::Acquire) {
         OFF => {}
