@@ -118,11 +118,6 @@ impl MayBlock {
         self.sure.get(nr)
     }
 
-    /// Whether any number is marked.
-    pub(crate) fn any(&self) -> bool {
-        self.bits.0.iter().any(|w| w.load(Ordering::Relaxed) != 0)
-    }
-
     /// A call of `nr` was retaken: one step up.
     pub(crate) fn blocked(&self, nr: usize) {
         if self.bits.get(nr) {
@@ -273,9 +268,8 @@ mod tests {
     #[test]
     fn may_block_marks_each_number_alone() {
         let b = MayBlock::default();
-        assert!(!b.get(0) && !b.get(35) && !b.any());
+        assert!(!b.get(0) && !b.get(35));
         b.blocked(35);
-        assert!(b.any());
         b.blocked(64);
         assert!(b.get(35) && b.get(64));
         assert!(!b.get(34) && !b.get(36) && !b.get(0) && !b.get(65));

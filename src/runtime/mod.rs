@@ -31,6 +31,7 @@ pub(crate) mod stw;
 pub(crate) mod sys;
 mod sysmon;
 pub(crate) mod threads;
+mod threadstate;
 pub(crate) mod timers;
 pub(crate) mod trace;
 mod valgrind;

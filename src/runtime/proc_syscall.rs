@@ -686,12 +686,12 @@ pub(crate) fn exitsyscall0(m: &M, gp: *mut G) -> Next {
 
 /// Hands off `pp`, which no M holds, as Go's `handoffp` decides: start an M if there is work;
 /// start a spinning M if none is spinning or idle; give it to a stop-the-world; else idle.
-pub(crate) fn handoffp(sched: &Sched, pp: *mut P) {
+/// Returns whether it went to a thread that has yet to start (see `Sched::startm`).
+pub(crate) fn handoffp(sched: &Sched, pp: *mut P) -> bool {
     // SAFETY: Ps live as long as the runtime; the caller owns `pp`.
     let p = unsafe { &*pp };
     if !p.runq.is_empty() || sched.runqsize.load(Ordering::Acquire) != 0 || sched.netq.len() != 0 {
-        sched.startm(Some(pp), false);
-        return;
+        return sched.startm(Some(pp), false);
     }
     if sched.nmspinning.load(Ordering::Acquire) + sched.npidle.load(Ordering::Acquire) == 0
         && sched
@@ -699,18 +699,17 @@ pub(crate) fn handoffp(sched: &Sched, pp: *mut P) {
             .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Relaxed)
             .is_ok()
     {
-        sched.startm(Some(pp), true);
-        return;
+        return sched.startm(Some(pp), true);
     }
     let mut l = sched.locked();
     if (sched.runqsize.load(Ordering::Acquire) != 0 || sched.netq.len() != 0) && !sched.gcwaiting()
     {
         drop(l);
-        sched.startm(Some(pp), false);
-        return;
+        return sched.startm(Some(pp), false);
     }
     // Idle, or stopped if a stop-the-world is pending.
     sched.pidleput_locked(&mut l, pp);
+    false
 }
 
 /// Retakes `p` from a system call if it is still in one, for sysmon (`to` = `Pidle`) or a

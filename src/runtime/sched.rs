@@ -415,8 +415,9 @@ impl Sched {
     }
 
     /// Runs `p` (or an idle P) on an idle M, or a new one (Go's `startm`). With `spinning`, the
-    /// caller has counted the M in `nmspinning`.
-    pub(crate) fn startm(&self, p: Option<*mut P>, spinning: bool) {
+    /// caller has counted the M in `nmspinning`. Returns whether the P went to a thread that
+    /// has yet to start (a new M, or the spare), not to an idle one woken.
+    pub(crate) fn startm(&self, p: Option<*mut P>, spinning: bool) -> bool {
         let mut l = self.locked();
         if self.shutdown.load(Ordering::Acquire) {
             // The runtime is ending: start nothing. A P handed to us goes idle; without this
@@ -429,7 +430,7 @@ impl Sched {
             if spinning {
                 self.nmspinning.fetch_sub(1, Ordering::AcqRel);
             }
-            return;
+            return false;
         }
         let p = match p.or_else(|| self.pidleget_locked(&mut l)) {
             Some(p) => p,
@@ -438,7 +439,7 @@ impl Sched {
                 if spinning {
                     self.nmspinning.fetch_sub(1, Ordering::AcqRel);
                 }
-                return;
+                return false;
             }
         };
         let m = l.midle.pop();
@@ -453,7 +454,7 @@ impl Sched {
                 (*m).nextp.store(p, Ordering::Relaxed);
                 (*m).spinning.store(spinning, Ordering::Relaxed);
             }
-            return;
+            return true;
         }
         drop(l);
         match m {
@@ -464,8 +465,12 @@ impl Sched {
                     (*m).spinning.store(spinning, Ordering::Relaxed);
                     (*m).park.wakeup();
                 }
+                false
             }
-            None => self.newm(p, spinning),
+            None => {
+                self.newm(p, spinning);
+                true
+            }
         }
     }
 

@@ -14,19 +14,26 @@
 //! ~39 us here: any sleep costs ~18 us more than asked on these VMs).
 //!
 //! Go retakes a P whose system call it saw at two rounds in a row, so a call that blocks waits
-//! one to two ticks. sysmon here does the same for a call of a number it has not seen block;
-//! once a number has blocked (a call of it retaken that way), the next calls of that number
-//! are watched at the first sight when work waits for their P: sysmon spins up to
-//! [`SHORT_CALL`] (10 us), gives its CPU away once, and retakes the P if the call is still in
-//! the kernel. A watched call that returns in time, begun just before, clears its number's
-//! mark (see [`watch`]), so a number whose calls are short again (a `write` to a pipe that
-//! blocked once, then to `/dev/null`) goes back to Go's rule. With one P this took the harness's retake median from ~95 us to ~60 us.
+//! one to two ticks. sysmon here watches a call at its first sight when work waits for its P:
+//! it spins up to [`SHORT_CALL`] (10 us) and retakes the P if the call is still in the kernel
+//! and its thread asleep there (one that waits for a CPU is left to Go's rule, a tick later,
+//! which reads the thread too: see [`CallThread`]). A retake marks the call's number; a
+//! watched call that returns in time, begun just before, clears its number's marks (see
+//! [`watch`]), so a number whose calls are short again (a `write` to a pipe that blocked once,
+//! then to `/dev/null`) stops handing its P off at entry. With one P the watch took the
+//! harness's retake median from ~95 us to ~60 us (for marked numbers), and the first sample's
+//! from ~200 us to ~140 us (for all).
 //!
 //! A P retaken from a call for waiting work goes to an M; if none is idle, one is made, which
 //! costs ~100 us or more here before it runs. So after such a retake sysmon leaves a spare M
 //! parked if none is idle (`Sched::start_spare`): the next call that blocks while work waits
-//! gets its P to a woken thread. Making it takes sysmon longer than a tick, so it looks again
-//! at once after.
+//! gets its P to a woken thread. It is made at once if the retake's P went to a thread still
+//! starting, and a round later (once no round wakes an M) if it went to an idle M, whose
+//! wake-up the new thread's start would delay (see [`Spare`]). Making it takes sysmon longer
+//! than a tick, so it looks again at once after.
+//!
+//! Whether a call's thread sleeps is read from `/proc` (see `threadstate.rs`), with each
+//! thread's file kept open.
 
 use core::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -38,6 +45,7 @@ use super::p::{P, PIDLE, PRUNNING, PSYSCALL};
 use super::proc_syscall::{handoffp, retake_syscall};
 use super::sched::Sched;
 use super::schedtrace::Tracer;
+use super::threadstate::ThreadStates;
 use super::trace::{self, Kind};
 use super::{signal, sys};
 
@@ -192,10 +200,13 @@ fn thread_cpu_ns(tid: i32) -> Option<u64> {
 fn sysmon(sched: &Sched) {
     sys::set_timerslack(1);
     let mut pd = vec![PData::default(); sched.allp.len()];
+    let mut threads = ThreadStates::default();
     let mut delay = MIN_DELAY;
     let mut idle = 0u32;
     let mut call_wake = CallWake::default();
     let mut tracer = Tracer::new(sched.debug);
+    // The last round wanted a spare M after it (see `Spare::NextRound`).
+    let mut spare_due = false;
     // The last round started a spare M: making its thread took longer than a tick (~80 us
     // here), so this round looks at once.
     let mut spawned = false;
@@ -262,8 +273,10 @@ fn sysmon(sched: &Sched) {
             let _ = sys::nanosleep(delay);
         }
         let now = nanotime();
-        let (n, spare) = retake(sched, &mut pd, now);
-        spawned = spare;
+        let (n, spare) = retake(sched, &mut pd, &mut threads, now);
+        // Not in a round that woke an M either.
+        let due = core::mem::replace(&mut spare_due, spare == Spare::NextRound);
+        spawned = (spare == Spare::Now || due && spare == Spare::No) && sched.start_spare();
         let acted = n > 0;
         call_wake.round(acted);
         if acted {
@@ -309,11 +322,10 @@ fn sysmon(sched: &Sched) {
 /// calls. Returns how many Ps it preempted, or retook for work waiting: a P retaken with
 /// nothing waiting goes idle, which is no reason to tick faster (Go counts it: in the harness's
 /// `handoff` that kept sysmon at 25 k wake-ups a second on CPUs the computing goroutines use).
-/// And whether it started a spare M (see `Sched::start_spare`).
-fn retake(sched: &Sched, pd: &mut [PData], now: u64) -> (usize, bool) {
+/// And when it wants a spare M started.
+fn retake(sched: &Sched, pd: &mut [PData], threads: &mut ThreadStates, now: u64) -> (usize, Spare) {
     let mut n = 0;
-    // A P went from a call to waiting work: the next such call finds an M ready.
-    let mut spare = false;
+    let mut spare = Spare::No;
     let nprocs = sched.nprocs.load(Ordering::Acquire);
     for (p, d) in sched.allp[..nprocs].iter().zip(pd.iter_mut()) {
         let looked = core::mem::replace(&mut d.looked, now);
@@ -337,7 +349,7 @@ fn retake(sched: &Sched, pd: &mut [PData], now: u64) -> (usize, bool) {
                 d.cpu_at = 0;
             } else if s == PRUNNING
                 && others_waiting(sched, p, now)
-                && (long || off_cpu(p, d, now))
+                && (long || off_cpu(p, d, threads, now))
                 // Still the slice seen at `t`: a sysmon descheduled since (a loaded machine)
                 // may have read the status of a P just taken and its tick from before the
                 // new slice's bump, and must not end that slice on the old one's time.
@@ -395,7 +407,9 @@ fn retake(sched: &Sched, pd: &mut [PData], now: u64) -> (usize, bool) {
             // that was recent, a return within the watch shows a short call; else the call may
             // have been long, and just ended.
             let young = looked != 0 && now.saturating_sub(looked) <= RECENT_LOOK.as_nanos() as u64;
-            if !(starving || others_waiting(sched, p, now) && watch(sched, p, t, now, young)) {
+            if !(starving
+                || others_waiting(sched, p, now) && watch(sched, p, threads, t, now, young))
+            {
                 continue;
             }
         }
@@ -418,7 +432,7 @@ fn retake(sched: &Sched, pd: &mut [PData], now: u64) -> (usize, bool) {
         // whether the call's number is marked, without a second read (~30 us each here).
         let mut asleep = None;
         if !first && !d.sysretake && !starving {
-            match call_thread(sched, p, t, d, now) {
+            match call_thread(sched, p, threads, t, d, now) {
                 CallThread::WaitsForCpu => continue,
                 thread => asleep = Some(thread == CallThread::Asleep),
             }
@@ -455,40 +469,59 @@ fn retake(sched: &Sched, pd: &mut [PData], now: u64) -> (usize, bool) {
             // off-CPU window), where a thread's making is lost in the noise; and such a
             // goroutine is often a one-off (the echo server's `Command::spawn`, which waits
             // outside goro's wrappers), which would leave a spare thread for nothing.
-            spare |= for_work && !preempted && !starving;
-            handoffp(sched, p as *const P as *mut P);
+            let starting = handoffp(sched, p as *const P as *mut P);
+            if for_work && !preempted && !starving {
+                spare = spare.max(if starting {
+                    Spare::Now
+                } else {
+                    Spare::NextRound
+                });
+            }
             // After the handoff, which the read of the thread's state would delay. Blocked for
             // a whole tick, or through a watch (which read the state): its number is watched
             // next time, or (a second time in a row) handed off at entry. Not a call whose
             // thread waits for a CPU or computes in the kernel: that says nothing of whether
             // the number sleeps.
             if let Some((nr, tid)) = call
-                && (watched || asleep.unwrap_or_else(|| runnable(tid) != Some(true)))
+                && (watched || asleep.unwrap_or_else(|| threads.runnable(tid) != Some(true)))
             {
                 sched.may_block.blocked(nr);
             }
         }
     }
-    (n, spare && sched.start_spare())
+    (n, spare)
 }
 
-/// Watches `p`, first seen at `now` in the system call of tick `t`, if the call's number
-/// blocked last time: whether the call is still in the kernel [`SHORT_CALL`] later. A call
-/// that returns within the watch ends it at once, and clears its number's marks if it is
+/// When sysmon starts a spare M (see `Sched::start_spare`) after a round that retook a P from
+/// a call for waiting work: the next such call then finds an M ready.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Spare {
+    No,
+    /// The P went to an idle M, woken: a round later, once it runs. Made at once, the new
+    /// thread's start kept the woken M from a CPU (the retake's wake-up took 150-170 us
+    /// instead of 20-40, on two CPUs).
+    NextRound,
+    /// The P went to a thread yet to start: at once, as it starts too. The first calls of a
+    /// runtime that block come close together (a server's goroutines each reaching their
+    /// first read), and a spare one round late was not ready for the next.
+    Now,
+}
+
+/// Watches `p`, first seen at `now` in the system call of tick `t` with work waiting for it:
+/// whether the call is still in the kernel [`SHORT_CALL`] later, its thread asleep there. A
+/// call that returns within the watch ends it at once, and clears its number's marks if it is
 /// `young`: begun at most [`RECENT_LOOK`] before the watch (sysmon's previous look at the P
 /// was that recent). An older call that returns may have been long: sysmon's first sight of
 /// a call comes up to a whole sleep after it began (10 ms once backed off), and a 1 ms
 /// `nanosleep` first seen in its last 10 us cleared `nanosleep`'s marks, so its calls stopped
 /// handing off their P and running on without one until sysmon had retaken two more (in the
-/// harness's `handoff`, tens of times a second on a loaded machine). Only numbers that
-/// blocked are watched: a watch spins, and on a loaded machine the M it watches may be
-/// waiting for sysmon's very CPU, which makes any call look long (watching every call with
-/// work waiting retook ~50% more short writes in `short-syscalls`, and cost it throughput).
-fn watch(sched: &Sched, p: &P, t: u32, now: u64, young: bool) -> bool {
-    if !sched.may_block.any() {
-        return false;
-    }
-    let Some((nr, tid)) = call_of(sched, p, t).filter(|&(nr, _)| sched.may_block.get(nr)) else {
+/// harness's `handoff`, tens of times a second on a loaded machine). A call whose thread is
+/// runnable is never retaken here: on a loaded machine the M watched may be waiting for
+/// sysmon's very CPU, which makes a short call look long. (When only numbers that had blocked
+/// were watched, for that reason, and before the thread was read, watching every call retook
+/// ~50% more short writes in `short-syscalls`.)
+fn watch(sched: &Sched, p: &P, threads: &mut ThreadStates, t: u32, now: u64, young: bool) -> bool {
+    let Some((nr, tid)) = call_of(sched, p, t) else {
         return false;
     };
     let until = now + SHORT_CALL.as_nanos() as u64;
@@ -504,17 +537,20 @@ fn watch(sched: &Sched, p: &P, t: u32, now: u64, young: bool) -> bool {
         }
         core::hint::spin_loop();
     }
-    // Still in the kernel, or off its CPU: if sysmon's own wake-up took the CPU from the
-    // call's M, the spin kept it there. Give it back once; a descheduled short call then
-    // returns before the last look.
+    // Still in the kernel: asleep there, it is blocked.
+    if threads.runnable(tid) != Some(true) {
+        return true;
+    }
+    // Or off its CPU: if sysmon's own wake-up took the CPU from the call's M, the spin kept it
+    // there. Give it back once, for a descheduled short call to show itself short; a thread
+    // that waits for a CPU (other programs' threads hold them) is in no call that blocks, and
+    // Go's rule, a tick later, decides.
     sys::sched_yield();
     let back = p.state() != PSYSCALL || p.syscalltick.load(Ordering::Relaxed) != t;
     if back && young {
         sched.may_block.short(nr);
     }
-    // A thread that waits for a CPU (other programs' threads hold them) is in no call that
-    // blocks: Go's rule, a tick later, decides.
-    !back && runnable(tid) != Some(true)
+    false
 }
 
 /// The number of the system call `p` is in, entered at tick `t`, and its M's thread id, if
@@ -552,7 +588,7 @@ fn others_waiting(sched: &Sched, p: &P, now: u64) -> bool {
 /// or more since sysmon's previous reading of its CPU clock, and is asleep ([`runnable`]; one
 /// the kernel has merely not run, on a loaded machine, keeps its P). One clock read per P per
 /// window, and only while goroutines wait for that P; the state only when the clock says so.
-fn off_cpu(p: &P, d: &mut PData, now: u64) -> bool {
+fn off_cpu(p: &P, d: &mut PData, threads: &mut ThreadStates, now: u64) -> bool {
     if d.cpu_at != 0 && now.saturating_sub(d.cpu_at) < OFF_CPU_WINDOW.as_nanos() as u64 {
         return false;
     }
@@ -569,7 +605,7 @@ fn off_cpu(p: &P, d: &mut PData, now: u64) -> bool {
     };
     d.cpu_since(tid, cpu, now)
         .is_some_and(|(ran, window)| ran < window / 4)
-        && runnable(tid) != Some(true)
+        && threads.runnable(tid) != Some(true)
 }
 
 /// What sysmon reads of the thread of a call it would retake by Go's rule.
@@ -588,11 +624,18 @@ enum CallThread {
 
 /// Reads the thread of the call `p` has been in since sysmon's previous look (entered at tick
 /// `t`): see [`CallThread`].
-fn call_thread(sched: &Sched, p: &P, t: u32, d: &mut PData, now: u64) -> CallThread {
+fn call_thread(
+    sched: &Sched,
+    p: &P,
+    threads: &mut ThreadStates,
+    t: u32,
+    d: &mut PData,
+    now: u64,
+) -> CallThread {
     let Some((_, tid)) = call_of(sched, p, t) else {
         return CallThread::Asleep;
     };
-    if runnable(tid) != Some(true) {
+    if threads.runnable(tid) != Some(true) {
         return CallThread::Asleep;
     }
     let Some(cpu) = thread_cpu_ns(tid) else {
@@ -609,24 +652,6 @@ fn call_thread(sched: &Sched, p: &P, t: u32, d: &mut PData, now: u64) -> CallThr
     } else {
         CallThread::WaitsForCpu
     }
-}
-
-/// Whether thread `tid` of this process is running or waiting for a CPU (state `R` in
-/// `/proc/self/task/<tid>/stat`) rather than asleep in the kernel or stopped; `None` if the
-/// file cannot be read. Read only where a verdict hangs on it: a thread the kernel has merely
-/// not run (a loaded machine) makes no call that blocks, and another thread given its P would
-/// wait for a CPU as long.
-fn runnable(tid: i32) -> Option<bool> {
-    use std::io::Write;
-    let mut path = [0u8; 40];
-    write!(&mut path[..], "/proc/self/task/{tid}/stat\0").ok()?;
-    let path = core::ffi::CStr::from_bytes_until_nul(&path).ok()?;
-    // "tid (name) S ...": the name is at most 15 bytes and may hold ')' itself, the fields
-    // after it are numbers, so the state follows the last ')' of the first 64 bytes.
-    let mut buf = [0u8; 64];
-    let n = sys::read_prefix(path, &mut buf).ok()?;
-    let close = buf[..n].iter().rposition(|&b| b == b')')?;
-    buf.get(close + 2).map(|&state| state == b'R')
 }
 
 /// The M holding `p` and its thread's id, if it has one and has started.
@@ -678,8 +703,9 @@ mod tests {
         sched.runqsize.store(1, Ordering::Release);
         let mut pd = vec![PData::default(); sched.allp.len()];
         let stale = nanotime() - Duration::from_millis(20).as_nanos() as u64;
-        retake(&sched, &mut pd, stale);
-        retake(&sched, &mut pd, nanotime());
+        let mut threads = ThreadStates::default();
+        retake(&sched, &mut pd, &mut threads, stale);
+        retake(&sched, &mut pd, &mut threads, nanotime());
         assert!(
             !p.preempt.load(Ordering::Relaxed),
             "a slice sysmon first saw just now was ended as 10 ms long"
@@ -735,7 +761,7 @@ mod tests {
                     p.syscalltick.store(t + 1, Ordering::Relaxed);
                 });
                 start.wait();
-                retake(&sched, &mut pd, nanotime());
+                retake(&sched, &mut pd, &mut ThreadStates::default(), nanotime());
             });
             assert_eq!(p.status.load(Ordering::Acquire), PSYSCALL, "retaken");
             if !sched.may_block.get(NR) {
