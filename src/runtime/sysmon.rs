@@ -524,15 +524,20 @@ fn watch(sched: &Sched, p: &P, threads: &mut ThreadStates, t: u32, now: u64, you
     let Some((nr, tid)) = call_of(sched, p, t) else {
         return false;
     };
+    // Within the watch, which waits anyway: the read after it is then quick.
+    threads.open(tid);
     let until = now + SHORT_CALL.as_nanos() as u64;
     loop {
-        if p.state() != PSYSCALL || p.syscalltick.load(Ordering::Relaxed) != t {
-            if young {
+        let back = p.state() != PSYSCALL || p.syscalltick.load(Ordering::Relaxed) != t;
+        // Read after: a call seen back before `until` came back within the watch.
+        let over = nanotime() >= until;
+        if back {
+            if young && !over {
                 sched.may_block.short(nr);
             }
             return false;
         }
-        if nanotime() >= until {
+        if over {
             break;
         }
         core::hint::spin_loop();

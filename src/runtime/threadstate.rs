@@ -19,6 +19,14 @@ impl ThreadStates {
     /// goroutines that exit) cycles through more.
     const MAX: usize = 64;
 
+    /// Opens the file of thread `tid` unless it is kept already: a first read of a thread
+    /// costs the opening, which a caller about to wait anyway (sysmon's watch) pays then.
+    pub(crate) fn open(&mut self, tid: i32) {
+        if !self.0.iter().any(|&(t, _)| t == tid) {
+            self.open_new(tid);
+        }
+    }
+
     /// Whether thread `tid` of this process is running or waiting for a CPU (state `R`)
     /// rather than asleep in the kernel or stopped; `None` if its file cannot be read.
     pub(crate) fn runnable(&mut self, tid: i32) -> Option<bool> {
@@ -30,18 +38,27 @@ impl ThreadStates {
                 if let Some((i, _)) = stale {
                     sys::close(self.0.remove(i).1);
                 }
-                let fd = open(tid)?;
-                if self.0.len() == Self::MAX {
-                    sys::close(self.0.remove(0).1);
-                }
-                self.0.push((tid, fd));
-                sys::pread(fd, &mut buf, 0).ok()?
+                sys::pread(self.open_new(tid)?, &mut buf, 0).ok()?
             }
         };
         // "tid (name) S ...": the name is at most 15 bytes and may hold ')' itself, the fields
         // after it are numbers, so the state follows the last ')' of the first 64 bytes.
         let close = buf[..n].iter().rposition(|&b| b == b')')?;
         buf.get(close + 2).map(|&state| state == b'R')
+    }
+
+    /// Opens `/proc/self/task/<tid>/stat` and keeps it, closing the oldest kept if need be.
+    fn open_new(&mut self, tid: i32) -> Option<i32> {
+        use std::io::Write;
+        let mut path = [0u8; 40];
+        write!(&mut path[..], "/proc/self/task/{tid}/stat\0").ok()?;
+        let path = core::ffi::CStr::from_bytes_until_nul(&path).ok()?;
+        let fd = sys::open_read(path).ok()?;
+        if self.0.len() == Self::MAX {
+            sys::close(self.0.remove(0).1);
+        }
+        self.0.push((tid, fd));
+        Some(fd)
     }
 }
 
@@ -51,15 +68,6 @@ impl Drop for ThreadStates {
             sys::close(fd);
         }
     }
-}
-
-/// Opens `/proc/self/task/<tid>/stat`.
-fn open(tid: i32) -> Option<i32> {
-    use std::io::Write;
-    let mut path = [0u8; 40];
-    write!(&mut path[..], "/proc/self/task/{tid}/stat\0").ok()?;
-    let path = core::ffi::CStr::from_bytes_until_nul(&path).ok()?;
-    sys::open_read(path).ok()
 }
 
 #[cfg(test)]
@@ -120,8 +128,10 @@ mod tests {
         assert_eq!(st.0.len(), ThreadStates::MAX);
         assert_eq!(st.0[0].0, tids[2], "the first two opened were closed first");
         // An evicted thread is opened again.
-        assert!(st.runnable(tids[0]).is_some());
-        assert_eq!(st.0.last().unwrap().0, tids[0]);
+        st.open(tids[1]);
+        assert_eq!(st.0.last().unwrap().0, tids[1]);
+        assert!(st.runnable(tids[1]).is_some());
+        assert_eq!(st.0.len(), ThreadStates::MAX);
         for _ in &threads {
             done_tx.send(()).unwrap();
         }
