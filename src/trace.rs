@@ -18,7 +18,8 @@
 //! An arrow (flow) leads from where a goroutine was made runnable (created or unblocked) to
 //! where it next started. An unblock by an M takes no clock reading of its own: it is shown at
 //! the M's next event (a few tens of nanoseconds later, as a rule), or at the start it led to
-//! if that came first. Instants mark retakes, handoffs, preemption signals, steals, stops
+//! if that came first; it is written with that next event, so one whose M records nothing
+//! more before the trace stops is not in the trace (nor its arrow). Instants mark retakes, handoffs, preemption signals, steals, stops
 //! of the world, and threads starting and ending.
 //!
 //! Events are recorded as 24-byte binary records into per-thread buffers, timed with the CPU's

@@ -316,6 +316,100 @@ fn traces_in_a_row() {
     });
 }
 
+/// A park's leave waits in its M for the start that follows; an M that finds nothing to run
+/// writes it before it gives up its P and sleeps, so a goroutine parked by an M asleep when
+/// the trace stops shows as parked, not running to the end.
+#[test]
+fn a_leave_is_written_before_its_m_sleeps() {
+    let _serial = serial();
+    watchdog(60, "a leave is written before its M sleeps", || {
+        let dir = TempDir::new();
+        let path = dir.join("trace.json");
+        let rt = rt(2);
+        let p = path.clone();
+        let g = rt.run(move || {
+            let (tx, rx) = goro::chan::<u32>(0);
+            goro::trace::start(&p).unwrap();
+            let parked = goro::spawn(move || rx.recv().unwrap());
+            // Run on without the runtime while the other M takes the goroutine, which
+            // parks, and that M finds nothing more and sleeps.
+            let t = std::time::Instant::now();
+            while t.elapsed() < std::time::Duration::from_millis(50) {
+                std::hint::spin_loop();
+            }
+            goro::trace::stop().unwrap();
+            let id = parked.id();
+            tx.send(1).unwrap();
+            assert_eq!(parked.join().unwrap(), 1);
+            id
+        });
+        let doc = structure(&std::fs::read_to_string(&path).unwrap());
+        let runs: Vec<_> = doc["traceEvents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| s(e, "ph") == "X" && s(e, "name") == format!("G{g}"))
+            .filter(|e| e["pid"].as_u64().unwrap() % 2 == 1)
+            .collect();
+        assert_eq!(runs.len(), 1, "G{g} ran once: {runs:?}");
+        assert_eq!(
+            s(&runs[0]["args"], "end"),
+            "chan receive",
+            "G{g} parked: {}",
+            runs[0]
+        );
+    });
+}
+
+/// An unblock waits in its M for the M's next event (it goes into that record); one still
+/// waiting when the trace stops belongs to that trace: the next trace must not show it,
+/// though the M's next event is in that trace.
+#[test]
+fn an_unblock_waiting_as_a_trace_stops_stays_out_of_the_next() {
+    let _serial = serial();
+    watchdog(60, "an unblock waiting as a trace stops", || {
+        let dir = TempDir::new();
+        let (first, second) = (dir.join("first.json"), dir.join("second.json"));
+        let rt = rt(2);
+        let (p1, p2) = (first.clone(), second.clone());
+        let reader = rt.run(move || {
+            let null = std::fs::File::options()
+                .write(true)
+                .open("/dev/null")
+                .unwrap();
+            let (tx, rx) = goro::chan::<u32>(0);
+            let reader = goro::spawn(move || rx.recv().unwrap());
+            // The reader parks in its receive.
+            goro::time::sleep(std::time::Duration::from_millis(20));
+            goro::trace::start(&p1).unwrap();
+            // This M's first event opens its buffer: the send's unblock waits in the M.
+            sc::write(null.as_fd(), b"x").unwrap();
+            tx.send(7).unwrap();
+            // No runtime entry between: the unblock is still waiting.
+            goro::trace::stop().unwrap();
+            goro::trace::start(&p2).unwrap();
+            let id = reader.id();
+            // The join parks: this M's next event, the first of the second trace.
+            assert_eq!(reader.join().unwrap(), 7);
+            // An arrow for the checker to find.
+            goro::spawn(|| ()).join().unwrap();
+            id
+        });
+        goro::trace::stop().unwrap();
+        let doc = structure(&std::fs::read_to_string(&second).unwrap());
+        let unblocks: Vec<_> = doc["traceEvents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| s(e, "ph") == "X" && s(e, "name") == format!("unblock G{reader}"))
+            .collect();
+        assert!(
+            unblocks.is_empty(),
+            "nobody readied G{reader} in the second trace: {unblocks:?}"
+        );
+    });
+}
+
 /// A runtime made while a trace runs records its system calls like one made before (each
 /// runtime keeps a copy of whether tracing is on, for the system call's entry), and one that
 /// outlives the trace records none into the next.

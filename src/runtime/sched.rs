@@ -898,8 +898,10 @@ pub(crate) fn acquirep(m: &M, p: *mut P) {
     m.p.store(p, Ordering::Relaxed);
 }
 
-/// Takes `m`'s P away from it (Go's `releasep`).
+/// Takes `m`'s P away from it (Go's `releasep`), after writing the trace's events waiting in
+/// `m` (`trace::settle`): the M may sleep now.
 pub(crate) fn releasep(m: &M) -> *mut P {
+    trace::settle(m);
     let p = m.p.swap(core::ptr::null_mut(), Ordering::Relaxed);
     // SAFETY: as for `acquirep`.
     unsafe { (*p).m.store(core::ptr::null_mut(), Ordering::Relaxed) };

@@ -15,14 +15,17 @@
 //!   reading ([`go_start`]); a system call back on the fast path is one [`FAST_SYSCALL`]
 //!   event, timed at entry and written at exit ([`syscall_exit`]); readying a goroutine
 //!   reads no clock ([`unblock`]): `stop` stamps that event with the M's next reading, no
-//!   later than the start it led to; a straight start of the goroutine the M readied last
-//!   writes nothing but a bit on the leave before it ([`THEN_START`]), so a channel round
-//!   trip is four records. Of the scheduler's hooks, [`unblock`] and the marking
-//!   [`go_start`] are written inline where they are called, in the branch tracing takes (no
-//!   call); a park's leave ([`left_park`]) is a call, taking the clock from the caller's load
-//!   of [`ON`], with no `Pending` to decode, and no frame (its rare cases are tail calls);
-//!   the rare cases of the inline two (a start of its own, a full chunk) are calls out of
-//!   line. The M in each of the three holds a P: its id is read unchecked.
+//!   later than the start it led to. An M's unblock and a park's leave (its clock reading)
+//!   wait in the M ([`MTrace::pending`]), and the straight start that follows writes the three
+//!   as one record ([`SWITCH`]), so a channel round trip is two records; what waits is written
+//!   before any other event of the M and before it gives up its P ([`settle`]), and dropped if
+//!   the trace stopped meanwhile (a `stop` closes the chunk: the M sees it). Of the
+//!   scheduler's hooks, [`unblock`] and [`go_start`] are written inline where they are called,
+//!   in the branch tracing takes (no call); a park's leave ([`left_park`]) is a call, taking
+//!   the clock from the caller's load of [`ON`], with no `Pending` to decode, and no frame
+//!   (its rare cases are tail calls); the rare cases of the inline two (something else
+//!   waiting, a start of its own, a full or closed chunk) are calls out of line. The M in
+//!   each of the three holds a P: its id is read unchecked.
 //! - Once a chunk (256 KiB, 10922 events): [`slow`] takes the thread's lock and moves to a
 //!   fresh chunk. Chunks are mapped with `MAP_POPULATE`, and [`start`] prepares a pool of them,
 //!   so no event takes a page fault; a trace's first 16 MiB come from that pool.
@@ -242,12 +245,22 @@ const FAST_SYSCALL: u32 = Kind::ALL.len() as u32;
 /// [`unblock`]; `stop` stamps it (see [`bound_unblocks`]).
 const LAZY_UNBLOCK: u32 = FAST_SYSCALL + 1;
 
-/// A bit of a leave's kind (`GoStop`, `GoBlock`, `GoEnd`) that [`go_start`] sets on the leave
-/// recorded last when the goroutine starting straight after it is the one the M's last
-/// [`LAZY_UNBLOCK`] readied, for that start: `collect` expands it into the leave and a
-/// `GoStart` of that goroutine at the leave's time, with the start's number from the unblock.
-/// The start then costs no record. Kinds stay below it.
-const THEN_START: u32 = 0x80;
+/// A kind byte with this bit is a park's leave (the goroutine that ran last on the thread
+/// blocked; the low bits [`SW_WHY`] its `WaitReason`) with what the M did around it folded
+/// in, at one clock reading: `g` and `arg` name a goroutine and the number of its start (see
+/// `G::trace_starts`), which [`SW_UNBLOCK`] says this M readied before the leave, and
+/// [`SW_START`] says started at the leave's time. At least one of the two is set (a bare leave
+/// is a `GoBlock` of its own). `collect` expands it into those events; the leave's goroutine
+/// is the one the thread started last. Kinds and tags stay below it.
+const SWITCH: u32 = 0x80;
+/// [`SWITCH`]: the M readied `g` before the leave (a `GoUnblock`, stamped as a
+/// [`LAZY_UNBLOCK`] is).
+const SW_UNBLOCK: u32 = 0x40;
+/// [`SWITCH`]: `g` started at the leave's time.
+const SW_START: u32 = 0x20;
+/// [`SWITCH`]: the bits that hold the leave's `WaitReason`.
+const SW_WHY: u32 = 0x1f;
+const _: () = assert!(super::g::WaitReason::COUNT as u32 <= SW_WHY + 1);
 
 /// `Rec::ts` of a `LAZY_UNBLOCK` until `stop` stamps it.
 const UNSTAMPED: u64 = u64::MAX;
@@ -379,14 +392,14 @@ impl Chunk {
     }
 
     /// Appends this generation's events to `out` (by `stop`, under the owner's lock).
-    /// `readied` carries, from one chunk of the thread to the next, the goroutine and start
-    /// number of the thread's last `LAZY_UNBLOCK` (see [`THEN_START`]).
+    /// `running` carries, from one chunk of the thread to the next, the goroutine the thread
+    /// started last (0 if none is known), which a [`SWITCH`]'s leave is of.
     fn collect(
         &self,
         generation: u32,
         tid: i32,
         clock: &Clock,
-        readied: &mut (u64, u32),
+        running: &mut u64,
         out: &mut Vec<Rec>,
     ) {
         let state = self.state.load(Ordering::Acquire);
@@ -399,16 +412,8 @@ impl Chunk {
         );
         for i in 0..state as u32 as usize {
             let slot = self.events.wrapping_add(i).cast::<Raw>();
-            // SAFETY: below the published length (see `Sync`): written, and left alone now
-            // but for `p_kind`, which the owner may still mark (`go_start`): read atomically.
-            let ev = unsafe {
-                Raw {
-                    ts: (&raw const (*slot).ts).read(),
-                    g: (&raw const (*slot).g).read(),
-                    arg: (&raw const (*slot).arg).read(),
-                    p_kind: AtomicU32::from_ptr(&raw mut (*slot).p_kind).load(Ordering::Relaxed),
-                }
-            };
+            // SAFETY: below the published length (see `Sync`): written, and left alone now.
+            let ev = unsafe { slot.read() };
             let p = ev.p_kind >> 8;
             let rec = |ts: u64, kind: Kind, g: u64, arg: u64| Rec {
                 ts: clock.ns(ts),
@@ -429,21 +434,43 @@ impl Chunk {
                 continue;
             }
             if tag == LAZY_UNBLOCK {
-                *readied = (ev.g, ev.arg);
                 let r = rec(0, Kind::GoUnblock, ev.g, u64::from(ev.arg));
                 out.push(Rec { ts: UNSTAMPED, ..r });
                 continue;
             }
-            let kind = Kind::ALL[(tag & !THEN_START) as usize];
+            if tag & SWITCH != 0 {
+                let (g, start) = (ev.g, u64::from(ev.arg));
+                if tag & SW_UNBLOCK != 0 {
+                    let r = rec(0, Kind::GoUnblock, g, start);
+                    out.push(Rec { ts: UNSTAMPED, ..r });
+                }
+                let why = u64::from(tag & SW_WHY);
+                out.push(rec(ev.ts, Kind::GoBlock, core::mem::take(running), why));
+                if tag & SW_START != 0 {
+                    out.push(rec(ev.ts, Kind::GoStart, g, start));
+                    *running = g;
+                }
+                continue;
+            }
+            let kind = Kind::ALL[tag as usize];
             let (g, arg) = match kind {
                 Kind::GoCreate => (0, ev.g),
                 _ if ev.arg == u32::MAX => (ev.g, BLOCKING),
                 _ => (ev.g, u64::from(ev.arg)),
             };
+            let g = match kind {
+                Kind::GoStart => {
+                    *running = g;
+                    g
+                }
+                // A bare leave set aside in the M was written without its goroutine.
+                Kind::GoStop | Kind::GoBlock | Kind::GoEnd => match core::mem::take(running) {
+                    r if g == 0 => r,
+                    _ => g,
+                },
+                _ => g,
+            };
             out.push(rec(ev.ts, kind, g, arg));
-            if tag & THEN_START != 0 {
-                out.push(rec(ev.ts, Kind::GoStart, readied.0, u64::from(readied.1)));
-            }
         }
     }
 }
@@ -602,25 +629,34 @@ pub(crate) struct MTrace {
     /// [`NO_CHUNK`] before the M's first event: never null, so the event path tests nothing
     /// but the chunk's room.
     chunk: Cell<*const Chunk>,
-    /// Where the goroutine that left the M last was recorded: that chunk's `state` just after
-    /// its event (0 once the M moved to another chunk), and the event's ticks.
-    left: Cell<(u64, u64)>,
     /// When the M's current system call was entered, if its entry is to be recorded, else
     /// [`NO_ENTRY`] (see [`syscall_entry`]).
     entered: Cell<u64>,
-    /// The goroutine and start number of the M's last [`LAZY_UNBLOCK`], written into the
-    /// chunk it writes into now (`(0, 0)` from its next chunk on; goroutine ids start at 1):
-    /// see [`THEN_START`].
-    readied: Cell<(u64, u32)>,
+    /// What waits in the M to be written with the M's next event ([`PEND_UNBLOCK`],
+    /// [`PEND_LEAVE`]), 0 if nothing: set only while the chunk is open (so a `stop` since
+    /// shows as a closed chunk, and what waits is dropped), written or dropped before any
+    /// other event of the M and before it gives up its P ([`settle`]).
+    pending: Cell<u8>,
+    /// [`PEND_UNBLOCK`]: the goroutine the M readied and the number of the start that leads
+    /// to (`GoUnblock`'s `g` and `arg`).
+    unblocked: Cell<(u64, u32)>,
+    /// [`PEND_LEAVE`]: when the goroutine that ran last parked, and why (its `WaitReason`).
+    left: Cell<(u64, u32)>,
 }
+
+/// `MTrace::pending`: an unblock waits.
+const PEND_UNBLOCK: u8 = 1;
+/// `MTrace::pending`: a park's leave waits (after any unblock that waits with it).
+const PEND_LEAVE: u8 = 2;
 
 impl MTrace {
     pub(crate) const fn new() -> MTrace {
         MTrace {
             chunk: Cell::new(&NO_CHUNK),
-            left: Cell::new((0, 0)),
             entered: Cell::new(NO_ENTRY),
-            readied: Cell::new((0, 0)),
+            pending: Cell::new(0),
+            unblocked: Cell::new((0, 0)),
+            left: Cell::new((0, 0)),
         }
     }
 }
@@ -731,9 +767,17 @@ impl Raw {
     }
 }
 
-/// Writes `ev` into the chunk of `m`'s thread, or through [`slow`].
+/// Writes `ev` into the chunk of `m`'s thread, or through [`slow`], after what waits in the
+/// M ([`settle`]).
 #[inline(always)]
 fn put_m(m: &M, ev: Raw) {
+    settle(m);
+    put_m_now(m, ev);
+}
+
+/// [`put_m`] with nothing waiting in the M.
+#[inline(always)]
+fn put_m_now(m: &M, ev: Raw) {
     if try_put_m(m, ev).is_none() {
         slow_m(m, ev.ts, ev.g, ev.arg, ev.p_kind);
     }
@@ -763,8 +807,7 @@ fn slow_m(m: &M, ts: u64, g: u64, arg: u32, p_kind: u32) {
     m.trace
         .chunk
         .set(if cur.is_null() { &NO_CHUNK } else { cur });
-    m.trace.left.set((0, 0));
-    m.trace.readied.set((0, 0));
+    debug_assert_eq!(m.trace.pending.get(), 0, "what waits is settled first");
 }
 
 /// Writes `ev` into the thread's current chunk, or through [`slow`].
@@ -826,17 +869,94 @@ fn slow(who: Who, ev: Raw) {
     });
 }
 
-/// Records that the goroutine `g` parked and left its M, and remembers when for
-/// [`go_start`]: the common leave, with a hook of its own so that its path decodes no
-/// `Pending`. `on` is the caller's reading of [`ON`], not [`OFF`]: this reads it no more.
+/// Writes (or drops) what waits in `m` ([`MTrace::pending`]): before any other event of the
+/// M, and before it gives up its P (`releasep`: the M may sleep, and a leave waiting in it
+/// would be written late or, if the trace stopped meanwhile, not at all).
+#[inline(always)]
+pub(crate) fn settle(m: &M) {
+    if m.trace.pending.get() != 0 {
+        settle_cold(m);
+    }
+}
+
+/// [`settle`] when something waits: written as one record if an unblock and a leave wait
+/// together, else as the one; dropped if the chunk has been closed since it was set aside
+/// (a `stop` has read the chunk: it belongs to that trace, and is missed as any event
+/// recorded as tracing stops may be).
+#[cold]
+#[inline(never)]
+fn settle_cold(m: &M) {
+    let pending = m.trace.pending.replace(0);
+    // SAFETY: as in `try_put_m`.
+    if unsafe { &*m.trace.chunk.get() }
+        .limit
+        .load(Ordering::Relaxed)
+        == 0
+    {
+        return;
+    }
+    let (g, start) = m.trace.unblocked.get();
+    let (ts, why) = m.trace.left.get();
+    let p = p_id(m);
+    let ev = match (pending & PEND_UNBLOCK != 0, pending & PEND_LEAVE != 0) {
+        (true, true) => Raw {
+            ts,
+            g,
+            arg: start,
+            p_kind: p << 8 | SWITCH | SW_UNBLOCK | why,
+        },
+        (true, false) => Raw {
+            ts: 0,
+            g,
+            arg: start,
+            p_kind: p << 8 | LAZY_UNBLOCK,
+        },
+        // A bare leave: its goroutine's id is not kept; `collect` knows it.
+        _ => Raw::new(ts, Kind::GoBlock, 0, u64::from(why), p),
+    };
+    put_m_now(m, ev);
+}
+
+/// Records that the goroutine `g` parked and left its M: the clock is read now, the record
+/// waits in the M ([`PEND_LEAVE`]) to be written with the start that follows (one record,
+/// [`SWITCH`], for the unblock before, the leave and that start) or by [`settle`]. `on` is
+/// the caller's reading of [`ON`], not [`OFF`]: this reads it no more.
 #[inline(never)]
 pub(crate) fn left_park(m: &M, g: &G, on: u8) {
-    // The `WaitReason as u8` that `gopark` stored.
-    let why = u64::from(g.waitreason.load(Ordering::Relaxed));
-    if on == ON_TSC {
-        left_at(m, g, Kind::GoBlock, why, tsc(), held_p_id(m));
+    // SAFETY: as in `try_put_m`.
+    let open = unsafe { &*m.trace.chunk.get() }
+        .limit
+        .load(Ordering::Relaxed)
+        != 0;
+    if on == ON_TSC && open {
+        set_left(m, g, tsc());
     } else {
-        left_ns(m, g, Kind::GoBlock, why);
+        left_park_cold(m, g, open);
+    }
+}
+
+/// Sets the leave of `g` at `ts` aside in `m`.
+#[inline(always)]
+fn set_left(m: &M, g: &G, ts: u64) {
+    // The `WaitReason as u8` that `gopark` stored.
+    let why = u32::from(g.waitreason.load(Ordering::Relaxed));
+    m.trace.left.set((ts, why));
+    m.trace.pending.set(m.trace.pending.get() | PEND_LEAVE);
+}
+
+/// [`left_park`] with the vDSO clock, or into a closed chunk (the M's first event in this
+/// trace, or a `stop` since the caller looked): then written now.
+#[cold]
+#[inline(never)]
+fn left_park_cold(m: &M, g: &G, open: bool) {
+    let Some(ts) = now() else {
+        return;
+    };
+    if open {
+        set_left(m, g, ts);
+    } else {
+        let why = u64::from(g.waitreason.load(Ordering::Relaxed));
+        put_m(m, Raw::new(ts, Kind::GoBlock, g.goid, why, p_id(m)));
     }
 }
 
@@ -852,29 +972,8 @@ pub(crate) fn left(m: &M, g: &G, pending: &super::m::Pending) {
         // A park leaves through `left_park`, which `execute` calls instead.
         Pending::Park { .. } | Pending::None => return,
     };
-    match ON.load(Ordering::Acquire) {
-        OFF => {}
-        ON_TSC => left_at(m, g, kind, arg, tsc(), p_id(m)),
-        _ => left_ns(m, g, kind, arg),
-    }
-}
-
-/// [`left_at`] with the vDSO clock, out of line: the hot path then makes no call but tail
-/// calls, and needs no stack frame.
-#[cold]
-#[inline(never)]
-fn left_ns(m: &M, g: &G, kind: Kind, arg: u64) {
-    left_at(m, g, kind, arg, nanotime(), p_id(m));
-}
-
-#[inline(always)]
-fn left_at(m: &M, g: &G, kind: Kind, arg: u64, ts: u64, p: u32) {
-    let ev = Raw::new(ts, kind, g.goid, arg, p);
-    // Through `slow`, the leave is forgotten (`slow_m`): the next start reads the clock.
-    if let Some(state) = try_put_m(m, ev) {
-        m.trace.left.set((state, ts));
-    } else {
-        slow_m(m, ev.ts, ev.g, ev.arg, ev.p_kind);
+    if let Some(ts) = now() {
+        put_m(m, Raw::new(ts, kind, g.goid, arg, p_id(m)));
     }
 }
 
@@ -884,106 +983,103 @@ fn left_at(m: &M, g: &G, kind: Kind, arg: u64, ts: u64, p: u32) {
 /// the trace stops, with the next reading the M took (usually within tens of nanoseconds: the
 /// park or system call that follows), kept no later than `g`'s start it led to and no earlier
 /// than the M's event before it ([`bound_unblocks`], [`clamp_unblocks`]), the interval the
-/// true time lies in. An M's event is written inline (no call, in the branch tracing takes);
-/// if tracing went off since the caller looked, its chunk is closed or about to be, and the
-/// event goes nowhere or where nobody reads it, as for any event recorded as tracing stops.
+/// true time lies in. On an M with nothing waiting and an open chunk, it waits in the M
+/// ([`PEND_UNBLOCK`]) to go into the record of the M's next leave ([`SWITCH`]) or to be
+/// written before the M's next event ([`settle`]); if the trace stops first, it is not in
+/// the trace (nor, then, the arrow to `g`'s start). That case is written inline (no call, in
+/// the branch tracing takes); the rest is out of line.
 #[inline(always)]
 pub(crate) fn unblock(m: Option<&M>, rt: &Sched, g: &G) {
     // `g` is parked: its count moves only when it starts again.
     let start = g.trace_starts.load(Ordering::Relaxed).wrapping_add(1);
     match m {
         Some(m) => {
-            let p_kind = held_p_id(m) << 8 | LAZY_UNBLOCK;
-            // Before the event: if it goes through `slow_m`, that forgets it.
-            m.trace.readied.set((g.goid, start));
-            put_m(
-                m,
-                Raw {
-                    ts: 0,
-                    g: g.goid,
-                    arg: start,
-                    p_kind,
-                },
-            );
+            // SAFETY: as in `try_put_m`.
+            let open = unsafe { &*m.trace.chunk.get() }
+                .limit
+                .load(Ordering::Relaxed)
+                != 0;
+            if m.trace.pending.get() == 0 && open {
+                m.trace.unblocked.set((g.goid, start));
+                m.trace.pending.set(PEND_UNBLOCK);
+            } else {
+                unblock_cold(m, g.goid, start);
+            }
         }
         None => record(Some(rt), Kind::GoUnblock, g.goid, u64::from(start)),
     }
 }
 
+/// [`unblock`] on an M that has something waiting already, or a closed chunk: written now.
+#[cold]
+#[inline(never)]
+fn unblock_cold(m: &M, g: u64, start: u32) {
+    let p_kind = held_p_id(m) << 8 | LAZY_UNBLOCK;
+    put_m(
+        m,
+        Raw {
+            ts: 0,
+            g,
+            arg: start,
+            p_kind,
+        },
+    );
+}
+
 /// Records that goroutine `g` starts on `m` (the caller has seen tracing on). One that comes
 /// `straight` after the goroutine that left `m` last (from the P's own run queue or resumed at
-/// once, with nothing waited for between), with no event recorded on `m` since, starts at that
-/// one's leaving: its clock reading (a third of a round trip's cost between two goroutines)
-/// serves both. The scheduler's few tens of nanoseconds between the two are then not in the
-/// trace. If `g` is also the goroutine `m` readied last, for this start, the start writes
-/// nothing but a bit on the leave ([`THEN_START`]): that case is inlined into the scheduler
-/// (no call, in the branch tracing takes); the rest is out of line.
+/// once, with nothing waited for between) starts at that one's leaving: its clock reading
+/// serves both, and the scheduler's few tens of nanoseconds between the two are not in the
+/// trace. Then the leave waiting in `m` and the unblock waiting before it, if that readied
+/// `g` for this start, go with the start into one record ([`SWITCH`]), so a channel round
+/// trip is two records: that case is inlined into the scheduler (no call, in the branch
+/// tracing takes); the rest is out of line.
 #[inline(always)]
 pub(crate) fn go_start(m: &M, g: &G, straight: bool) {
-    let (state, _) = m.trace.left.get();
-    // SAFETY: as in `try_put_m`.
-    let chunk = unsafe { &*m.trace.chunk.get() };
+    let pending = m.trace.pending.get();
     // Only this M touches the count while `g` runs; its wakers read it after it parked.
     let start = g.trace_starts.load(Ordering::Relaxed).wrapping_add(1);
-    // Nothing recorded since the leave, its chunk not closed by a `stop` since (a start in a
-    // newer trace must not mark an older one's leave; a newer trace's chunk is another, or
-    // this one started over after `slow_m` forgot the leave), and `g` the goroutine this M's
-    // last unblock in this chunk readied, for this start.
     if straight
-        && chunk.state.load(Ordering::Relaxed) == state
-        && chunk.limit.load(Ordering::Relaxed) != 0
-        && m.trace.readied.get() == (g.goid, start)
+        && (pending == PEND_LEAVE
+            || (pending == PEND_UNBLOCK | PEND_LEAVE && m.trace.unblocked.get() == (g.goid, start)))
     {
-        g.trace_starts.store(start, Ordering::Relaxed);
-        // The leave is the chunk's last event (its `state` is the one after it): mark it
-        // (see `THEN_START`). The P is the leave's: nothing came between. `stop` may be
-        // reading the leave just now (atomically): then this start is missed, as any event
-        // recorded as tracing stops may be.
-        let n = (state as u32).wrapping_sub(1) as usize;
-        let slot = chunk.events.wrapping_add(n).cast::<Raw>();
-        // SAFETY: `n` is below the chunk's published length (`state` is its state after
-        // the leave); only this thread writes events, and `collect` reads `p_kind`
-        // atomically.
-        let p_kind = unsafe { AtomicU32::from_ptr(&raw mut (*slot).p_kind) };
-        p_kind.store(
-            p_kind.load(Ordering::Relaxed) | THEN_START,
-            Ordering::Relaxed,
-        );
-        return;
+        let (ts, why) = m.trace.left.get();
+        let kind = SWITCH | SW_START | (u32::from(pending & PEND_UNBLOCK) * SW_UNBLOCK) | why;
+        let ev = Raw {
+            ts,
+            g: g.goid,
+            arg: start,
+            p_kind: held_p_id(m) << 8 | kind,
+        };
+        // A closed chunk (a `stop` since the leave: what waits is dropped) or a full one
+        // goes the long way.
+        if try_put_m(m, ev).is_some() {
+            g.trace_starts.store(start, Ordering::Relaxed);
+            m.trace.pending.set(0);
+            return;
+        }
     }
     go_start_record(m, g, straight);
 }
 
-/// [`go_start`] when the start is a record of its own.
+/// [`go_start`] when the start is a record of its own: after what waits in the M, at the
+/// leave's reading if `straight` after one, else at a reading of its own.
 #[inline(never)]
 fn go_start_record(m: &M, g: &G, straight: bool) {
-    match ON.load(Ordering::Acquire) {
-        OFF => {}
-        ON_TSC => go_start_with(m, g, straight, tsc),
-        _ => go_start_ns(m, g, straight),
-    }
-}
-
-/// [`go_start_record`] with the vDSO clock, out of line (see [`left_ns`]).
-#[cold]
-#[inline(never)]
-fn go_start_ns(m: &M, g: &G, straight: bool) {
-    go_start_with(m, g, straight, nanotime);
-}
-
-#[inline(always)]
-fn go_start_with(m: &M, g: &G, straight: bool, clock: fn() -> u64) {
-    let (state, at) = m.trace.left.get();
+    let pending = m.trace.pending.get();
     // SAFETY: as in `try_put_m`.
-    let chunk = unsafe { &*m.trace.chunk.get() };
+    let open = unsafe { &*m.trace.chunk.get() }
+        .limit
+        .load(Ordering::Relaxed)
+        != 0;
+    let at = (straight && open && pending & PEND_LEAVE != 0).then(|| m.trace.left.get().0);
+    settle(m);
+    let Some(ts) = at.or_else(now) else {
+        return;
+    };
     let start = g.trace_starts.load(Ordering::Relaxed).wrapping_add(1);
     g.trace_starts.store(start, Ordering::Relaxed);
-    // As in `go_start`: a newer trace's start must not take an older one's reading.
-    let straight = straight
-        && chunk.state.load(Ordering::Relaxed) == state
-        && chunk.limit.load(Ordering::Relaxed) != 0;
-    let ts = if straight { at } else { clock() };
-    put_m(
+    put_m_now(
         m,
         Raw::new(ts, Kind::GoStart, g.goid, u64::from(start), held_p_id(m)),
     );
@@ -1050,9 +1146,9 @@ pub(crate) fn stop() -> Option<Vec<Rec>> {
     for t in threads.iter() {
         let mut chunks = lock(&t.chunks);
         let from = all.len();
-        let mut readied = (0, 0);
+        let mut running = 0;
         for c in chunks.iter() {
-            c.collect(generation, t.tid, &clock, &mut readied, &mut all);
+            c.collect(generation, t.tid, &clock, &mut running, &mut all);
         }
         bound_unblocks(&mut all, from, (clock.ns, end.ns), &mut lazy);
         // All but the last go; the last, which the thread may still be writing an event into
@@ -1149,7 +1245,7 @@ mod tests {
             ns: 0,
             scale: 1.0,
         };
-        c.collect(1, 7, &clock, &mut (0, 0), &mut out);
+        c.collect(1, 7, &clock, &mut 0, &mut out);
         out
     }
 
@@ -1176,11 +1272,11 @@ mod tests {
         assert!(v.iter().all(|r| r.m == 3 && r.tid == 7));
     }
 
-    /// A leave marked `THEN_START` reads back as the leave and a start, at its time and on
-    /// its P, of the goroutine the thread's last lazy unblock readied, with that unblock's
-    /// start number, even when the unblock is in an earlier chunk of the thread.
+    /// A [`SWITCH`] reads back as the unblock before it (if any), the leave of the goroutine
+    /// the thread started last (even in an earlier chunk of the thread), and the start at its
+    /// time (if any), on its P; a bare leave written without its goroutine names it the same.
     #[test]
-    fn a_marked_leave_reads_back_with_the_start_it_led_to() {
+    fn a_switch_reads_back_as_its_unblock_leave_and_start() {
         let clock = Clock {
             ticks: 0,
             ns: 0,
@@ -1197,39 +1293,46 @@ mod tests {
         );
         first.reset(1, who);
         second.reset(1, who);
+        assert!(first.push(Raw::new(100, Kind::GoStart, 1, 4, 2)).is_some());
+        let switch = |ts, g, arg, bits| Raw {
+            ts,
+            g,
+            arg,
+            p_kind: 2 << 8 | SWITCH | bits,
+        };
         for ev in [
-            Raw::new(100, Kind::GoStart, 1, 4, 2),
-            Raw {
-                ts: 0,
-                g: 2,
-                arg: 9,
-                p_kind: 2 << 8 | LAZY_UNBLOCK,
-            },
+            switch(150, 2, 9, SW_UNBLOCK | SW_START | 1),
+            switch(180, 1, 5, SW_START | 3),
+            switch(200, 7, 2, SW_UNBLOCK | 3),
+            Raw::new(220, Kind::GoStart, 3, 1, 2),
+            Raw::new(250, Kind::GoBlock, 0, 1, 2),
         ] {
-            assert!(first.push(ev).is_some());
-        }
-        let mut marked = Raw::new(150, Kind::GoBlock, 1, 3, 2);
-        marked.p_kind |= THEN_START;
-        for ev in [marked, Raw::new(180, Kind::GoBlock, 2, 3, 2)] {
             assert!(second.push(ev).is_some());
         }
-        let (mut out, mut readied) = (Vec::new(), (0, 0));
-        first.collect(1, 7, &clock, &mut readied, &mut out);
-        second.collect(1, 7, &clock, &mut readied, &mut out);
+        let (mut out, mut running) = (Vec::new(), 0);
+        first.collect(1, 7, &clock, &mut running, &mut out);
+        second.collect(1, 7, &clock, &mut running, &mut out);
         let seen: Vec<_> = out
             .iter()
             .map(|r| (r.kind, r.ts, r.g, r.arg, r.p))
             .collect();
+        use Kind::{GoBlock, GoStart, GoUnblock};
         assert_eq!(
             seen,
             [
-                (Kind::GoStart, 100, 1, 4, 2),
-                (Kind::GoUnblock, UNSTAMPED, 2, 9, 2),
-                (Kind::GoBlock, 150, 1, 3, 2),
-                (Kind::GoStart, 150, 2, 9, 2),
-                (Kind::GoBlock, 180, 2, 3, 2),
+                (GoStart, 100, 1, 4, 2),
+                (GoUnblock, UNSTAMPED, 2, 9, 2),
+                (GoBlock, 150, 1, 1, 2),
+                (GoStart, 150, 2, 9, 2),
+                (GoBlock, 180, 2, 3, 2),
+                (GoStart, 180, 1, 5, 2),
+                (GoUnblock, UNSTAMPED, 7, 2, 2),
+                (GoBlock, 200, 1, 3, 2),
+                (GoStart, 220, 3, 1, 2),
+                (GoBlock, 250, 3, 1, 2),
             ]
         );
+        assert!(out.iter().all(|r| r.m == 3 && r.tid == 7));
     }
 
     /// An event as `collect` makes it, on thread `tid`.
