@@ -404,7 +404,7 @@ fn exit(m: &M, g: &G, oldp: *mut P, traced: bool, fenced: bool, call: bool) {
         g.status.store(GRUNNING, Ordering::Relaxed);
         if traced {
             crate::hint::cold_path();
-            trace::syscall_exit(m, g.goid, oldp, Exit::Fast);
+            trace::syscall_exit_fast(m, g.goid, oldp);
         }
         unlock_preemption(g);
         return;

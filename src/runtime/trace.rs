@@ -644,10 +644,12 @@ pub(crate) struct MTrace {
     left: Cell<(u64, u32)>,
 }
 
-/// `MTrace::pending`: an unblock waits.
-const PEND_UNBLOCK: u8 = 1;
+/// `MTrace::pending`: an unblock waits. The bit of [`SWITCH`] that says so, and
+/// [`PEND_LEAVE`] [`SWITCH`] itself, so `pending` is a switch's kind but for the start and
+/// the reason.
+const PEND_UNBLOCK: u8 = SW_UNBLOCK as u8;
 /// `MTrace::pending`: a park's leave waits (after any unblock that waits with it).
-const PEND_LEAVE: u8 = 2;
+const PEND_LEAVE: u8 = SWITCH as u8;
 
 impl MTrace {
     pub(crate) const fn new() -> MTrace {
@@ -717,6 +719,32 @@ pub(crate) fn syscall_entry(m: &M, record: bool) {
     } else {
         NO_ENTRY
     });
+}
+
+/// [`syscall_exit`] for a call back on the fast path (`m` holds the P again): the common
+/// case, one [`FAST_SYSCALL`] record with the clock on the time-stamp counter and nothing
+/// waiting in `m`, with no call and so no stack frame; anything else goes the long way.
+#[inline(never)]
+pub(crate) fn syscall_exit_fast(m: &M, g: u64, oldp: *const super::p::P) {
+    let entered = m.trace.entered.get();
+    if ON.load(Ordering::Acquire) == ON_TSC && entered != NO_ENTRY && m.trace.pending.get() == 0 {
+        let ts = tsc();
+        let nr = m.syscall_nr.load(Ordering::Relaxed);
+        let took = ts.wrapping_sub(entered);
+        if nr < 1 << NR_BITS && took < 1 << (32 - NR_BITS) {
+            let ev = Raw {
+                ts,
+                g,
+                arg: nr | (took as u32) << NR_BITS,
+                p_kind: held_p_id(m) << 8 | FAST_SYSCALL,
+            };
+            if try_put_m(m, ev).is_some() {
+                m.trace.entered.set(NO_ENTRY);
+                return;
+            }
+        }
+    }
+    syscall_exit(m, g, oldp, Exit::Fast);
 }
 
 /// Records how the system call `m`'s goroutine `g` made came back, and its entry if
@@ -921,7 +949,7 @@ fn settle_cold(m: &M) {
 /// waits in the M ([`PEND_LEAVE`]) to be written with the start that follows (one record,
 /// [`SWITCH`], for the unblock before, the leave and that start) or by [`settle`]. `on` is
 /// the caller's reading of [`ON`], not [`OFF`]: this reads it no more.
-#[inline(never)]
+#[inline(always)]
 pub(crate) fn left_park(m: &M, g: &G, on: u8) {
     // SAFETY: as in `try_put_m`.
     let open = unsafe { &*m.trace.chunk.get() }
@@ -1044,7 +1072,7 @@ pub(crate) fn go_start(m: &M, g: &G, straight: bool) {
             || (pending == PEND_UNBLOCK | PEND_LEAVE && m.trace.unblocked.get() == (g.goid, start)))
     {
         let (ts, why) = m.trace.left.get();
-        let kind = SWITCH | SW_START | (u32::from(pending & PEND_UNBLOCK) * SW_UNBLOCK) | why;
+        let kind = u32::from(pending) | SW_START | why;
         let ev = Raw {
             ts,
             g: g.goid,
