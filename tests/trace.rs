@@ -316,6 +316,34 @@ fn traces_in_a_row() {
     });
 }
 
+/// A goroutine's yields and its end are drawn as such (each leave waits in its M, as a
+/// park's does, for the start that follows: it is written with it, its kind kept).
+#[test]
+fn yields_and_ends() {
+    let _serial = serial();
+    watchdog(60, "yields and ends", || {
+        let (g, doc) = traced(|| {
+            let h = goro::spawn(|| {
+                for _ in 0..3 {
+                    goro::yield_now();
+                }
+            });
+            let id = h.id();
+            h.join().unwrap();
+            id
+        });
+        let ends: Vec<&str> = doc["traceEvents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| s(e, "ph") == "X" && s(e, "name") == format!("G{g}"))
+            .filter(|e| e["pid"].as_u64().unwrap() % 2 == 1)
+            .map(|e| s(&e["args"], "end"))
+            .collect();
+        assert_eq!(ends, ["yield", "yield", "yield", "end"], "G{g}'s runs");
+    });
+}
+
 /// A park's leave waits in its M for the start that follows; an M that finds nothing to run
 /// writes it before it gives up its P and sleeps, so a goroutine parked by an M asleep when
 /// the trace stops shows as parked, not running to the end.

@@ -13,19 +13,18 @@
 //! - An M reaches its chunk through its own [`MTrace`] instead (no thread-local, no owner
 //!   check); a goroutine it starts straight after another left takes that leave's clock
 //!   reading ([`go_start`]); a system call back on the fast path is one [`FAST_SYSCALL`]
-//!   event, timed at entry and written at exit ([`syscall_exit`]); readying a goroutine
+//!   event, timed at entry and written at exit ([`syscall_exit_fast`]); readying a goroutine
 //!   reads no clock ([`unblock`]): `stop` stamps that event with the M's next reading, no
 //!   later than the start it led to. An M's unblock and a park's leave (its clock reading)
 //!   wait in the M ([`MTrace::pending`]), and the straight start that follows writes the three
 //!   as one record ([`SWITCH`]), so a channel round trip is two records; what waits is written
 //!   before any other event of the M and before it gives up its P ([`settle`]), and dropped if
-//!   the trace stopped meanwhile (a `stop` closes the chunk: the M sees it). Of the
-//!   scheduler's hooks, [`unblock`] and [`go_start`] are written inline where they are called,
-//!   in the branch tracing takes (no call); a park's leave ([`left_park`]) is a call, taking
-//!   the clock from the caller's load of [`ON`], with no `Pending` to decode, and no frame
-//!   (its rare cases are tail calls); the rare cases of the inline two (something else
-//!   waiting, a start of its own, a full or closed chunk) are calls out of line. The M in
-//!   each of the three holds a P: its id is read unchecked.
+//!   the trace stopped meanwhile (a `stop` closes the chunk: the M sees it). The scheduler's
+//!   hooks, [`unblock`], [`left_park`] (taking the clock from the caller's load of [`ON`])
+//!   and [`go_start`], are written inline where they are called, in the branch tracing takes
+//!   (no call); their rare cases (something else waiting, the vDSO clock, a start of its own,
+//!   a full or closed chunk) are calls out of line. The M in each of the three holds a P: its
+//!   id is read unchecked.
 //! - Once a chunk (256 KiB, 10922 events): [`slow`] takes the thread's lock and moves to a
 //!   fresh chunk. Chunks are mapped with `MAP_POPULATE`, and [`start`] prepares a pool of them,
 //!   so no event takes a page fault; a trace's first 16 MiB come from that pool.
@@ -245,22 +244,37 @@ const FAST_SYSCALL: u32 = Kind::ALL.len() as u32;
 /// [`unblock`]; `stop` stamps it (see [`bound_unblocks`]).
 const LAZY_UNBLOCK: u32 = FAST_SYSCALL + 1;
 
-/// A kind byte with this bit is a park's leave (the goroutine that ran last on the thread
-/// blocked; the low bits [`SW_WHY`] its `WaitReason`) with what the M did around it folded
-/// in, at one clock reading: `g` and `arg` name a goroutine and the number of its start (see
-/// `G::trace_starts`), which [`SW_UNBLOCK`] says this M readied before the leave, and
-/// [`SW_START`] says started at the leave's time. At least one of the two is set (a bare leave
-/// is a `GoBlock` of its own). `collect` expands it into those events; the leave's goroutine
-/// is the one the thread started last. Kinds and tags stay below it.
+/// A kind byte with this bit is a leave (the goroutine that ran last on the thread parked,
+/// yielded or ended: the low bits [`SW_WHY`] say which, and a park's `WaitReason`) with what
+/// the M did around it folded in, at one clock reading: `g` and `arg` name a goroutine and
+/// the number of its start (see `G::trace_starts`), which [`SW_UNBLOCK`] says this M readied
+/// before the leave, and [`SW_START`] says started at the leave's time. At least one of the
+/// two is set (a bare leave is a record of its own kind). `collect` expands it into those
+/// events; the leave's goroutine is the one the thread started last. Kinds and tags stay
+/// below it.
 const SWITCH: u32 = 0x80;
 /// [`SWITCH`]: the M readied `g` before the leave (a `GoUnblock`, stamped as a
 /// [`LAZY_UNBLOCK`] is).
 const SW_UNBLOCK: u32 = 0x40;
 /// [`SWITCH`]: `g` started at the leave's time.
 const SW_START: u32 = 0x20;
-/// [`SWITCH`]: the bits that hold the leave's `WaitReason`.
+/// [`SWITCH`]: the bits that say how the goroutine left: a park's `WaitReason`, or
+/// [`SW_YIELD`], [`SW_END`].
 const SW_WHY: u32 = 0x1f;
-const _: () = assert!(super::g::WaitReason::COUNT as u32 <= SW_WHY + 1);
+/// [`SW_WHY`] of a leave that was a yield (`GoStop`, [`Stop::Yield`]), not a park.
+const SW_YIELD: u32 = 0x1e;
+/// [`SW_WHY`] of a leave that was the goroutine's end (`GoEnd`).
+const SW_END: u32 = 0x1f;
+const _: () = assert!(super::g::WaitReason::COUNT as u32 <= SW_YIELD);
+
+/// The leave a [`SW_WHY`] code stands for: its kind and `arg`.
+fn leave_of(why: u32) -> (Kind, u64) {
+    match why {
+        SW_YIELD => (Kind::GoStop, Stop::Yield as u64),
+        SW_END => (Kind::GoEnd, 0),
+        why => (Kind::GoBlock, u64::from(why)),
+    }
+}
 
 /// `Rec::ts` of a `LAZY_UNBLOCK` until `stop` stamps it.
 const UNSTAMPED: u64 = u64::MAX;
@@ -444,8 +458,8 @@ impl Chunk {
                     let r = rec(0, Kind::GoUnblock, g, start);
                     out.push(Rec { ts: UNSTAMPED, ..r });
                 }
-                let why = u64::from(tag & SW_WHY);
-                out.push(rec(ev.ts, Kind::GoBlock, core::mem::take(running), why));
+                let (kind, arg) = leave_of(tag & SW_WHY);
+                out.push(rec(ev.ts, kind, core::mem::take(running), arg));
                 if tag & SW_START != 0 {
                     out.push(rec(ev.ts, Kind::GoStart, g, start));
                     *running = g;
@@ -640,7 +654,7 @@ pub(crate) struct MTrace {
     /// [`PEND_UNBLOCK`]: the goroutine the M readied and the number of the start that leads
     /// to (`GoUnblock`'s `g` and `arg`).
     unblocked: Cell<(u64, u32)>,
-    /// [`PEND_LEAVE`]: when the goroutine that ran last parked, and why (its `WaitReason`).
+    /// [`PEND_LEAVE`]: when the goroutine that ran last left, and how (its [`SW_WHY`]).
     left: Cell<(u64, u32)>,
 }
 
@@ -648,7 +662,7 @@ pub(crate) struct MTrace {
 /// [`PEND_LEAVE`] [`SWITCH`] itself, so `pending` is a switch's kind but for the start and
 /// the reason.
 const PEND_UNBLOCK: u8 = SW_UNBLOCK as u8;
-/// `MTrace::pending`: a park's leave waits (after any unblock that waits with it).
+/// `MTrace::pending`: a leave waits (after any unblock that waits with it).
 const PEND_LEAVE: u8 = SWITCH as u8;
 
 impl MTrace {
@@ -940,7 +954,10 @@ fn settle_cold(m: &M) {
             p_kind: p << 8 | LAZY_UNBLOCK,
         },
         // A bare leave: its goroutine's id is not kept; `collect` knows it.
-        _ => Raw::new(ts, Kind::GoBlock, 0, u64::from(why), p),
+        _ => {
+            let (kind, arg) = leave_of(why);
+            Raw::new(ts, kind, 0, arg, p)
+        }
     };
     put_m_now(m, ev);
 }
@@ -988,19 +1005,39 @@ fn left_park_cold(m: &M, g: &G, open: bool) {
     }
 }
 
-/// [`left_park`] for the other ways to leave, from what the goroutine asked g0 to do.
+/// [`left_park`] for the other ways to leave, from what the goroutine asked g0 to do: a yield
+/// or an end waits in the M as a park's leave does ([`SW_YIELD`], [`SW_END`]); a goroutine
+/// back from a system call to no P is written now (its M may stop without a P to give up).
 #[cold]
 #[inline(never)]
 pub(crate) fn left(m: &M, g: &G, pending: &super::m::Pending) {
     use super::m::Pending;
-    let (kind, arg) = match pending {
-        Pending::Yield => (Kind::GoStop, Stop::Yield as u64),
-        Pending::Exit => (Kind::GoEnd, 0),
-        Pending::ExitSyscall => (Kind::GoStop, Stop::NoP as u64),
+    let why = match pending {
+        Pending::Yield => SW_YIELD,
+        Pending::Exit => SW_END,
+        Pending::ExitSyscall => {
+            if let Some(ts) = now() {
+                let ev = Raw::new(ts, Kind::GoStop, g.goid, Stop::NoP as u64, p_id(m));
+                put_m(m, ev);
+            }
+            return;
+        }
         // A park leaves through `left_park`, which `execute` calls instead.
         Pending::Park { .. } | Pending::None => return,
     };
-    if let Some(ts) = now() {
+    let Some(ts) = now() else {
+        return;
+    };
+    // SAFETY: as in `try_put_m`.
+    if unsafe { &*m.trace.chunk.get() }
+        .limit
+        .load(Ordering::Relaxed)
+        != 0
+    {
+        m.trace.left.set((ts, why));
+        m.trace.pending.set(m.trace.pending.get() | PEND_LEAVE);
+    } else {
+        let (kind, arg) = leave_of(why);
         put_m(m, Raw::new(ts, kind, g.goid, arg, p_id(m)));
     }
 }
@@ -1300,9 +1337,10 @@ mod tests {
         assert!(v.iter().all(|r| r.m == 3 && r.tid == 7));
     }
 
-    /// A [`SWITCH`] reads back as the unblock before it (if any), the leave of the goroutine
-    /// the thread started last (even in an earlier chunk of the thread), and the start at its
-    /// time (if any), on its P; a bare leave written without its goroutine names it the same.
+    /// A [`SWITCH`] reads back as the unblock before it (if any), the leave (a park, a yield
+    /// or an end) of the goroutine the thread started last (even in an earlier chunk of the
+    /// thread), and the start at its time (if any), on its P; a bare leave written without its
+    /// goroutine names it the same.
     #[test]
     fn a_switch_reads_back_as_its_unblock_leave_and_start() {
         let clock = Clock {
@@ -1334,6 +1372,10 @@ mod tests {
             switch(200, 7, 2, SW_UNBLOCK | 3),
             Raw::new(220, Kind::GoStart, 3, 1, 2),
             Raw::new(250, Kind::GoBlock, 0, 1, 2),
+            Raw::new(260, Kind::GoStart, 4, 1, 2),
+            switch(270, 5, 3, SW_START | SW_YIELD),
+            switch(280, 6, 1, SW_UNBLOCK | SW_START | SW_END),
+            Raw::new(290, Kind::GoStop, 0, Stop::Yield as u64, 2),
         ] {
             assert!(second.push(ev).is_some());
         }
@@ -1344,7 +1386,7 @@ mod tests {
             .iter()
             .map(|r| (r.kind, r.ts, r.g, r.arg, r.p))
             .collect();
-        use Kind::{GoBlock, GoStart, GoUnblock};
+        use Kind::{GoBlock, GoEnd, GoStart, GoStop, GoUnblock};
         assert_eq!(
             seen,
             [
@@ -1358,6 +1400,13 @@ mod tests {
                 (GoBlock, 200, 1, 3, 2),
                 (GoStart, 220, 3, 1, 2),
                 (GoBlock, 250, 3, 1, 2),
+                (GoStart, 260, 4, 1, 2),
+                (GoStop, 270, 4, Stop::Yield as u64, 2),
+                (GoStart, 270, 5, 3, 2),
+                (GoUnblock, UNSTAMPED, 6, 1, 2),
+                (GoEnd, 280, 5, 0, 2),
+                (GoStart, 280, 6, 1, 2),
+                (GoStop, 290, 6, Stop::Yield as u64, 2),
             ]
         );
         assert!(out.iter().all(|r| r.m == 3 && r.tid == 7));
