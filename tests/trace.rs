@@ -360,11 +360,20 @@ fn a_leave_is_written_before_its_m_sleeps() {
             goro::trace::start(&p).unwrap();
             let parked = goro::spawn(move || rx.recv().unwrap());
             // Run on without the runtime while the other M takes the goroutine, which
-            // parks, and that M finds nothing more and sleeps.
+            // parks, and that M finds nothing more and gives up its P (which it does only
+            // after the goroutine parked, so an idle P then is that M's), to sleep.
             let t = std::time::Instant::now();
-            while t.elapsed() < std::time::Duration::from_millis(50) {
+            let asleep = || {
+                let s = goro::stats().unwrap();
+                s.goroutines.waiting == 1
+                    && s.procs.idle >= 1
+                    && s.thread_states.spinning == 0
+                    && s.thread_states.with_p <= 1
+            };
+            while !asleep() && t.elapsed() < std::time::Duration::from_secs(10) {
                 std::hint::spin_loop();
             }
+            assert!(asleep(), "the goroutine parked and its M slept");
             goro::trace::stop().unwrap();
             let id = parked.id();
             tx.send(1).unwrap();
