@@ -168,6 +168,20 @@ impl PData {
         (self.cpu_at, self.cpu_tid, self.cpu) = (now, tid, cpu);
         (at != 0 && same).then(|| (cpu.saturating_sub(was), now.saturating_sub(at)))
     }
+
+    /// Records `cpu`, thread `tid`'s CPU clock read at `now`, if it is the first sample of the
+    /// thread in this call (`cpu_at` is cleared at a new call). How long the thread ran since
+    /// that first sample, and how long ago it was; `None` at the first.
+    fn cpu_in_call(&mut self, tid: i32, cpu: u64, now: u64) -> Option<(u64, u64)> {
+        if self.cpu_at == 0 || self.cpu_tid != tid {
+            (self.cpu_at, self.cpu_tid, self.cpu) = (now, tid, cpu);
+            return None;
+        }
+        Some((
+            cpu.saturating_sub(self.cpu),
+            now.saturating_sub(self.cpu_at),
+        ))
+    }
 }
 
 /// Starts the monitor thread of `sched`.
@@ -432,10 +446,18 @@ fn retake(sched: &Sched, pd: &mut [PData], threads: &mut ThreadStates, now: u64)
         // whether the call's number is marked, without a second read (~30 us each here).
         let mut asleep = None;
         if !first && !d.sysretake && !starving {
-            match call_thread(sched, p, threads, t, d, now) {
+            match call_thread(sched, p, threads, t, d) {
                 CallThread::WaitsForCpu => continue,
                 thread => asleep = Some(thread == CallThread::Asleep),
             }
+        }
+        // The verdict read `/proc` and a CPU clock, and a sysmon starved of its CPU may have
+        // waited between: it is of this call only if the P is still in it. A thread that ran
+        // on through its next calls meanwhile read as computing, and a short write on a
+        // starved CPU was retaken (`tests/handoff.rs`, the starved-CPU test: 1 run in 30 with
+        // the other CPU busy).
+        if p.syscalltick.load(Ordering::Relaxed) != t {
+            continue;
         }
         // Whether the retake gives the P to work (a preempted goroutine's, or waiting): only
         // those keep sysmon on its shortest tick.
@@ -618,8 +640,9 @@ fn off_cpu(p: &P, d: &mut PData, threads: &mut ThreadStates, now: u64) -> bool {
 enum CallThread {
     /// Asleep in the kernel, or its state unreadable: blocked, retaken.
     Asleep,
-    /// Runnable, and on a CPU for a quarter of the time since the previous sample of its CPU
-    /// clock and longer than [`SHORT_CALL`]: computing in the kernel, retaken.
+    /// Runnable, and on a CPU for a quarter of the time since sysmon's first sample of its
+    /// CPU clock in this call, and longer than [`SHORT_CALL`]: computing in the kernel,
+    /// retaken.
     Computing,
     /// Runnable otherwise: it waits for a CPU and is in no call that blocks (another M given
     /// the P would wait as long), so it keeps the P. A thread with no sample yet is judged so,
@@ -635,7 +658,6 @@ fn call_thread(
     threads: &mut ThreadStates,
     t: u32,
     d: &mut PData,
-    now: u64,
 ) -> CallThread {
     let Some((_, tid)) = call_of(sched, p, t) else {
         return CallThread::Asleep;
@@ -648,9 +670,12 @@ fn call_thread(
     };
     // The few microseconds around a short call's instruction, which a thread starved of its
     // CPU can run and still be in the same call (in a debug build most of all), are no
-    // computing.
+    // computing. Nor is a burst counted to a thread that waited long in one call: on a
+    // starved CPU of this VM a short write's thread was charged 27-59 us of CPU in one ~80 us
+    // window between two looks of the same call, 28 ms old, and was retaken as computing
+    // (1 run in 30 of the starved-CPU test, with the other CPU busy).
     let computing = d
-        .cpu_since(tid, cpu, now)
+        .cpu_in_call(tid, cpu, nanotime())
         .is_some_and(|(ran, window)| ran >= window / 4 && ran >= SHORT_CALL.as_nanos() as u64);
     if computing {
         CallThread::Computing
