@@ -32,8 +32,8 @@
 //! wake-up the new thread's start would delay (see [`Spare`]). Making it takes sysmon longer
 //! than a tick, so it looks again at once after.
 //!
-//! Whether a call's thread sleeps is read from `/proc` (see `threadstate.rs`), with each
-//! thread's file kept open.
+//! Whether a call's thread sleeps is read from `/proc` (see `threadstate.rs`); a watched
+//! call's file is opened as the watch begins.
 
 use core::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -45,7 +45,7 @@ use super::p::{P, PIDLE, PRUNNING, PSYSCALL};
 use super::proc_syscall::{handoffp, retake_syscall};
 use super::sched::Sched;
 use super::schedtrace::Tracer;
-use super::threadstate::ThreadStates;
+use super::threadstate::{StatFile, runnable};
 use super::trace::{self, Kind};
 use super::{signal, sys};
 
@@ -214,7 +214,6 @@ fn thread_cpu_ns(tid: i32) -> Option<u64> {
 fn sysmon(sched: &Sched) {
     sys::set_timerslack(1);
     let mut pd = vec![PData::default(); sched.allp.len()];
-    let mut threads = ThreadStates::default();
     let mut delay = MIN_DELAY;
     let mut idle = 0u32;
     let mut call_wake = CallWake::default();
@@ -287,7 +286,7 @@ fn sysmon(sched: &Sched) {
             let _ = sys::nanosleep(delay);
         }
         let now = nanotime();
-        let (n, spare) = retake(sched, &mut pd, &mut threads, now);
+        let (n, spare) = retake(sched, &mut pd, now);
         // Not in a round that woke an M either.
         let due = core::mem::replace(&mut spare_due, spare == Spare::NextRound);
         spawned = (spare == Spare::Now || due && spare == Spare::No) && sched.start_spare();
@@ -337,7 +336,7 @@ fn sysmon(sched: &Sched) {
 /// nothing waiting goes idle, which is no reason to tick faster (Go counts it: in the harness's
 /// `handoff` that kept sysmon at 25 k wake-ups a second on CPUs the computing goroutines use).
 /// And when it wants a spare M started.
-fn retake(sched: &Sched, pd: &mut [PData], threads: &mut ThreadStates, now: u64) -> (usize, Spare) {
+fn retake(sched: &Sched, pd: &mut [PData], now: u64) -> (usize, Spare) {
     let mut n = 0;
     let mut spare = Spare::No;
     let nprocs = sched.nprocs.load(Ordering::Acquire);
@@ -363,7 +362,7 @@ fn retake(sched: &Sched, pd: &mut [PData], threads: &mut ThreadStates, now: u64)
                 d.cpu_at = 0;
             } else if s == PRUNNING
                 && others_waiting(sched, p, now)
-                && (long || off_cpu(p, d, threads, now))
+                && (long || off_cpu(p, d, now))
                 // Still the slice seen at `t`: a sysmon descheduled since (a loaded machine)
                 // may have read the status of a P just taken and its tick from before the
                 // new slice's bump, and must not end that slice on the old one's time.
@@ -421,9 +420,7 @@ fn retake(sched: &Sched, pd: &mut [PData], threads: &mut ThreadStates, now: u64)
             // that was recent, a return within the watch shows a short call; else the call may
             // have been long, and just ended.
             let young = looked != 0 && now.saturating_sub(looked) <= RECENT_LOOK.as_nanos() as u64;
-            if !(starving
-                || others_waiting(sched, p, now) && watch(sched, p, threads, t, now, young))
-            {
+            if !(starving || others_waiting(sched, p, now) && watch(sched, p, t, now, young)) {
                 continue;
             }
         }
@@ -446,7 +443,7 @@ fn retake(sched: &Sched, pd: &mut [PData], threads: &mut ThreadStates, now: u64)
         // whether the call's number is marked, without a second read (~30 us each here).
         let mut asleep = None;
         if !first && !d.sysretake && !starving {
-            match call_thread(sched, p, threads, t, d) {
+            match call_thread(sched, p, t, d) {
                 CallThread::WaitsForCpu => continue,
                 thread => asleep = Some(thread == CallThread::Asleep),
             }
@@ -505,7 +502,7 @@ fn retake(sched: &Sched, pd: &mut [PData], threads: &mut ThreadStates, now: u64)
             // thread waits for a CPU or computes in the kernel: that says nothing of whether
             // the number sleeps.
             if let Some((nr, tid)) = call
-                && (watched || asleep.unwrap_or_else(|| threads.runnable(tid) != Some(true)))
+                && (watched || asleep.unwrap_or_else(|| runnable(tid) != Some(true)))
             {
                 sched.may_block.blocked(nr);
             }
@@ -542,12 +539,13 @@ enum Spare {
 /// sysmon's very CPU, which makes a short call look long. (When only numbers that had blocked
 /// were watched, for that reason, and before the thread was read, watching every call retook
 /// ~50% more short writes in `short-syscalls`.)
-fn watch(sched: &Sched, p: &P, threads: &mut ThreadStates, t: u32, now: u64, young: bool) -> bool {
+fn watch(sched: &Sched, p: &P, t: u32, now: u64, young: bool) -> bool {
     let Some((nr, tid)) = call_of(sched, p, t) else {
         return false;
     };
-    // Within the watch, which waits anyway: the read after it is then quick.
-    threads.open(tid);
+    // Opened within the watch, which waits anyway (a thread's first opening costs 25-45 us
+    // here): the read after it is then quick.
+    let stat = StatFile::open(tid);
     let until = now + SHORT_CALL.as_nanos() as u64;
     loop {
         let back = p.state() != PSYSCALL || p.syscalltick.load(Ordering::Relaxed) != t;
@@ -564,8 +562,8 @@ fn watch(sched: &Sched, p: &P, threads: &mut ThreadStates, t: u32, now: u64, you
         }
         core::hint::spin_loop();
     }
-    // Still in the kernel: asleep there, it is blocked.
-    if threads.runnable(tid) != Some(true) {
+    // Still in the kernel: asleep there (or unreadable), it is blocked.
+    if stat.and_then(|f| f.runnable()) != Some(true) {
         return true;
     }
     // Or off its CPU: if sysmon's own wake-up took the CPU from the call's M, the spin kept it
@@ -615,7 +613,7 @@ fn others_waiting(sched: &Sched, p: &P, now: u64) -> bool {
 /// or more since sysmon's previous reading of its CPU clock, and is asleep ([`runnable`]; one
 /// the kernel has merely not run, on a loaded machine, keeps its P). One clock read per P per
 /// window, and only while goroutines wait for that P; the state only when the clock says so.
-fn off_cpu(p: &P, d: &mut PData, threads: &mut ThreadStates, now: u64) -> bool {
+fn off_cpu(p: &P, d: &mut PData, now: u64) -> bool {
     if d.cpu_at != 0 && now.saturating_sub(d.cpu_at) < OFF_CPU_WINDOW.as_nanos() as u64 {
         return false;
     }
@@ -632,7 +630,7 @@ fn off_cpu(p: &P, d: &mut PData, threads: &mut ThreadStates, now: u64) -> bool {
     };
     d.cpu_since(tid, cpu, now)
         .is_some_and(|(ran, window)| ran < window / 4)
-        && threads.runnable(tid) != Some(true)
+        && runnable(tid) != Some(true)
 }
 
 /// What sysmon reads of the thread of a call it would retake by Go's rule.
@@ -652,17 +650,11 @@ enum CallThread {
 
 /// Reads the thread of the call `p` has been in since sysmon's previous look (entered at tick
 /// `t`): see [`CallThread`].
-fn call_thread(
-    sched: &Sched,
-    p: &P,
-    threads: &mut ThreadStates,
-    t: u32,
-    d: &mut PData,
-) -> CallThread {
+fn call_thread(sched: &Sched, p: &P, t: u32, d: &mut PData) -> CallThread {
     let Some((_, tid)) = call_of(sched, p, t) else {
         return CallThread::Asleep;
     };
-    if threads.runnable(tid) != Some(true) {
+    if runnable(tid) != Some(true) {
         return CallThread::Asleep;
     }
     let Some(cpu) = thread_cpu_ns(tid) else {
@@ -733,9 +725,8 @@ mod tests {
         sched.runqsize.store(1, Ordering::Release);
         let mut pd = vec![PData::default(); sched.allp.len()];
         let stale = nanotime() - Duration::from_millis(20).as_nanos() as u64;
-        let mut threads = ThreadStates::default();
-        retake(&sched, &mut pd, &mut threads, stale);
-        retake(&sched, &mut pd, &mut threads, nanotime());
+        retake(&sched, &mut pd, stale);
+        retake(&sched, &mut pd, nanotime());
         assert!(
             !p.preempt.load(Ordering::Relaxed),
             "a slice sysmon first saw just now was ended as 10 ms long"
@@ -791,7 +782,7 @@ mod tests {
                     p.syscalltick.store(t + 1, Ordering::Relaxed);
                 });
                 start.wait();
-                retake(&sched, &mut pd, &mut ThreadStates::default(), nanotime());
+                retake(&sched, &mut pd, nanotime());
             });
             assert_eq!(p.status.load(Ordering::Acquire), PSYSCALL, "retaken");
             if !sched.may_block.get(NR) {
