@@ -21,8 +21,8 @@
 //! watched call that returns in time, begun just before, clears its number's marks (see
 //! [`watch`]), so a number whose calls are short again (a `write` to a pipe that blocked once,
 //! then to `/dev/null`) stops handing its P off at entry. With one P the watch took the
-//! harness's retake median from ~95 us to ~60 us (for marked numbers), and the first sample's
-//! from ~200 us to ~140 us (for all).
+//! harness's retake median from ~95 us to ~60 us (for marked numbers), and its first
+//! sample's from ~220 us to ~150 us (for all).
 //!
 //! A P retaken from a call for waiting work goes to an M; if none is idle, one is made, which
 //! costs ~100 us or more here before it runs. So after such a retake sysmon leaves a spare M
@@ -448,11 +448,9 @@ fn retake(sched: &Sched, pd: &mut [PData], now: u64) -> (usize, Spare) {
                 thread => asleep = Some(thread == CallThread::Asleep),
             }
         }
-        // The verdict read `/proc` and a CPU clock, and a sysmon starved of its CPU may have
-        // waited between: it is of this call only if the P is still in it. A thread that ran
-        // on through its next calls meanwhile read as computing, and a short write on a
-        // starved CPU was retaken (`tests/handoff.rs`, the starved-CPU test: 1 run in 30 with
-        // the other CPU busy).
+        // The verdict read `/proc` and a CPU clock, and a sysmon starved of its CPU may wait
+        // between: it is of this call only if the P is still in it (a call that returned
+        // meanwhile, its thread running on through the next ones, reads as computing).
         if p.syscalltick.load(Ordering::Relaxed) != t {
             continue;
         }
