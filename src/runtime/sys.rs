@@ -416,39 +416,6 @@ pub(crate) fn read_u64(fd: i32) -> Result<u64, Errno> {
     read(fd, &mut v).map(|_| u64::from_ne_bytes(v))
 }
 
-/// Opens the file at `path` (NUL-terminated) for reading, close-on-exec: a descriptor the
-/// caller owns.
-pub(crate) fn open_read(path: &core::ffi::CStr) -> Result<i32, Errno> {
-    use linux_raw_sys::general::{__NR_openat, AT_FDCWD, O_CLOEXEC, O_RDONLY};
-    // SAFETY: the kernel reads a live NUL-terminated path.
-    let r = unsafe {
-        arch::syscall4(
-            __NR_openat as usize,
-            AT_FDCWD as usize,
-            path.as_ptr() as usize,
-            (O_RDONLY | O_CLOEXEC) as usize,
-            0,
-        )
-    };
-    Errno::check(r).map(|fd| fd as i32)
-}
-
-/// Reads from `fd` at `offset` into `buf`, leaving the file offset alone: the number of bytes
-/// read.
-pub(crate) fn pread(fd: i32, buf: &mut [u8], offset: u64) -> Result<usize, Errno> {
-    // SAFETY: the kernel writes at most `buf.len()` bytes into a live slice.
-    let r = unsafe {
-        arch::syscall4(
-            linux_raw_sys::general::__NR_pread64 as usize,
-            fd as usize,
-            buf.as_mut_ptr() as usize,
-            buf.len(),
-            offset as usize,
-        )
-    };
-    Errno::check(r)
-}
-
 /// Closes `fd`, a descriptor the runtime owns.
 pub(crate) fn close(fd: i32) {
     // SAFETY: the caller owns `fd`; nothing else uses it after this.

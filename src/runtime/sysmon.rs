@@ -33,7 +33,7 @@
 //! than a tick, so it looks again at once after.
 //!
 //! Whether a call's thread sleeps is read from `/proc` (see `threadstate.rs`); a watched
-//! call's file is opened as the watch begins.
+//! call's file is opened during the watch, once the call is seen still in.
 
 use core::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -287,7 +287,7 @@ fn sysmon(sched: &Sched) {
         }
         let now = nanotime();
         let (n, spare) = retake(sched, &mut pd, now);
-        // Not in a round that woke an M either.
+        // A spare the last round left for this one waits again if this round woke an M too.
         let due = core::mem::replace(&mut spare_due, spare == Spare::NextRound);
         spawned = (spare == Spare::Now || due && spare == Spare::No) && sched.start_spare();
         let acted = n > 0;
@@ -541,10 +541,11 @@ fn watch(sched: &Sched, p: &P, t: u32, now: u64, young: bool) -> bool {
     let Some((nr, tid)) = call_of(sched, p, t) else {
         return false;
     };
-    // Opened within the watch, which waits anyway (a thread's first opening costs 25-45 us
-    // here): the read after it is then quick.
-    let stat = StatFile::open(tid);
     let until = now + SHORT_CALL.as_nanos() as u64;
+    // The thread's file, opened once the call is seen still in (a short one is back by then,
+    // and is spared the opening): within the watch, which waits anyway (a thread's first
+    // opening costs 25-45 us here), so the read after it is quick.
+    let mut stat = None;
     loop {
         let back = p.state() != PSYSCALL || p.syscalltick.load(Ordering::Relaxed) != t;
         // Read after: a call seen back before `until` came back within the watch.
@@ -558,9 +559,11 @@ fn watch(sched: &Sched, p: &P, t: u32, now: u64, young: bool) -> bool {
         if over {
             break;
         }
+        stat.get_or_insert_with(|| StatFile::open(tid));
         core::hint::spin_loop();
     }
     // Still in the kernel: asleep there (or unreadable), it is blocked.
+    let stat = stat.unwrap_or_else(|| StatFile::open(tid));
     if stat.and_then(|f| f.runnable()) != Some(true) {
         return true;
     }

@@ -1,27 +1,31 @@
 //! Whether a thread of this process is runnable, read from `/proc` by sysmon, which asks it
 //! of the thread of a call before it retakes the call's P (see `sysmon.rs`).
 //!
-//! A read opens the thread's `stat` file, reads it and closes it: 12 us here, ~40 us for a
-//! thread read the first time. sysmon's watch opens the file as it begins and reads it after
-//! its 10 us spin, through the same descriptor (a `pread`, ~5 us), so the opening costs no
-//! time of the retake's. No descriptor outlives its read: one kept per thread would take a
+//! A read opens the thread's `stat` file (std's `File`), reads it and closes it: 12 us here,
+//! ~40 us for a thread read the first time. sysmon's watch opens the file once it sees the
+//! call still in and reads it after its 10 us spin, through the same descriptor (a `pread`,
+//! ~5 us), so the opening costs no time of the retake's. No descriptor outlives its read: one kept per thread would take a
 //! program's descriptors (up to its `RLIMIT_NOFILE`, or the lowest number it expects an `open`
 //! to return) for the runtime's bookkeeping.
 
-use super::sys;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
 
-/// A thread's open `stat` file, closed when dropped.
-pub(crate) struct StatFile(i32);
+/// A thread's open `stat` file (closed when dropped).
+pub(crate) struct StatFile(File);
 
 impl StatFile {
     /// Opens `/proc/self/task/<tid>/stat`; `None` if there is no such thread (or no
     /// descriptor to spare).
     pub(crate) fn open(tid: i32) -> Option<StatFile> {
         use std::io::Write;
+        use std::os::unix::ffi::OsStrExt;
         let mut path = [0u8; 40];
-        write!(&mut path[..], "/proc/self/task/{tid}/stat\0").ok()?;
-        let path = core::ffi::CStr::from_bytes_until_nul(&path).ok()?;
-        sys::open_read(path).ok().map(StatFile)
+        let mut rest = &mut path[..];
+        write!(rest, "/proc/self/task/{tid}/stat").ok()?;
+        let len = 40 - rest.len();
+        let path = std::ffi::OsStr::from_bytes(&path[..len]);
+        File::open(path).ok().map(StatFile)
     }
 
     /// Whether the thread is running or waiting for a CPU (state `R`) rather than asleep in
@@ -29,17 +33,11 @@ impl StatFile {
     /// exited).
     pub(crate) fn runnable(&self) -> Option<bool> {
         let mut buf = [0u8; 64];
-        let n = sys::pread(self.0, &mut buf, 0).ok()?;
+        let n = self.0.read_at(&mut buf, 0).ok()?;
         // "tid (name) S ...": the name is at most 15 bytes and may hold ')' itself, the fields
         // after it are numbers, so the state follows the last ')' of the first 64 bytes.
         let close = buf[..n].iter().rposition(|&b| b == b')')?;
         buf.get(close + 2).map(|&state| state == b'R')
-    }
-}
-
-impl Drop for StatFile {
-    fn drop(&mut self) {
-        sys::close(self.0);
     }
 }
 
@@ -53,6 +51,7 @@ pub(crate) fn runnable(tid: i32) -> Option<bool> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::sys;
     use super::*;
     use std::time::{Duration, Instant};
 
