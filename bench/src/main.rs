@@ -334,13 +334,13 @@ fn all(quick: bool, no_go: bool, only: &[&str]) {
         &["go"],
         s(&[sc_tasks, sc_writes]),
     );
-    // With the execution trace on: a twentieth of the calls (each thread keeps at most 2^20
-    // events), beside goro untraced at the same size, its reference.
+    // The execution trace's cost, in one process (`trace_paired`): rounds of a hundredth of
+    // the calls, off and on alternating.
     add(
         "short-syscalls",
-        &["goro-untraced", "goro-traced"],
+        &["goro-trace-paired"],
         &[],
-        s(&[sc_tasks, sc_writes / 20]),
+        s(&[sc_tasks, sc_writes / 100]),
     );
     // spawn_blocking per write is ~100x slower: a hundredth of the calls, the rate compares.
     add(
@@ -362,12 +362,7 @@ fn all(quick: bool, no_go: bool, only: &[&str]) {
         s(&[spawn_n]),
     );
     add("pingpong", &["goro", "tokio", "may"], &["go"], s(&[pp_n]));
-    add(
-        "pingpong",
-        &["goro-untraced", "goro-traced"],
-        &[],
-        s(&[pp_n / 10]),
-    );
+    add("pingpong", &["goro-trace-paired"], &[], s(&[pp_n / 20]));
     add(
         "retake",
         &["goro", "goro-std", "tokio-block_in_place"],

@@ -50,25 +50,42 @@ fn with_thread_peak<T>(f: impl FnOnce() -> T) -> (T, u64) {
     (v, peak.load(Ordering::Relaxed).saturating_sub(1)) // minus the sampler
 }
 
-/// goro's execution trace, on for `goro-traced` contenders while it lives; written to a
-/// temporary file (not timed) and removed when dropped. (`goro-untraced` is `goro` run at
-/// `goro-traced`'s size, its reference.)
-struct Tracing(std::path::PathBuf);
+/// Pairs of rounds in a `goro-trace-paired` run.
+const TRACE_PAIRS: usize = 15;
 
-fn tracing(contender: &str) -> Option<Tracing> {
-    (contender == "goro-traced").then(|| {
-        let path =
-            std::env::temp_dir().join(format!("goro-bench-trace-{}.json", std::process::id()));
-        goro::trace::start(&path).unwrap();
-        Tracing(path)
-    })
+/// The execution trace's cost, a difference of a few percent, measured as such: in one
+/// process and on one runtime, [`TRACE_PAIRS`] pairs of rounds with tracing off in one and on
+/// in the other (which goes first alternating), after one round that warms the runtime up.
+/// Separate processes of one build spread more than the difference (on two Ps, a pingpong's
+/// goroutines may share a P or not for a whole run). `round` returns its figure; the result is
+/// the medians of the untraced and traced figures and of the pairs' ratios, traced over
+/// untraced. Each trace goes to a temporary file (written untimed) removed at the end.
+fn trace_paired(mut round: impl FnMut() -> f64) -> [f64; 3] {
+    let path = std::env::temp_dir().join(format!("goro-bench-trace-{}.json", std::process::id()));
+    round();
+    let (mut off, mut on, mut ratio) = (vec![], vec![], vec![]);
+    for pair in 0..TRACE_PAIRS {
+        let mut fig = [0.0; 2];
+        for traced in [pair % 2 == 1, pair % 2 == 0] {
+            if traced {
+                goro::trace::start(&path).unwrap();
+            }
+            fig[usize::from(traced)] = round();
+            if traced {
+                goro::trace::stop().unwrap();
+            }
+        }
+        off.push(fig[0]);
+        on.push(fig[1]);
+        ratio.push(fig[1] / fig[0]);
+    }
+    let _ = std::fs::remove_file(&path);
+    [median(off), median(on), median(ratio)]
 }
 
-impl Drop for Tracing {
-    fn drop(&mut self) {
-        goro::trace::stop().unwrap();
-        let _ = std::fs::remove_file(&self.0);
-    }
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }
 
 fn goro_rt(procs: usize) -> goro::Runtime {
@@ -460,34 +477,62 @@ pub fn handoff(contender: &str, iters: u64) -> Outcome {
 
 // ---- 4. short-syscalls: one-byte writes to /dev/null ----
 
-pub fn short_syscalls(contender: &str, tasks: usize, writes: usize) -> Outcome {
-    let open = || {
-        std::fs::File::options()
-            .write(true)
-            .open("/dev/null")
-            .unwrap()
-    };
+fn dev_null() -> std::fs::File {
+    std::fs::File::options()
+        .write(true)
+        .open("/dev/null")
+        .unwrap()
+}
+
+/// goro's side of `short-syscalls` on `rt`: `tasks` goroutines of `writes` calls each; returns
+/// the bytes written.
+fn goro_short_syscalls(rt: &goro::Runtime, tasks: usize, writes: usize) -> usize {
     let total = Arc::new(AtomicUsize::new(0));
-    let trace = tracing(contender);
+    let t = total.clone();
+    rt.run(move || {
+        let hs: Vec<_> = (0..tasks)
+            .map(|_| {
+                let total = t.clone();
+                goro::spawn(move || {
+                    let f = dev_null();
+                    let n: usize = (0..writes)
+                        .map(|_| sc::write(f.as_fd(), b"x").unwrap())
+                        .sum();
+                    total.fetch_add(n, Ordering::Relaxed);
+                })
+            })
+            .collect();
+        hs.into_iter().for_each(|h| h.join().unwrap());
+    });
+    total.load(Ordering::Relaxed)
+}
+
+pub fn short_syscalls(contender: &str, tasks: usize, writes: usize) -> Outcome {
+    if contender == "goro-trace-paired" {
+        let rt = goro_rt(2);
+        let [off, on, ratio] = trace_paired(|| {
+            let t = Instant::now();
+            let n = goro_short_syscalls(&rt, tasks, writes);
+            assert_eq!(n, tasks * writes);
+            n as f64 / t.elapsed().as_secs_f64()
+        });
+        return Outcome {
+            figures: vec![
+                ("untraced calls/s", off),
+                ("traced calls/s", on),
+                ("traced/untraced", ratio),
+            ],
+            answer: (tasks * writes) as u64,
+        };
+    }
+    let total = Arc::new(AtomicUsize::new(0));
     let t = Instant::now();
     match contender {
-        "goro" | "goro-untraced" | "goro-traced" => {
-            let total = total.clone();
-            goro_rt(2).run(move || {
-                let hs: Vec<_> = (0..tasks)
-                    .map(|_| {
-                        let total = total.clone();
-                        goro::spawn(move || {
-                            let f = open();
-                            let n: usize = (0..writes)
-                                .map(|_| sc::write(f.as_fd(), b"x").unwrap())
-                                .sum();
-                            total.fetch_add(n, Ordering::Relaxed);
-                        })
-                    })
-                    .collect();
-                hs.into_iter().for_each(|h| h.join().unwrap());
-            });
+        "goro" => {
+            total.fetch_add(
+                goro_short_syscalls(&goro_rt(2), tasks, writes),
+                Ordering::Relaxed,
+            );
         }
         "tokio-spawn_blocking" | "tokio-block_in_place" => {
             let in_place = contender.ends_with("block_in_place");
@@ -497,7 +542,7 @@ pub fn short_syscalls(contender: &str, tasks: usize, writes: usize) -> Outcome {
                     .map(|_| {
                         let total = total.clone();
                         tokio::spawn(async move {
-                            let f = Arc::new(open());
+                            let f = Arc::new(dev_null());
                             let mut n = 0;
                             for _ in 0..writes {
                                 let f = f.clone();
@@ -525,7 +570,7 @@ pub fn short_syscalls(contender: &str, tasks: usize, writes: usize) -> Outcome {
                     // SAFETY: no thread-locals across yields.
                     unsafe {
                         may::coroutine::spawn(move || {
-                            let f = open();
+                            let f = dev_null();
                             let n: usize = (0..writes)
                                 .map(|_| rustix::io::write(&f, b"x").unwrap())
                                 .sum();
@@ -537,7 +582,7 @@ pub fn short_syscalls(contender: &str, tasks: usize, writes: usize) -> Outcome {
             hs.into_iter().for_each(|h| h.join().unwrap());
         }
         "one-thread" => {
-            let f = open();
+            let f = dev_null();
             let n: usize = (0..tasks * writes)
                 .map(|_| rustix::io::write(&f, b"x").unwrap())
                 .sum();
@@ -546,7 +591,6 @@ pub fn short_syscalls(contender: &str, tasks: usize, writes: usize) -> Outcome {
         _ => unreachable!(),
     }
     let d = t.elapsed();
-    drop(trace);
     let n = total.load(Ordering::Relaxed);
     Outcome {
         figures: vec![("calls/s", n as f64 / d.as_secs_f64())],
@@ -646,28 +690,48 @@ pub fn alive(n: u64) -> Outcome {
 
 // ---- 7. pingpong: round trips between two goroutines ----
 
-pub fn pingpong(contender: &str, n: u64) -> Outcome {
-    let _trace = tracing(contender);
-    let (d, answer) = match contender {
-        "goro" | "goro-untraced" | "goro-traced" => goro_rt(2).run(move || {
-            let (a_tx, a_rx) = goro::chan::<u64>(0);
-            let (b_tx, b_rx) = goro::chan::<u64>(0);
-            let echo = goro::spawn(move || {
-                for v in a_rx {
-                    b_tx.send(v + 1).unwrap();
-                }
-            });
-            let t = Instant::now();
-            let mut x = 0;
-            for _ in 0..n {
-                a_tx.send(x).unwrap();
-                x = b_rx.recv().unwrap();
+/// goro's side of `pingpong` on `rt`: the time `n` round trips took, and the last value.
+fn goro_pingpong(rt: &goro::Runtime, n: u64) -> (Duration, u64) {
+    rt.run(move || {
+        let (a_tx, a_rx) = goro::chan::<u64>(0);
+        let (b_tx, b_rx) = goro::chan::<u64>(0);
+        let echo = goro::spawn(move || {
+            for v in a_rx {
+                b_tx.send(v + 1).unwrap();
             }
-            let d = t.elapsed();
-            drop(a_tx);
-            echo.join().unwrap();
-            (d, x)
-        }),
+        });
+        let t = Instant::now();
+        let mut x = 0;
+        for _ in 0..n {
+            a_tx.send(x).unwrap();
+            x = b_rx.recv().unwrap();
+        }
+        let d = t.elapsed();
+        drop(a_tx);
+        echo.join().unwrap();
+        (d, x)
+    })
+}
+
+pub fn pingpong(contender: &str, n: u64) -> Outcome {
+    if contender == "goro-trace-paired" {
+        let rt = goro_rt(2);
+        let [off, on, ratio] = trace_paired(|| {
+            let (d, x) = goro_pingpong(&rt, n);
+            assert_eq!(x, n);
+            ns_per(n, d)
+        });
+        return Outcome {
+            figures: vec![
+                ("untraced ns/round trip", off),
+                ("traced ns/round trip", on),
+                ("traced/untraced", ratio),
+            ],
+            answer: n,
+        };
+    }
+    let (d, answer) = match contender {
+        "goro" => goro_pingpong(&goro_rt(2), n),
         // Both ends are tasks on the workers (not `block_on`'s thread, which would make every
         // round trip a cross-thread wake-up).
         "tokio" => tokio_rt(2).block_on(async move {

@@ -108,8 +108,7 @@ fn every_contender_computes_the_same_answer() {
         20 * 30,
         &[
             "goro",
-            "goro-untraced",
-            "goro-traced",
+            "goro-trace-paired",
             "one-thread",
             "may",
             "tokio-spawn_blocking",
@@ -148,7 +147,7 @@ fn every_contender_computes_the_same_answer() {
     agree(
         "pingpong",
         500,
-        &["goro", "goro-untraced", "goro-traced", "tokio", "may"],
+        &["goro", "goro-trace-paired", "tokio", "may"],
         &["go"],
         &["500"],
         &gob,
