@@ -1,4 +1,4 @@
-//! A tour of goro: `cargo run --release -p tour`.
+//! A tour of goro: `cargo run --release -p tour` (or `--example tour`).
 //!
 //! Shows the entry points and Go's errno convention, the vDSO beside the real system call,
 //! a few generated and wrapped calls, goroutines blocking in system calls on one P while
