@@ -738,3 +738,91 @@ fn an_unblock_precedes_a_start_on_another_m() {
         );
     });
 }
+
+/// An unblock that waits in its M (to go into the M's next record) is in the trace of a thread
+/// that stops tracing as soon as a goroutine of that M has woken it: here `Runtime::run`
+/// returns, and the trace stops, while the main goroutine's M still holds the unblock of a
+/// reader that another M has started meanwhile. Lost (the M wrote it only with its next
+/// record, after the `stop`), that start had no arrow: 5 to 8 rounds in 20 here. Every thread
+/// shares one CPU (the runtime's inherit the pinned thread's affinity), so the woken joiner
+/// takes the CPU from the M that woke it, before that M's next record.
+#[test]
+fn an_unblock_waiting_in_its_m_is_in_a_trace_stopped_as_run_returns() {
+    const ROUNDS: usize = 20;
+    let _serial = serial();
+    watchdog(120, "an unblock waiting in its M as run returns", || {
+        std::thread::spawn(|| {
+            pin_to_first_cpu();
+            let mut lost = Vec::new();
+            for round in 0..ROUNDS {
+                let dir = TempDir::new();
+                let path = dir.join("trace.json");
+                let rt = rt(2);
+                goro::trace::start(&path).unwrap();
+                let reader = rt.run(|| {
+                    use std::sync::Arc;
+                    use std::sync::atomic::{AtomicBool, Ordering};
+                    let (tx, rx) = goro::chan::<u32>(0);
+                    let ran = Arc::new(AtomicBool::new(false));
+                    let flag = ran.clone();
+                    let reader = goro::spawn(move || {
+                        rx.recv().unwrap();
+                        flag.store(true, Ordering::Release);
+                    });
+                    // The reader parks in `recv`, so the send readies it (this M's unblock).
+                    while goro::stats().unwrap().goroutines.waiting == 0 {
+                        goro::yield_now();
+                    }
+                    tx.send(1).unwrap();
+                    // Run on, recording nothing, until another M has started the reader.
+                    while !ran.load(Ordering::Acquire) {
+                        std::hint::spin_loop();
+                    }
+                    reader.id()
+                });
+                // At once, as a program that ends its trace as `run` returns does.
+                goro::trace::stop().unwrap();
+                let doc = structure(&std::fs::read_to_string(&path).unwrap());
+                let events = doc["traceEvents"].as_array().unwrap();
+                let g = format!("G{reader}");
+                let key = |e: &Value| (track(e), f(e, "ts").to_bits());
+                let heads: std::collections::HashSet<_> = events
+                    .iter()
+                    .filter(|e| s(e, "ph") == "f")
+                    .map(key)
+                    .collect();
+                let starts = events.iter().filter(|e| {
+                    s(e, "ph") == "X" && s(e, "name") == g && e["pid"].as_u64().unwrap() % 2 == 1
+                });
+                lost.extend(
+                    starts
+                        .filter(|e| !heads.contains(&key(e)))
+                        .map(|e| (round, f(e, "ts"))),
+                );
+            }
+            assert!(
+                lost.is_empty(),
+                "starts of the reader with no arrow (round, time): {lost:?}"
+            );
+        })
+        .join()
+        .unwrap_or_else(|e| std::panic::resume_unwind(e));
+    });
+}
+
+/// Pins the calling thread to the first CPU it may run on.
+fn pin_to_first_cpu() {
+    // SAFETY: a zeroed `cpu_set_t` is an empty set; the kernel writes at most its size, and
+    // `CPU_ISSET`/`CPU_ZERO`/`CPU_SET` stay within it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        let size = std::mem::size_of_val(&set);
+        assert_eq!(libc::sched_getaffinity(0, size, &mut set), 0);
+        let cpu = (0..libc::CPU_SETSIZE as usize)
+            .find(|&c| libc::CPU_ISSET(c, &set))
+            .expect("a CPU to run on");
+        libc::CPU_ZERO(&mut set);
+        libc::CPU_SET(cpu, &mut set);
+        assert_eq!(libc::sched_setaffinity(0, size, &set), 0);
+    }
+}

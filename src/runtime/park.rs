@@ -303,6 +303,11 @@ impl WaitNode {
                 unsafe { goready(gp) };
             }
             Waiter::Thread(t) => {
+                // What waits in this M's trace (an unblock, held for its next record) is
+                // written first: the thread may stop the trace as soon as it is woken
+                // (`Runtime::run` returning, then `trace::stop`), and would drop it, leaving
+                // the start it led to, on another M, with no arrow.
+                super::trace::settle_current();
                 let t = t.clone();
                 // Uncounted by the waker, not the thread: from here it may run on.
                 PARKED_THREADS.fetch_sub(1, Ordering::AcqRel);

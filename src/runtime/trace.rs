@@ -921,6 +921,19 @@ pub(crate) fn settle(m: &M) {
     }
 }
 
+/// [`settle`] on the calling thread's M, if it is one and tracing is on: before a goroutine
+/// (or the scheduler) wakes a plain thread, which may stop the trace at once and so drop what
+/// waits in the M, though a start it led to on another M is in the trace.
+#[inline]
+pub(crate) fn settle_current() {
+    if on() {
+        // SAFETY: a non-null current M lives with its runtime.
+        if let Some(m) = unsafe { current_m().as_ref() } {
+            settle(m);
+        }
+    }
+}
+
 /// [`settle`] when something waits: written as one record if an unblock and a leave wait
 /// together, else as the one; dropped if the chunk has been closed since it was set aside
 /// (a `stop` has read the chunk: it belongs to that trace, and is missed as any event
