@@ -94,13 +94,25 @@ fn check(text: &str) {
 }
 
 /// Runs `f` on a new two-P runtime with a trace under way: what `f` returned, and the trace
-/// written (its structure checked).
+/// written (its structure checked). The trace stops once every P is idle (10 s at most): an M
+/// writes what waits in it (a leave, an unblock) before it gives up its P, and a `stop` before
+/// that drops it. `run` returns as soon as `f` has, while another M may still hold such a
+/// record (`f`'s goroutines' last leave, or an unblock of a goroutine another M started): a
+/// loaded machine that kept the M from its CPU lost it, and the goroutine's run showed as
+/// "trace stopped" (`yields_and_ends`) or its start with no arrow
+/// (`an_unblock_precedes_a_start_on_another_m`, ~1 run in 150 at a load of 10 on 2 CPUs).
 fn traced<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> (T, Value) {
     let dir = TempDir::new();
     let path = dir.join("trace.json");
     let rt = rt(2);
     goro::trace::start(&path).unwrap();
     let v = rt.run(f);
+    let t = std::time::Instant::now();
+    while rt.stats().procs.idle < rt.max_procs() as u64
+        && t.elapsed() < std::time::Duration::from_secs(10)
+    {
+        std::thread::sleep(std::time::Duration::from_micros(100));
+    }
     goro::trace::stop().unwrap();
     (v, structure(&std::fs::read_to_string(&path).unwrap()))
 }
@@ -780,7 +792,8 @@ fn an_unblock_waiting_in_its_m_is_in_a_trace_stopped_as_run_returns() {
                     }
                     reader.id()
                 });
-                // At once, as a program that ends its trace as `run` returns does.
+                // At once, as a program that ends its trace as `run` returns does (not as
+                // `traced` does, once the Ps are idle).
                 goro::trace::stop().unwrap();
                 let doc = structure(&std::fs::read_to_string(&path).unwrap());
                 let events = doc["traceEvents"].as_array().unwrap();
