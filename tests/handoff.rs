@@ -656,38 +656,52 @@ fn short_calls_of_a_number_that_blocked_are_not_retaken() {
 /// A call that computes in the kernel without sleeping (a 32 MiB `read` of `/dev/zero`,
 /// milliseconds of clearing memory) loses its P while work waits: its thread is runnable, so
 /// only its CPU time since sysmon's first sample in the call tells it from one waiting for a
-/// CPU. The waiting goroutine runs before the read returns.
+/// CPU. The waiting goroutine runs before the read returns. A loaded machine can starve the
+/// call's thread as much as any other (under a quarter of a CPU between sysmon's looks, at a
+/// load of 10 on 2 CPUs: 2 runs in 12 failed), and that thread is rightly taken for one that
+/// waits for a CPU; so the retake must be seen in one of three attempts (Go's rule for its
+/// timing tests). Without the retake of a computing call, all three fail.
 #[test]
 fn a_call_computing_in_the_kernel_is_retaken() {
     let _serial = serial();
     watchdog(60, "a computing call", || {
         let rt = rt(1);
-        let (ran, returned, got) = rt.run(|| {
-            let zero = std::fs::File::open("/dev/zero").unwrap();
-            // Written, so the kernel's clearing faults in no page.
-            let mut buf = vec![1u8; 32 << 20];
-            // Through the scheduler after the writing (milliseconds): sysmon then retakes the
-            // call as computing, not as the call of a P kept from the scheduler for 10 ms.
-            goro::yield_now();
-            let t0 = Instant::now();
-            let ran = Arc::new(AtomicU64::new(u64::MAX));
-            let b = {
-                let ran = ran.clone();
-                goro::spawn(move || ran.store(t0.elapsed().as_nanos() as u64, Ordering::Release))
-            };
-            let got = sc::read(zero.as_fd(), &mut buf).unwrap();
-            let returned = t0.elapsed();
-            b.join().unwrap();
-            let ran = Duration::from_nanos(ran.load(Ordering::Acquire));
-            (ran, returned, got)
-        });
-        assert!(got > 0);
-        let s = rt.stats();
-        assert!(
-            ran < returned,
-            "the waiting goroutine ran {ran:?} in, after the read returned at {returned:?}: {s:?}"
-        );
-        assert!(s.retaken >= 1, "{s:?}");
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            let before = rt.stats();
+            let (ran, returned, got) = rt.run(|| {
+                let zero = std::fs::File::open("/dev/zero").unwrap();
+                // Written, so the kernel's clearing faults in no page.
+                let mut buf = vec![1u8; 32 << 20];
+                // Through the scheduler after the writing (milliseconds): sysmon then retakes
+                // the call as computing, not as the call of a P kept from the scheduler for
+                // 10 ms.
+                goro::yield_now();
+                let t0 = Instant::now();
+                let ran = Arc::new(AtomicU64::new(u64::MAX));
+                let b = {
+                    let ran = ran.clone();
+                    goro::spawn(move || {
+                        ran.store(t0.elapsed().as_nanos() as u64, Ordering::Release)
+                    })
+                };
+                let got = sc::read(zero.as_fd(), &mut buf).unwrap();
+                let returned = t0.elapsed();
+                b.join().unwrap();
+                let ran = Duration::from_nanos(ran.load(Ordering::Acquire));
+                (ran, returned, got)
+            });
+            assert!(got > 0);
+            let s = rt.stats();
+            if ran < returned && s.retaken > before.retaken {
+                return;
+            }
+            seen.push(format!(
+                "the waiting goroutine ran {ran:?} in, after the read returned at \
+                 {returned:?}: {s:?}"
+            ));
+        }
+        panic!("no retake of the computing call in three attempts: {seen:#?}");
     });
 }
 
