@@ -875,29 +875,40 @@ fn a_goroutine_whose_thread_waits_for_a_cpu_is_not_taken_for_blocked() {
 /// (Go's rule would): another thread given the P would wait as long. A call asleep in the
 /// kernel still is. One P on a starved CPU (see [`starved`]): 300 ms of `write`s to
 /// `/dev/null`, most of them caught off the CPU in the kernel, then a `read` of a pipe written
-/// 50 ms later.
+/// 50 ms later. A loaded host can still charge the call's thread tens of microseconds of CPU
+/// between sysmon's looks at one `write` (21-32 us in windows of 72-90 us, at a load of 10 on
+/// 2 CPUs: 6 runs in 82 retook one short call, as computing in the kernel, none asleep); so a
+/// run with no short call retaken must be seen in one of three attempts (Go's rule for its
+/// timing tests). Without the look at the thread, every attempt retakes short calls.
 #[test]
 fn short_calls_whose_threads_wait_for_a_cpu_are_not_retaken() {
     let _serial = serial();
-    watchdog(60, "short calls on a starved CPU", || {
-        let (short, blocked) = starved(|| {
-            let rt = rt(1);
-            rt.run(|| write_null_for(Duration::from_millis(300)));
-            let short = rt.stats();
-            rt.run(|| {
-                let (r, w) = sc::pipe().unwrap();
-                let writer = std::thread::spawn(move || {
-                    std::thread::sleep(Duration::from_millis(50));
-                    sc::write(w.as_fd(), b"x").unwrap();
+    watchdog(120, "short calls on a starved CPU", || {
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            let (short, blocked) = starved(|| {
+                let rt = rt(1);
+                rt.run(|| write_null_for(Duration::from_millis(300)));
+                let short = rt.stats();
+                rt.run(|| {
+                    let (r, w) = sc::pipe().unwrap();
+                    let writer = std::thread::spawn(move || {
+                        std::thread::sleep(Duration::from_millis(50));
+                        sc::write(w.as_fd(), b"x").unwrap();
+                    });
+                    sc::read(r.as_fd(), &mut [0u8; 1]).unwrap();
+                    writer.join().unwrap();
                 });
-                sc::read(r.as_fd(), &mut [0u8; 1]).unwrap();
-                writer.join().unwrap();
+                (short, rt.stats())
             });
-            (short, rt.stats())
-        });
-        assert!(short.syscalls_fast >= 100, "{short:?}");
-        assert_eq!(short.retaken, 0, "short calls were retaken: {short:?}");
-        assert!(blocked.retaken >= 1, "the blocked read: {blocked:?}");
+            assert!(short.syscalls_fast >= 100, "{short:?}");
+            assert!(blocked.retaken >= 1, "the blocked read: {blocked:?}");
+            if short.retaken == 0 {
+                return;
+            }
+            seen.push(short);
+        }
+        panic!("short calls were retaken in each of three attempts: {seen:#?}");
     });
 }
 
