@@ -586,7 +586,7 @@ fn echo_server_child() {
             ],
         );
         let wg = WaitGroup::new();
-        let mut peak = (0, Vec::new());
+        let mut peak = (0, Vec::new(), None);
         for i in 0..n {
             let (mut c, _) = l.accept().unwrap();
             wg.go(move || {
@@ -597,12 +597,12 @@ fn echo_server_child() {
                 }
             });
             if i % 256 == 0 && threads() > peak.0 {
-                peak = (threads(), thread_names());
+                peak = (threads(), thread_names(), goro::stats());
             }
         }
         for _ in 0..20 {
             if threads() > peak.0 {
-                peak = (threads(), thread_names());
+                peak = (threads(), thread_names(), goro::stats());
             }
             goro::sleep(5 * MS);
         }
@@ -616,8 +616,9 @@ fn echo_server_child() {
     let ours = peak.0 - before;
     assert!(
         ours <= procs + 4,
-        "{ours} runtime threads for {n} connections: {:?}",
-        peak.1
+        "{ours} runtime threads for {n} connections: {:?}\nthe runtime then: {:?}",
+        peak.1,
+        peak.2
     );
     println!("{n} connections: {ours} runtime threads (GOMAXPROCS {procs})");
 }
