@@ -363,6 +363,12 @@ fn retake(sched: &Sched, pd: &mut [PData], now: u64) -> (usize, Spare) {
             } else if s == PRUNNING
                 && others_waiting(sched, p, now)
                 && (long || off_cpu(p, d, now))
+                // Only an M running a goroutine (as Go's `preemptone`): one in the scheduler
+                // that has just taken the P off the idle list still has the tick of the slice
+                // the P ran before it went idle, whose time (the idle time with it) would end
+                // the slice about to begin. `execute` starts the slice before it sets `curg`,
+                // so the tick read below is the new one if `curg` is.
+                && runs_goroutine(p)
                 // Still the slice seen at `t`: a sysmon descheduled since (a loaded machine)
                 // may have read the status of a P just taken and its tick from before the
                 // new slice's bump, and must not end that slice on the old one's time.
@@ -677,6 +683,12 @@ fn call_thread(sched: &Sched, p: &P, t: u32, d: &mut PData) -> CallThread {
     }
 }
 
+/// Whether the M holding `p` runs a goroutine (not the scheduler's own code), or is not known
+/// (then `preemptone` finds no M to signal).
+fn runs_goroutine(p: &P) -> bool {
+    running_m(p).is_none_or(|(m, _)| !m.curg.load(Ordering::Relaxed).is_null())
+}
+
 /// The M holding `p` and its thread's id, if it has one and has started.
 fn running_m(p: &P) -> Option<(&M, i32)> {
     // SAFETY: Ms are freed only with the runtime, which outlives its Ps' borrows.
@@ -733,6 +745,44 @@ mod tests {
             "a slice sysmon first saw just now was ended as 10 ms long"
         );
         sched.runqsize.store(0, Ordering::Release);
+    }
+
+    /// A P taken off the idle list by an M that has not yet started a goroutine on it (the M is
+    /// in the scheduler, about to run the goroutine that waits) still has the tick of the slice
+    /// it ran before it went idle: that slice's time, idle time and all, must not end the one
+    /// about to begin. Found by `a_goroutine_back_from_a_blocked_call_gets_a_whole_slice` (1 run
+    /// in ~400): sysmon, backed off to 10 ms ticks, last saw the P in a slice 10 ms before, and
+    /// signalled the M as it took the P for the next `run`'s goroutine. As in Go's
+    /// `preemptone`, only an M running a goroutine is preempted.
+    #[test]
+    fn a_p_just_taken_off_the_idle_list_is_not_preempted_for_its_old_slice() {
+        let sched = Sched::new(1, 64 * 1024);
+        let p = sched.pidleget().expect("an idle P");
+        // SAFETY: just taken off the idle list: ours, and no M runs on it.
+        let p = unsafe { &*p };
+        // A slice on the P, which sysmon sees.
+        p.status.store(PRUNNING, Ordering::Release);
+        p.new_slice();
+        let mut pd = vec![PData::default(); sched.allp.len()];
+        retake(&sched, &mut pd, nanotime());
+        // The P goes idle for longer than a slice, then an M takes it, and is in the scheduler
+        // (no goroutine) while one waits on the global queue.
+        p.status.store(PIDLE, Ordering::Release);
+        std::thread::sleep(FORCE_PREEMPT + Duration::from_millis(2));
+        let m = sched.test_m();
+        m.tid.store(sys::gettid(), Ordering::Relaxed);
+        m.p.store(p as *const P as *mut P, Ordering::Relaxed);
+        p.m.store(m as *const M as *mut M, Ordering::Release);
+        p.status.store(PRUNNING, Ordering::Release);
+        sched.runqsize.store(1, Ordering::Release);
+        retake(&sched, &mut pd, nanotime());
+        sched.runqsize.store(0, Ordering::Release);
+        p.m.store(core::ptr::null_mut(), Ordering::Release);
+        m.p.store(core::ptr::null_mut(), Ordering::Relaxed);
+        assert!(
+            !p.preempt.load(Ordering::Relaxed) && !m.preempt_sent.load(Ordering::Relaxed),
+            "an M with no goroutine was preempted for the slice before the P went idle"
+        );
     }
 
     /// A watched call that returns during the watch clears its number's marks only if it began
