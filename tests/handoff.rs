@@ -348,6 +348,14 @@ fn a_goroutine_back_from_a_blocked_call_gets_a_whole_slice() {
         };
         let (mut rounds, mut checked) = (0, 0);
         while checked < 5 && rounds < 100 {
+            // The last round's slice over first (its P idle, 10 s at most): `run` returns while
+            // its goroutine is still ending, in the slice it computed in, and a loaded machine
+            // can stretch that tail past 10 ms; a preemption of it then counted in this round
+            // (1 run in 55 beside a busy loop, at the old slice's tick).
+            let idle = Instant::now();
+            while rt.stats().procs.idle < 1 && idle.elapsed() < Duration::from_secs(10) {
+                std::thread::sleep(Duration::from_micros(100));
+            }
             let before = rt.stats();
             let t = Instant::now();
             rt.run(|| {
