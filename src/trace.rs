@@ -19,8 +19,13 @@
 //! where it next started. An unblock by an M takes no clock reading of its own: it is shown at
 //! the M's next event (a few tens of nanoseconds later, as a rule), or at the start it led to
 //! if that came first; it is written with that next event, so one whose M records nothing
-//! more before the trace stops is not in the trace (nor its arrow). Instants mark retakes, handoffs, preemption signals, steals, stops
-//! of the world, and threads starting and ending.
+//! more before the trace stops is not in the trace (nor its arrow). A goroutine's leaving its
+//! M (a park, a yield, its end) waits in the M the same way, until the M's next event or
+//! until it gives up its P: one still waiting when the trace stops is left out, and the
+//! goroutine's slice ends with the trace ("trace stopped"). To see every goroutine's last
+//! leave, stop a trace once the runtime is idle (`rt.stats().procs.idle` equal to
+//! `rt.max_procs()`). Instants mark retakes, handoffs, preemption
+//! signals, steals, stops of the world, and threads starting and ending.
 //!
 //! Events are recorded as 24-byte binary records into per-thread buffers, timed with the CPU's
 //! time-stamp counter where it is invariant (else the vDSO clock), and turned into JSON by
