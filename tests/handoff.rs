@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{serial, timespec, watchdog};
+use common::{first_cpu, pin_to, serial, timespec, wait_idle, watchdog};
 use goro::Runtime;
 use goro::syscall::{self as sc, Errno};
 
@@ -352,10 +352,7 @@ fn a_goroutine_back_from_a_blocked_call_gets_a_whole_slice() {
             // its goroutine is still ending, in the slice it computed in, and a loaded machine
             // can stretch that tail past 10 ms; a preemption of it then counted in this round
             // (1 run in 55 beside a busy loop, at the old slice's tick).
-            let idle = Instant::now();
-            while rt.stats().procs.idle < 1 && idle.elapsed() < Duration::from_secs(10) {
-                std::thread::sleep(Duration::from_micros(100));
-            }
+            wait_idle(&rt);
             let before = rt.stats();
             let t = Instant::now();
             rt.run(|| {
@@ -1030,40 +1027,6 @@ fn starved<T: Send>(f: impl FnOnce() -> T + Send) -> T {
         stop.store(true, Ordering::Relaxed);
         out.unwrap_or_else(|e| std::panic::resume_unwind(e))
     })
-}
-
-/// The first CPU this thread may run on.
-fn first_cpu() -> usize {
-    // SAFETY: a zeroed `cpu_set_t` is an empty set; the kernel writes at most its size.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: as above.
-    let r = unsafe { libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set) };
-    assert_eq!(
-        r,
-        0,
-        "sched_getaffinity: {}",
-        std::io::Error::last_os_error()
-    );
-    // SAFETY: reads a set the kernel filled.
-    (0..libc::CPU_SETSIZE as usize)
-        .find(|&c| unsafe { libc::CPU_ISSET(c, &set) })
-        .expect("a CPU to run on")
-}
-
-/// Pins the calling thread to `cpu`.
-fn pin_to(cpu: usize) {
-    // SAFETY: a zeroed `cpu_set_t` is an empty set; `CPU_SET` writes within it.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `cpu` < CPU_SETSIZE (it came from `first_cpu`).
-    unsafe { libc::CPU_SET(cpu, &mut set) };
-    // SAFETY: the kernel reads the set.
-    let r = unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) };
-    assert_eq!(
-        r,
-        0,
-        "sched_setaffinity: {}",
-        std::io::Error::last_os_error()
-    );
 }
 
 /// Counters prove each path: short calls keep their P; a retaken P sends the caller to an idle

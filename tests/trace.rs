@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::os::fd::AsFd;
 use std::process::{Command, Stdio};
 
-use common::{TempDir, output_within, serial, watchdog};
+use common::{TempDir, first_cpu, output_within, pin_to, serial, wait_idle, watchdog};
 use goro::Runtime;
 use goro::syscall as sc;
 use serde_json::Value;
@@ -107,12 +107,7 @@ fn traced<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> (T, Valu
     let rt = rt(2);
     goro::trace::start(&path).unwrap();
     let v = rt.run(f);
-    let t = std::time::Instant::now();
-    while rt.stats().procs.idle < rt.max_procs() as u64
-        && t.elapsed() < std::time::Duration::from_secs(10)
-    {
-        std::thread::sleep(std::time::Duration::from_micros(100));
-    }
+    wait_idle(&rt);
     goro::trace::stop().unwrap();
     (v, structure(&std::fs::read_to_string(&path).unwrap()))
 }
@@ -764,7 +759,7 @@ fn an_unblock_waiting_in_its_m_is_in_a_trace_stopped_as_run_returns() {
     let _serial = serial();
     watchdog(120, "an unblock waiting in its M as run returns", || {
         std::thread::spawn(|| {
-            pin_to_first_cpu();
+            pin_to(first_cpu());
             let mut lost = Vec::new();
             for round in 0..ROUNDS {
                 let dir = TempDir::new();
@@ -821,21 +816,4 @@ fn an_unblock_waiting_in_its_m_is_in_a_trace_stopped_as_run_returns() {
         .join()
         .unwrap_or_else(|e| std::panic::resume_unwind(e));
     });
-}
-
-/// Pins the calling thread to the first CPU it may run on.
-fn pin_to_first_cpu() {
-    // SAFETY: a zeroed `cpu_set_t` is an empty set; the kernel writes at most its size, and
-    // `CPU_ISSET`/`CPU_ZERO`/`CPU_SET` stay within it.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        let size = std::mem::size_of_val(&set);
-        assert_eq!(libc::sched_getaffinity(0, size, &mut set), 0);
-        let cpu = (0..libc::CPU_SETSIZE as usize)
-            .find(|&c| libc::CPU_ISSET(c, &set))
-            .expect("a CPU to run on");
-        libc::CPU_ZERO(&mut set);
-        libc::CPU_SET(cpu, &mut set);
-        assert_eq!(libc::sched_setaffinity(0, size, &set), 0);
-    }
 }

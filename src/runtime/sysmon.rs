@@ -161,26 +161,23 @@ impl Default for PData {
 }
 
 impl PData {
-    /// Records `cpu`, thread `tid`'s CPU clock read at `now`. How long the thread ran since
-    /// the previous sample of it, and how long ago that was; `None` without one.
-    fn cpu_since(&mut self, tid: i32, cpu: u64, now: u64) -> Option<(u64, u64)> {
-        let (at, was, same) = (self.cpu_at, self.cpu, self.cpu_tid == tid);
-        (self.cpu_at, self.cpu_tid, self.cpu) = (now, tid, cpu);
-        (at != 0 && same).then(|| (cpu.saturating_sub(was), now.saturating_sub(at)))
-    }
-
-    /// Records `cpu`, thread `tid`'s CPU clock read at `now`, if it is the first sample of the
-    /// thread in this call (`cpu_at` is cleared at a new call). How long the thread ran since
-    /// that first sample, and how long ago it was; `None` at the first.
-    fn cpu_in_call(&mut self, tid: i32, cpu: u64, now: u64) -> Option<(u64, u64)> {
-        if self.cpu_at == 0 || self.cpu_tid != tid {
+    /// Samples thread `tid`'s CPU clock, `cpu` read at `now`: how long the thread ran since the
+    /// sample kept, and how long ago that was; `None` if none is kept of this thread (`cpu_at`
+    /// is cleared at a new call). The sample is kept for the next one if `slide` (a window
+    /// between two looks), else only if it is the first (a call's life since sysmon first
+    /// sampled it).
+    fn cpu_sample(&mut self, tid: i32, cpu: u64, now: u64, slide: bool) -> Option<(u64, u64)> {
+        let first = self.cpu_at == 0 || self.cpu_tid != tid;
+        let since = (!first).then(|| {
+            (
+                cpu.saturating_sub(self.cpu),
+                now.saturating_sub(self.cpu_at),
+            )
+        });
+        if first || slide {
             (self.cpu_at, self.cpu_tid, self.cpu) = (now, tid, cpu);
-            return None;
         }
-        Some((
-            cpu.saturating_sub(self.cpu),
-            now.saturating_sub(self.cpu_at),
-        ))
+        since
     }
 }
 
@@ -635,7 +632,7 @@ fn off_cpu(p: &P, d: &mut PData, now: u64) -> bool {
     let Some(cpu) = thread_cpu_ns(tid) else {
         return false;
     };
-    d.cpu_since(tid, cpu, now)
+    d.cpu_sample(tid, cpu, now, true)
         .is_some_and(|(ran, window)| ran < window / 4)
         && runnable(tid) != Some(true)
 }
@@ -674,7 +671,7 @@ fn call_thread(sched: &Sched, p: &P, t: u32, d: &mut PData) -> CallThread {
     // window between two looks of the same call, 28 ms old, and was retaken as computing
     // (1 run in 30 of the starved-CPU test, with the other CPU busy).
     let computing = d
-        .cpu_in_call(tid, cpu, nanotime())
+        .cpu_sample(tid, cpu, nanotime(), false)
         .is_some_and(|(ran, window)| ran >= window / 4 && ran >= SHORT_CALL.as_nanos() as u64);
     if computing {
         CallThread::Computing

@@ -230,3 +230,49 @@ pub fn strace_child(calls: &str, marker: &str, env: &[(&str, &str)]) -> String {
     let _ = std::fs::remove_file(&out);
     log
 }
+
+/// The first CPU this thread may run on.
+pub fn first_cpu() -> usize {
+    // SAFETY: a zeroed `cpu_set_t` is an empty set; the kernel writes at most its size.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let r = unsafe { libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set) };
+    assert_eq!(
+        r,
+        0,
+        "sched_getaffinity: {}",
+        std::io::Error::last_os_error()
+    );
+    // SAFETY: reads a set the kernel filled.
+    (0..libc::CPU_SETSIZE as usize)
+        .find(|&c| unsafe { libc::CPU_ISSET(c, &set) })
+        .expect("a CPU to run on")
+}
+
+/// Pins the calling thread to `cpu`.
+pub fn pin_to(cpu: usize) {
+    // SAFETY: a zeroed `cpu_set_t` is an empty set; `CPU_SET` writes within it.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `cpu` < CPU_SETSIZE (the caller's, from `first_cpu`).
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: the kernel reads the set.
+    let r = unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) };
+    assert_eq!(
+        r,
+        0,
+        "sched_setaffinity: {}",
+        std::io::Error::last_os_error()
+    );
+}
+
+/// Waits until every P of `rt` is idle (10 s at most): `run` returns as soon as its closure
+/// has, while the goroutine is still ending on its M (and the trace's events waiting in an M
+/// are written only when it gives up its P).
+pub fn wait_idle(rt: &goro::Runtime) {
+    let t = std::time::Instant::now();
+    while rt.stats().procs.idle < rt.max_procs() as u64
+        && t.elapsed() < std::time::Duration::from_secs(10)
+    {
+        std::thread::sleep(std::time::Duration::from_micros(100));
+    }
+}
